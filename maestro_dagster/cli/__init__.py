@@ -1,0 +1,28 @@
+"""The ``maestro`` command line: one Typer app; every MaestroError becomes a message and its exit code here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from maestro_dagster.cli import db as db_cmd
+from maestro_dagster.errors import MaestroError
+
+app = typer.Typer(
+    name="maestro",
+    help="Maestro DAG workflows orchestrated by Dagster, mirrored into SQL tables.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_cmd.app, name="db")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point. Click handles usage errors; a MaestroError becomes its message and exit code."""
+    try:
+        app(args=argv)
+    except MaestroError as exc:
+        typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,55 @@
+"""Enumerations stored in Maestro's tables, with the original's lower-case values."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class WorkflowStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.CANCELLED)
+
+
+ACTIVE_STATUSES = (WorkflowStatus.RUNNING, WorkflowStatus.PAUSED)
+
+
+class NodeStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    BLOCKED = "blocked"
+
+
+class EventType(StrEnum):
+    WORKFLOW_STARTED = "workflow_started"
+    WORKFLOW_COMPLETED = "workflow_completed"
+    WORKFLOW_FAILED = "workflow_failed"
+    WORKFLOW_CANCELLED = "workflow_cancelled"
+    WORKFLOW_PAUSED = "workflow_paused"
+    WORKFLOW_RESUMED = "workflow_resumed"
+    NODE_STARTED = "node_started"
+    NODE_COMPLETED = "node_completed"
+    NODE_FAILED = "node_failed"
+    NODE_RETRY = "node_retry"
+    NODE_SKIPPED = "node_skipped"
+    NODE_BLOCKED = "node_blocked"
+    ARTIFACT_CREATED = "artifact_created"
+
+
+class RunKind(StrEnum):
+    """How a Dagster run belongs to its execution."""
+
+    INITIAL = "initial"  # the root run
+    RETRY = "retry"  # a re-execution launched by Dagster's run retries
+    RESUME = "resume"  # a re-execution from failure (UI, `maestro resume`, API)

@@ -1,0 +1,270 @@
+"""SQLAlchemy models of Maestro's tables: the documented SQL contract (see docs/schema.md).
+
+Tables are declared without a schema; on PostgreSQL the engine's ``search_path`` puts them in the
+configured schema (``MAESTRO_DB_SCHEMA``, default ``maestro``), beside Dagster's tables in ``public``.
+Python attribute names follow the original (``workflow_metadata`` for the ``metadata`` column, and so on).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from maestro_dagster.db.enums import EventType, NodeStatus, RunKind, WorkflowStatus
+from maestro_dagster.db.types import UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Bigint autoincrement on PostgreSQL; SQLite only autoincrements INTEGER PRIMARY KEY.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _enum(enum_cls: type[StrEnum], name: str) -> SAEnum:
+    """A VARCHAR column holding the enum's lower-case *values* (not names), portable across backends."""
+    return SAEnum(
+        enum_cls,
+        name=name,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+def _uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, nullable=False)
+
+
+class WorkflowDefinition(TimestampMixin, Base):
+    """One row per workflow; ``version`` and ``content_hash`` are those of the latest stored content."""
+
+    __tablename__ = "workflow_definitions"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    workflow_type: Mapped[str] = mapped_column(String(32), default="custom", index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    nodes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    edges: Mapped[list[Any]] = mapped_column(JSON)
+    workflow_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    is_valid: Mapped[bool] = mapped_column(Boolean, default=True)
+    validation_errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    source: Mapped[str | None] = mapped_column(String(1024))
+
+    versions: Mapped[list[WorkflowDefinitionVersion]] = relationship(
+        back_populates="workflow", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (Index("ix_workflow_definitions_created_at", "created_at"),)
+
+
+class WorkflowDefinitionVersion(Base):
+    """Every content version ever stored for a workflow (an execution records the version it ran)."""
+
+    __tablename__ = "workflow_definition_versions"
+
+    workflow_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("workflow_definitions.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    is_valid: Mapped[bool] = mapped_column(Boolean)
+    validation_errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    source: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    workflow: Mapped[WorkflowDefinition] = relationship(back_populates="versions")
+
+
+class WorkflowExecution(TimestampMixin, Base):
+    __tablename__ = "workflow_executions"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(255), ForeignKey("workflow_definitions.id"), index=True)
+    workflow_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[WorkflowStatus] = mapped_column(
+        _enum(WorkflowStatus, "workflow_status"), default=WorkflowStatus.PENDING, index=True
+    )
+    current_phase: Mapped[str | None] = mapped_column(String(255))
+    initial_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    global_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    final_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    total_nodes: Mapped[int] = mapped_column(Integer, default=0)
+    completed_nodes: Mapped[int] = mapped_column(Integer, default=0)
+    failed_nodes: Mapped[int] = mapped_column(Integer, default=0)
+    progress_percent: Mapped[float] = mapped_column(Float, default=0.0)
+    started_at: Mapped[datetime | None] = mapped_column(index=True)
+    completed_at: Mapped[datetime | None]
+    paused_at: Mapped[datetime | None]
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_node_id: Mapped[str | None] = mapped_column(String(255))
+    execution_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+
+    node_states: Mapped[list[NodeState]] = relationship(
+        back_populates="execution", cascade="all, delete-orphan", passive_deletes=True
+    )
+    events: Mapped[list[ExecutionEvent]] = relationship(
+        back_populates="execution", cascade="all, delete-orphan", passive_deletes=True
+    )
+    artifacts: Mapped[list[Artifact]] = relationship(
+        back_populates="execution", cascade="all, delete-orphan", passive_deletes=True
+    )
+    runs: Mapped[list[ExecutionRun]] = relationship(
+        back_populates="execution", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        Index("idx_execution_workflow_status", "workflow_id", "status"),
+        Index("ix_workflow_executions_created_at", "created_at"),
+    )
+
+
+class ExecutionRun(TimestampMixin, Base):
+    """A Dagster run belonging to an execution: the root run and each re-execution of it."""
+
+    __tablename__ = "execution_runs"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    execution_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("workflow_executions.id", ondelete="CASCADE"), index=True
+    )
+    parent_run_id: Mapped[str | None] = mapped_column(String(64))
+    root_run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[RunKind] = mapped_column(_enum(RunKind, "run_kind"), default=RunKind.INITIAL)
+    status: Mapped[WorkflowStatus] = mapped_column(_enum(WorkflowStatus, "run_status"), default=WorkflowStatus.PENDING)
+    dagster_status: Mapped[str | None] = mapped_column(String(32))
+    trigger: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    last_storage_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    mirror_complete: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    execution: Mapped[WorkflowExecution] = relationship(back_populates="runs")
+
+
+class NodeState(TimestampMixin, Base):
+    __tablename__ = "node_states"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    execution_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("workflow_executions.id", ondelete="CASCADE"), index=True
+    )
+    node_id: Mapped[str] = mapped_column(String(255))
+    node_name: Mapped[str | None] = mapped_column(String(255))
+    node_type: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[NodeStatus] = mapped_column(_enum(NodeStatus, "node_status"), default=NodeStatus.PENDING)
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    max_retries: Mapped[int] = mapped_column(Integer, default=3)
+    inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_type: Mapped[str | None] = mapped_column(String(255))
+    quality_score: Mapped[float | None] = mapped_column(Float)
+    quality_threshold: Mapped[float | None] = mapped_column(Float, default=0.7)
+    contract_fulfilled: Mapped[bool | None] = mapped_column(Boolean)
+    node_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    last_run_id: Mapped[str | None] = mapped_column(String(64))
+
+    execution: Mapped[WorkflowExecution] = relationship(back_populates="node_states")
+
+    __table_args__ = (
+        UniqueConstraint("execution_id", "node_id", name="uq_execution_node"),
+        Index("idx_node_state_execution_status", "execution_id", "status"),
+    )
+
+
+class ExecutionEvent(Base):
+    """One row per mirrored event. ``id`` increases in insertion order (streams resume ``after`` it)."""
+
+    __tablename__ = "execution_events"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("workflow_executions.id", ondelete="CASCADE"), index=True
+    )
+    event_type: Mapped[EventType] = mapped_column(_enum(EventType, "event_type"), index=True)
+    node_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    message: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    dagster_run_id: Mapped[str | None] = mapped_column(String(64))
+    dagster_storage_id: Mapped[int | None] = mapped_column(BigInteger)
+    dagster_event_part: Mapped[int] = mapped_column(Integer, default=0)
+
+    execution: Mapped[WorkflowExecution] = relationship(back_populates="events")
+
+    __table_args__ = (
+        UniqueConstraint("dagster_run_id", "dagster_storage_id", "dagster_event_part", name="uq_event_dagster"),
+        Index("idx_event_execution_timestamp", "execution_id", "timestamp"),
+    )
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    execution_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("workflow_executions.id", ondelete="CASCADE"), index=True
+    )
+    node_id: Mapped[str] = mapped_column(String(255), index=True)
+    artifact_type: Mapped[str] = mapped_column(String(64), default="file")
+    name: Mapped[str] = mapped_column(String(512))
+    description: Mapped[str | None] = mapped_column(Text)
+    file_path: Mapped[str | None] = mapped_column(String(2048))
+    uri: Mapped[str | None] = mapped_column(String(2048))
+    content: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    artifact_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    dagster_run_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    execution: Mapped[WorkflowExecution] = relationship(back_populates="artifacts")
+
+    __table_args__ = (UniqueConstraint("execution_id", "node_id", "file_path", name="uq_artifact_path"),)
+
+
+MAESTRO_TABLES = frozenset(Base.metadata.tables)

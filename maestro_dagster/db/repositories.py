@@ -1,0 +1,447 @@
+"""The repository layer the original guide documents: ``RepositoryFactory(session)`` and its five repositories.
+
+Every method takes the caller's session and never commits: the caller owns the transaction (use
+``get_db()``). Inserts of mirrored events are idempotent (a replayed Dagster event is ignored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from maestro_dagster.db.enums import ACTIVE_STATUSES, EventType, NodeStatus, WorkflowStatus
+from maestro_dagster.db.models import (
+    Artifact,
+    ExecutionEvent,
+    NodeState,
+    WorkflowDefinition,
+    WorkflowDefinitionVersion,
+    WorkflowExecution,
+)
+from maestro_dagster.db.types import utcnow
+from maestro_dagster.errors import ConflictError, NotFoundError
+from maestro_dagster.names import new_execution_id
+
+
+class DefinitionRecord(BaseModel):
+    """What is stored for one version of a workflow definition (valid or not)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    description: str | None = None
+    workflow_type: str = "custom"
+    nodes: dict[str, Any]
+    edges: list[Any]
+    metadata: dict[str, Any] | None = None
+    definition: dict[str, Any]
+    content_hash: str
+    is_valid: bool = True
+    validation_errors: list[dict[str, Any]] = []
+    source: str | None = None
+
+
+class NodeStateUpdate(BaseModel):
+    """Fields to set on a node state; ``None`` leaves a field unchanged."""
+
+    status: NodeStatus | None = None
+    node_name: str | None = None
+    node_type: str | None = None
+    attempt_count: int | None = None
+    max_retries: int | None = None
+    inputs: dict[str, Any] | None = None
+    outputs: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration_seconds: float | None = None
+    error_message: str | None = None
+    error_type: str | None = None
+    quality_score: float | None = None
+    quality_threshold: float | None = None
+    contract_fulfilled: bool | None = None
+    metadata: dict[str, Any] | None = None
+    last_run_id: str | None = None
+
+
+def calculate_progress(total: int, completed: int) -> float:
+    """The original's formula: ``round(completed / total * 100, 2)``, 0.0 when total is 0."""
+    return round(completed / total * 100, 2) if total else 0.0
+
+
+def _insert_ignore(session: Session, model: type, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
+    dialect = session.get_bind().dialect.name
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(model).values(**values)
+    result = session.execute(stmt.on_conflict_do_nothing())
+    return bool(result.rowcount)
+
+
+class WorkflowRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(self, record: DefinitionRecord) -> tuple[WorkflowDefinition, bool]:
+        """Store a definition; a new version only when its content hash changed. Returns (row, changed)."""
+        row = self.session.get(WorkflowDefinition, record.id)
+        if row is not None and row.content_hash == record.content_hash:
+            if row.source != record.source and record.source:
+                row.source = record.source
+            return row, False
+        version = 1 if row is None else row.version + 1
+        fields = record.model_dump(exclude={"id", "metadata"})
+        if row is None:
+            row = WorkflowDefinition(id=record.id, version=version, workflow_metadata=record.metadata, **fields)
+            self.session.add(row)
+        else:
+            for key, value in fields.items():
+                setattr(row, key, value)
+            row.workflow_metadata = record.metadata
+            row.version = version
+        self.session.add(
+            WorkflowDefinitionVersion(
+                workflow_id=record.id,
+                version=version,
+                content_hash=record.content_hash,
+                definition=record.definition,
+                is_valid=record.is_valid,
+                validation_errors=record.validation_errors,
+                source=record.source,
+            )
+        )
+        self.session.flush()
+        return row, True
+
+    def get(self, workflow_id: str) -> WorkflowDefinition | None:
+        return self.session.get(WorkflowDefinition, workflow_id)
+
+    def require(self, workflow_id: str) -> WorkflowDefinition:
+        row = self.get(workflow_id)
+        if row is None:
+            raise NotFoundError(
+                f"Workflow {workflow_id!r} not found. List the stored ones with `maestro defs list`.",
+                details={"workflow_id": workflow_id},
+            )
+        return row
+
+    def list(self, limit: int = 100, offset: int = 0, *, valid_only: bool = False) -> list[WorkflowDefinition]:
+        stmt = select(WorkflowDefinition).order_by(WorkflowDefinition.created_at.desc(), WorkflowDefinition.id)
+        if valid_only:
+            stmt = stmt.where(WorkflowDefinition.is_valid.is_(True))
+        return list(self.session.scalars(stmt.limit(limit).offset(offset)))
+
+    def list_ids(self, *, valid_only: bool = True) -> list[str]:
+        stmt = select(WorkflowDefinition.id).order_by(WorkflowDefinition.id)
+        if valid_only:
+            stmt = stmt.where(WorkflowDefinition.is_valid.is_(True))
+        return list(self.session.scalars(stmt))
+
+    def get_version(self, workflow_id: str, version: int) -> WorkflowDefinitionVersion | None:
+        return self.session.get(WorkflowDefinitionVersion, (workflow_id, version))
+
+    def list_versions(self, workflow_id: str) -> list[WorkflowDefinitionVersion]:
+        stmt = select(WorkflowDefinitionVersion).where(WorkflowDefinitionVersion.workflow_id == workflow_id)
+        return list(self.session.scalars(stmt.order_by(WorkflowDefinitionVersion.version)))
+
+    def delete(self, workflow_id: str, *, with_executions: bool = False) -> bool:
+        """Delete a definition and its versions. Refuses while executions exist unless ``with_executions``."""
+        row = self.get(workflow_id)
+        if row is None:
+            return False
+        count = self.session.scalar(
+            select(func.count()).select_from(WorkflowExecution).where(WorkflowExecution.workflow_id == workflow_id)
+        )
+        if count and not with_executions:
+            raise ConflictError(
+                f"Workflow {workflow_id!r} has {count} execution(s); deleting it would delete their history. "
+                "Pass with_executions=True (CLI: --with-executions) to delete both.",
+                details={"workflow_id": workflow_id, "executions": count},
+            )
+        self.session.execute(delete(WorkflowExecution).where(WorkflowExecution.workflow_id == workflow_id))
+        self.session.delete(row)
+        self.session.flush()
+        return True
+
+
+class ExecutionRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(
+        self,
+        workflow_id: str,
+        initial_context: dict[str, Any] | None = None,
+        *,
+        execution_id: str | None = None,
+        workflow_version: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> WorkflowExecution:
+        """A PENDING execution with a pending node state for every node of the definition's version."""
+        definition = WorkflowRepository(self.session).require(workflow_id)
+        version = workflow_version or definition.version
+        stored = WorkflowRepository(self.session).get_version(workflow_id, version)
+        nodes: dict[str, Any] = (stored.definition if stored else definition.definition).get("nodes") or {}
+        execution = WorkflowExecution(
+            id=execution_id or new_execution_id(workflow_id),
+            workflow_id=workflow_id,
+            workflow_version=version,
+            status=WorkflowStatus.PENDING,
+            initial_context=initial_context or {},
+            global_context=dict(initial_context or {}),
+            total_nodes=len(nodes),
+            execution_metadata=metadata or {},
+        )
+        self.session.add(execution)
+        for node_id, node in nodes.items():
+            node = node if isinstance(node, dict) else {}
+            self.session.add(
+                NodeState(
+                    execution_id=execution.id,
+                    node_id=node_id,
+                    node_name=node.get("name") or node_id,
+                    node_type=node.get("type") or "custom",
+                    status=NodeStatus.PENDING,
+                    attempt_count=0,
+                    max_retries=_max_retries(node, definition.definition),
+                    quality_threshold=node.get("quality_threshold", 0.7),
+                )
+            )
+        self.session.flush()
+        return execution
+
+    def get(self, execution_id: str) -> WorkflowExecution | None:
+        return self.session.get(WorkflowExecution, execution_id)
+
+    def require(self, execution_id: str) -> WorkflowExecution:
+        row = self.get(execution_id)
+        if row is None:
+            raise NotFoundError(f"Execution {execution_id!r} not found.", details={"execution_id": execution_id})
+        return row
+
+    def update_status(
+        self,
+        execution_id: str,
+        status: WorkflowStatus | str,
+        error: str | None = None,
+        *,
+        error_node_id: str | None = None,
+        at: datetime | None = None,
+    ) -> WorkflowExecution:
+        """Set the status; RUNNING stamps started_at once, COMPLETED/FAILED/CANCELLED completed_at, PAUSED paused_at."""
+        execution = self.require(execution_id)
+        status = WorkflowStatus(status)
+        at = at or utcnow()
+        execution.status = status
+        if status is WorkflowStatus.RUNNING:
+            execution.started_at = execution.started_at or at
+            execution.completed_at = None
+            execution.paused_at = None
+        elif status.is_terminal:
+            execution.completed_at = at
+        elif status is WorkflowStatus.PAUSED:
+            execution.paused_at = at
+        if error is not None:
+            execution.error_message = error
+        if error_node_id is not None:
+            execution.error_node_id = error_node_id
+        self.session.flush()
+        return execution
+
+    def update_progress(self, execution_id: str) -> WorkflowExecution:
+        """Counts from node_states; progress against the definition's node count (not states seen so far)."""
+        execution = self.require(execution_id)
+        counts = dict(
+            self.session.execute(
+                select(NodeState.status, func.count())
+                .where(NodeState.execution_id == execution_id)
+                .group_by(NodeState.status)
+            ).all()
+        )
+        if not execution.total_nodes:
+            execution.total_nodes = sum(counts.values())
+        execution.completed_nodes = counts.get(NodeStatus.COMPLETED, 0)
+        execution.failed_nodes = counts.get(NodeStatus.FAILED, 0)
+        execution.progress_percent = calculate_progress(execution.total_nodes, execution.completed_nodes)
+        self.session.flush()
+        return execution
+
+    def list(
+        self,
+        *,
+        workflow_id: str | None = None,
+        statuses: Sequence[WorkflowStatus] | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[WorkflowExecution]:
+        stmt = select(WorkflowExecution)
+        if workflow_id:
+            stmt = stmt.where(WorkflowExecution.workflow_id == workflow_id)
+        if statuses:
+            stmt = stmt.where(WorkflowExecution.status.in_(list(statuses)))
+        stmt = stmt.order_by(WorkflowExecution.created_at.desc(), WorkflowExecution.id.desc())
+        return list(self.session.scalars(stmt.limit(limit).offset(offset)))
+
+    def list_by_workflow(self, workflow_id: str, limit: int = 100) -> list[WorkflowExecution]:
+        return self.list(workflow_id=workflow_id, limit=limit)
+
+    def list_active(self) -> list[WorkflowExecution]:
+        """RUNNING and PAUSED executions (the original's definition of active)."""
+        return self.list(statuses=ACTIVE_STATUSES, limit=10_000)
+
+    def delete(self, execution_id: str) -> bool:
+        row = self.get(execution_id)
+        if row is None:
+            return False
+        self.session.delete(row)
+        self.session.flush()
+        return True
+
+
+def _max_retries(node: dict[str, Any], definition: dict[str, Any]) -> int:
+    policy = node.get("retry_policy") or (definition.get("defaults") or {}).get("retry_policy") or {}
+    if policy.get("retry_on_failure") and int(policy.get("max_attempts", 1)) > 1:
+        return int(policy["max_attempts"]) - 1
+    return 0
+
+
+class NodeStateRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create_or_update(
+        self, execution_id: str, node_id: str, node_state: NodeStateUpdate | None = None, **fields: Any
+    ) -> NodeState:
+        """Upsert one node's state from a ``NodeStateUpdate`` (or keyword fields); None fields stay unchanged."""
+        update = (node_state or NodeStateUpdate()).model_copy(update=fields)
+        row = self.get_node(execution_id, node_id)
+        if row is None:
+            row = NodeState(execution_id=execution_id, node_id=node_id, node_name=node_id, attempt_count=0)
+            self.session.add(row)
+        for key, value in update.model_dump(exclude_none=True).items():
+            setattr(row, "node_metadata" if key == "metadata" else key, value)
+        if update.duration_seconds is None and row.started_at and row.completed_at:
+            row.duration_seconds = max(0.0, (row.completed_at - row.started_at).total_seconds())
+        self.session.flush()
+        return row
+
+    def get_by_execution(self, execution_id: str) -> list[NodeState]:
+        stmt = select(NodeState).where(NodeState.execution_id == execution_id).order_by(NodeState.created_at)
+        return list(self.session.scalars(stmt))
+
+    def get_node(self, execution_id: str, node_id: str) -> NodeState | None:
+        stmt = select(NodeState).where(NodeState.execution_id == execution_id, NodeState.node_id == node_id)
+        return self.session.scalars(stmt).one_or_none()
+
+
+class EventRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(
+        self,
+        execution_id: str,
+        event_type: EventType | str,
+        node_id: str | None = None,
+        message: str | None = None,
+        data: dict[str, Any] | None = None,
+        *,
+        timestamp: datetime | None = None,
+        dagster_run_id: str | None = None,
+        dagster_storage_id: int | None = None,
+        dagster_event_part: int = 0,
+    ) -> bool:
+        """Insert one event; returns False (and changes nothing) if that Dagster event was already stored."""
+        values = {
+            "execution_id": execution_id,
+            "event_type": EventType(event_type),
+            "node_id": node_id,
+            "message": message or f"{EventType(event_type).value}: {node_id or 'workflow'}",
+            "data": data or {},
+            "timestamp": timestamp or utcnow(),
+            "dagster_run_id": dagster_run_id,
+            "dagster_storage_id": dagster_storage_id,
+            "dagster_event_part": dagster_event_part,
+        }
+        if dagster_storage_id is None:
+            self.session.add(ExecutionEvent(**values))
+            self.session.flush()
+            return True
+        return _insert_ignore(self.session, ExecutionEvent, values)
+
+    def list_by_execution(
+        self, execution_id: str, limit: int = 1000, *, after_id: int | None = None
+    ) -> list[ExecutionEvent]:
+        """Events in the order they were mirrored (``id``); ``after_id`` resumes a stream."""
+        stmt = select(ExecutionEvent).where(ExecutionEvent.execution_id == execution_id)
+        if after_id is not None:
+            stmt = stmt.where(ExecutionEvent.id > after_id)
+        return list(self.session.scalars(stmt.order_by(ExecutionEvent.id).limit(limit)))
+
+    def list_by_node(self, execution_id: str, node_id: str) -> list[ExecutionEvent]:
+        stmt = select(ExecutionEvent).where(
+            ExecutionEvent.execution_id == execution_id, ExecutionEvent.node_id == node_id
+        )
+        return list(self.session.scalars(stmt.order_by(ExecutionEvent.id)))
+
+
+class ArtifactRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(
+        self,
+        execution_id: str,
+        node_id: str,
+        artifact_type: str = "file",
+        name: str | None = None,
+        file_path: str | None = None,
+        content: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> Artifact:
+        """Insert or refresh the artifact identified by (execution, node, file_path)."""
+        row = None
+        if file_path is not None:
+            row = self.session.scalars(
+                select(Artifact).where(
+                    Artifact.execution_id == execution_id, Artifact.node_id == node_id, Artifact.file_path == file_path
+                )
+            ).one_or_none()
+        if row is None:
+            row = Artifact(execution_id=execution_id, node_id=node_id, file_path=file_path)
+            self.session.add(row)
+        row.artifact_type = artifact_type
+        row.name = name or (file_path.rsplit("/", 1)[-1] if file_path else node_id)
+        row.content = content
+        row.artifact_metadata = metadata or {}
+        for key, value in fields.items():
+            setattr(row, key, value)
+        self.session.flush()
+        return row
+
+    def list_by_execution(self, execution_id: str) -> list[Artifact]:
+        stmt = select(Artifact).where(Artifact.execution_id == execution_id)
+        return list(self.session.scalars(stmt.order_by(Artifact.created_at, Artifact.node_id)))
+
+    def list_by_node(self, execution_id: str, node_id: str) -> list[Artifact]:
+        stmt = select(Artifact).where(Artifact.execution_id == execution_id, Artifact.node_id == node_id)
+        return list(self.session.scalars(stmt.order_by(Artifact.created_at)))
+
+
+class RepositoryFactory:
+    """``RepositoryFactory(session)`` with ``.workflow``, ``.execution``, ``.node_state``, ``.event``, ``.artifact``."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.workflow = WorkflowRepository(session)
+        self.execution = ExecutionRepository(session)
+        self.node_state = NodeStateRepository(session)
+        self.event = EventRepository(session)
+        self.artifact = ArtifactRepository(session)

@@ -1,0 +1,141 @@
+"""Engines and sessions for Maestro's database.
+
+SQLite (the embedded default) is opened in WAL mode with a busy timeout and foreign keys on, because
+run workers, the daemon's sensor, the CLI and the API write it at the same time. PostgreSQL connections
+put Maestro's schema first on the ``search_path``. ``get_db()`` is the seed's context manager: it commits
+on success and rolls back on error; functions that take a session never commit themselves.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from maestro_dagster.errors import DatabaseError
+from maestro_dagster.settings import Settings, get_settings, mask_url
+
+_engines: dict[tuple[str, str | None], Engine] = {}
+_lock = threading.Lock()
+
+
+def _sqlite_pragmas(busy_timeout_ms: int):
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, manage transactions so BEGIN IMMEDIATE etc. behave.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.close()
+
+    return on_connect
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Writers that read-then-write take the write lock up front (BEGIN IMMEDIATE): in WAL mode a deferred
+    # transaction that later upgrades can fail with SQLITE_BUSY without waiting for the busy timeout.
+    immediate = conn.get_execution_options().get("maestro_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def build_engine(settings: Settings, url: URL | None = None) -> Engine:
+    """A new engine for ``url`` (default: the Maestro database) configured as described above."""
+    url = url or settings.database_url
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            from pathlib import Path
+
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": settings.sqlite_busy_timeout, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas(int(settings.sqlite_busy_timeout * 1000)))
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "maestro-dagster"}
+    if url == settings.database_url and settings.schema_name:
+        connect_args["options"] = f"-csearch_path={settings.schema_name},public"
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=settings.db_pool_recycle,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """The process-wide engine for the Maestro database (one per URL and schema)."""
+    settings = settings or get_settings()
+    key = (settings.database_url.render_as_string(hide_password=False), settings.schema_name)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _engines[key] = build_engine(settings)
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, and after a fork)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def session_factory(settings: Settings | None = None, *, immediate: bool = False) -> sessionmaker[Session]:
+    engine = get_engine(settings)
+    if immediate:
+        engine = engine.execution_options(maestro_immediate=True)  # type: ignore[assignment]
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def get_db(settings: Settings | None = None, *, immediate: bool = False) -> Iterator[Session]:
+    """A session whose transaction commits when the block ends and rolls back if it raises.
+
+    ``immediate=True`` takes SQLite's write lock at BEGIN (use it for read-modify-write work).
+    """
+    session = session_factory(settings, immediate=immediate)()
+    try:
+        yield session
+        session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        raise DatabaseError(
+            f"Database error on {mask_url((settings or get_settings()).database_url)}: {exc.orig}. "
+            "Check that the database is running and reachable (see `maestro db health`).",
+        ) from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+session_scope = get_db  # the original's name
+
+
+def ping(settings: Settings | None = None) -> None:
+    """``SELECT 1``; raises DatabaseError naming the (masked) URL and the cause."""
+    settings = settings or get_settings()
+    try:
+        with get_engine(settings).connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+        if settings.postgres_password and settings.postgres_password in cause:
+            cause = cause.replace(settings.postgres_password, "***")
+        raise DatabaseError(
+            f"Cannot connect to {settings.masked_database_url}: {cause}. "
+            "Check POSTGRES_HOST/PORT/USER/PASSWORD/DB (or MAESTRO_DATABASE_URL) and that the server is up.",
+            details={"url": settings.masked_database_url},
+        ) from None

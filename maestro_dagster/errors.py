@@ -1,0 +1,111 @@
+"""The one error tree of maestro-dagster.
+
+Every error the project raises on purpose is a ``MaestroError``. Each class carries the HTTP status
+and the CLI exit code it maps to, in this one place, so the API and the CLI never decide on their own.
+Exit codes: 1 for every failure, 2 for bad configuration (like a usage error).
+Messages say what is wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class MaestroError(Exception):
+    """Base of every deliberate error. ``details`` is JSON-serialisable extra context."""
+
+    http_status: int = 500
+    exit_code: int = 1
+    code: str = "maestro_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.code, "message": self.message, "details": self.details}
+
+
+class ConfigError(MaestroError):
+    """A setting (environment variable or file) has a value that cannot be used."""
+
+    http_status = 500
+    exit_code = 2
+    code = "config_error"
+
+
+class DatabaseError(MaestroError):
+    """The database cannot be reached, or its schema is not at the expected revision."""
+
+    http_status = 503
+    exit_code = 1
+    code = "database_unavailable"
+
+
+class NotMigratedError(DatabaseError):
+    code = "database_not_migrated"
+
+
+class NotFoundError(MaestroError):
+    http_status = 404
+    exit_code = 1
+    code = "not_found"
+
+
+class ConflictError(MaestroError):
+    """The request contradicts the current state (e.g. resuming a completed execution)."""
+
+    http_status = 409
+    exit_code = 1
+    code = "conflict"
+
+
+class ValidationError(MaestroError):
+    """Input (a workflow definition, a run context) is invalid. ``details['errors']`` lists every problem."""
+
+    http_status = 422
+    exit_code = 1
+    code = "validation_error"
+
+
+class DefinitionError(ValidationError):
+    """A workflow definition failed validation."""
+
+    code = "invalid_definition"
+
+
+class ExecutorError(MaestroError):
+    """A node executor failed or returned something that is not a JSON-serialisable dict."""
+
+    http_status = 500
+    exit_code = 1
+    code = "executor_error"
+
+
+class NodeTimeoutError(ExecutorError):
+    code = "node_timeout"
+
+
+class ExecutorNotAllowedError(ExecutorError):
+    """An executor import path is outside the configured allowlist."""
+
+    http_status = 422
+    code = "executor_not_allowed"
+
+
+class DagsterUnavailableError(MaestroError):
+    http_status = 503
+    exit_code = 1
+    code = "dagster_unavailable"
+
+
+class AuthError(MaestroError):
+    http_status = 401
+    exit_code = 1
+    code = "unauthorized"
+
+
+class ForbiddenError(AuthError):
+    http_status = 403
+    code = "forbidden"

@@ -1,0 +1,181 @@
+"""Settings: the one object read from the environment.
+
+The original guide's variables work as documented (``POSTGRES_*``, ``USE_SQLITE``, ``SQLITE_PATH``,
+``DB_POOL_*``); ``MAESTRO_DATABASE_URL`` overrides them. With nothing set, the database is an embedded
+SQLite file under the project-local home (``MAESTRO_HOME``, default ``./.maestro_home``).
+A bad value raises :class:`~maestro_dagster.errors.ConfigError` naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+
+from maestro_dagster.errors import ConfigError
+
+DEFAULT_HOME_DIRNAME = ".maestro_home"
+DEFAULT_SQLITE_FILENAME = "maestro_workflows.db"
+PG_DRIVER = "postgresql+psycopg2"
+
+
+class Settings(BaseSettings):
+    """Every setting, named by its environment variable."""
+
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", env_ignore_empty=True)
+
+    # The original guide's variables (defaults as the original's database/config.py).
+    postgres_host: str = Field("localhost", validation_alias="POSTGRES_HOST")
+    postgres_port: int = Field(5432, validation_alias="POSTGRES_PORT", gt=0, lt=65536)
+    postgres_db: str = Field("maestro_workflows", validation_alias="POSTGRES_DB")
+    postgres_user: str = Field("maestro", validation_alias="POSTGRES_USER")
+    postgres_password: str = Field("maestro_dev", validation_alias="POSTGRES_PASSWORD")
+    use_sqlite: bool | None = Field(None, validation_alias="USE_SQLITE")
+    sqlite_path: str | None = Field(None, validation_alias="SQLITE_PATH")
+    db_pool_size: int = Field(10, validation_alias="DB_POOL_SIZE", ge=1)
+    db_max_overflow: int = Field(20, validation_alias="DB_MAX_OVERFLOW", ge=0)
+    db_pool_timeout: float = Field(30, validation_alias="DB_POOL_TIMEOUT", gt=0)
+    db_pool_recycle: int = Field(3600, validation_alias="DB_POOL_RECYCLE")
+
+    # maestro-dagster's own.
+    database_url_override: str | None = Field(None, validation_alias="MAESTRO_DATABASE_URL")
+    home: Path = Field(default_factory=lambda: Path.cwd() / DEFAULT_HOME_DIRNAME, validation_alias="MAESTRO_HOME")
+    db_schema: str = Field("maestro", validation_alias="MAESTRO_DB_SCHEMA", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    sqlite_busy_timeout: float = Field(30, validation_alias="MAESTRO_SQLITE_BUSY_TIMEOUT", gt=0)
+    defs_dir: Path = Field(Path("workflow_defs"), validation_alias="MAESTRO_DEFS_DIR")
+    sync_defs_on_load: bool = Field(True, validation_alias="MAESTRO_SYNC_DEFS_ON_LOAD")
+    executor_allowlist: str = Field(
+        "maestro_dagster.executors,maestro_examples", validation_alias="MAESTRO_EXECUTOR_ALLOWLIST"
+    )
+    sql_connections_json: str = Field("{}", validation_alias="MAESTRO_SQL_CONNECTIONS")
+    artifacts_dir_override: Path | None = Field(None, validation_alias="MAESTRO_ARTIFACTS_DIR")
+    dagster_home_override: Path | None = Field(None, validation_alias="DAGSTER_HOME")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="MAESTRO_LOG_LEVEL")
+
+    @field_validator("sql_connections_json")
+    @classmethod
+    def _check_connections(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"must be a JSON object of name -> database URL ({exc})") from exc
+        if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
+            raise ValueError('must be a JSON object of name -> database URL, e.g. {"reports": "sqlite:///r.db"}')
+        return value
+
+    # ---- derived values -------------------------------------------------------------------------
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def backend(self) -> Literal["sqlite", "postgresql"]:
+        return "sqlite" if self.database_url.get_backend_name() == "sqlite" else "postgresql"
+
+    @property
+    def database_url(self) -> URL:
+        """The Maestro database URL: override, else the seed's variables, else embedded SQLite."""
+        if self.database_url_override:
+            return normalise_url(self.database_url_override, "MAESTRO_DATABASE_URL")
+        postgres_named = any(
+            name in self.model_fields_set
+            for name in ("postgres_host", "postgres_port", "postgres_db", "postgres_user", "postgres_password")
+        )
+        if self.use_sqlite is True or (self.use_sqlite is None and not postgres_named):
+            return URL.create("sqlite", database=str(self.sqlite_file))
+        return URL.create(
+            PG_DRIVER,
+            username=self.postgres_user,
+            password=self.postgres_password or None,
+            host=self.postgres_host,
+            port=self.postgres_port,
+            database=self.postgres_db,
+        )
+
+    @property
+    def sqlite_file(self) -> Path:
+        if self.sqlite_path:
+            return Path(self.sqlite_path).expanduser().resolve()
+        return self.home_dir / DEFAULT_SQLITE_FILENAME
+
+    @property
+    def masked_database_url(self) -> str:
+        return mask_url(self.database_url)
+
+    @property
+    def schema_name(self) -> str | None:
+        """The schema our tables live in: ``MAESTRO_DB_SCHEMA`` on PostgreSQL, none on SQLite."""
+        return self.db_schema if self.backend == "postgresql" else None
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return (self.artifacts_dir_override or self.home_dir / "artifacts").expanduser().resolve()
+
+    @property
+    def dagster_home(self) -> Path:
+        return (self.dagster_home_override or self.home_dir / "dagster").expanduser().resolve()
+
+    @property
+    def allowed_executor_prefixes(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.executor_allowlist.split(",") if p.strip())
+
+    @property
+    def sql_connections(self) -> dict[str, str]:
+        return dict(json.loads(self.sql_connections_json))
+
+
+def normalise_url(raw: str, variable: str) -> URL:
+    """Parse a database URL; PostgreSQL URLs always get the psycopg2 driver."""
+    try:
+        url = make_url(raw)
+    except Exception as exc:
+        raise ConfigError(
+            f"{variable} is not a database URL ({exc}). Use e.g. "
+            "postgresql+psycopg2://user:pass@host:5432/db or sqlite:///path/to/file.db",
+            details={"variable": variable},
+        ) from exc
+    if url.get_backend_name() == "postgresql":
+        url = url.set(drivername=PG_DRIVER)
+    elif url.get_backend_name() != "sqlite":
+        raise ConfigError(
+            f"{variable} names the unsupported backend {url.get_backend_name()!r}: use postgresql or sqlite.",
+            details={"variable": variable},
+        )
+    return url
+
+
+def mask_url(url: URL | str) -> str:
+    """Render a URL with its password replaced by ``***``."""
+    if isinstance(url, str):
+        url = make_url(url)
+    return url.render_as_string(hide_password=True)
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment; a bad value raises ConfigError naming the variable."""
+    try:
+        return Settings()
+    except PydanticValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            variable = str(err["loc"][0]) if err["loc"] else "?"
+            given = os.environ.get(variable)
+            shown = "***" if "PASSWORD" in variable or "URL" in variable else repr(given)
+            problems.append(f"{variable}={shown}: {err['msg']}")
+        raise ConfigError(
+            "Invalid setting: " + "; ".join(problems) + ". Fix or unset the variable.",
+            details={"variables": [str(e["loc"][0]) for e in exc.errors() if e["loc"]]},
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once). Tests call ``get_settings.cache_clear()``."""
+    return load_settings()

@@ -1,0 +1,106 @@
+"""Shared fixtures: real SQLite files and real PostgreSQL databases (created and dropped per test session).
+
+PostgreSQL is found at ``MAESTRO_TEST_POSTGRES_URL`` (default: the local server, user ``postgres``).
+If it cannot be reached the PostgreSQL tests fail with a clear message; they never skip silently.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from maestro_dagster.db import migrate
+from maestro_dagster.db.session import dispose_engines
+from maestro_dagster.settings import Settings, get_settings, normalise_url
+
+DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+# Variables a developer's shell may carry that would change what the tests talk to.
+_SCRUB = (
+    "MAESTRO_DATABASE_URL", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER",
+    "POSTGRES_PASSWORD", "USE_SQLITE", "SQLITE_PATH", "MAESTRO_HOME", "MAESTRO_DB_SCHEMA", "DAGSTER_HOME",
+    "MAESTRO_SQL_CONNECTIONS", "MAESTRO_ARTIFACTS_DIR", "MAESTRO_DEFS_DIR",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[None]:
+    for name in _SCRUB:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MAESTRO_HOME", str(tmp_path / "home"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+    dispose_engines()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    raw = os.environ.get("MAESTRO_TEST_POSTGRES_URL", DEFAULT_PG_URL)
+    url = normalise_url(raw, "MAESTRO_TEST_POSTGRES_URL")
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # pragma: no cover - environment problem
+        pytest.fail(
+            f"PostgreSQL is not reachable at {url.render_as_string(hide_password=True)} ({exc}). "
+            "Start it, or point MAESTRO_TEST_POSTGRES_URL at a server where this user may CREATE DATABASE."
+        )
+    finally:
+        engine.dispose()
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def pg_database_factory(pg_admin_url: str) -> Iterator[Callable[[], str]]:
+    """Creates fresh databases on demand; drops every one of them when the session ends."""
+    admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"maestro_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        created.append(name)
+        return make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
+
+    yield create
+    dispose_engines()
+    with admin.connect() as conn:
+        for name in created:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _settings_for(backend: str, monkeypatch: pytest.MonkeyPatch, tmp_path, factory) -> Settings:
+    if backend == "postgresql":
+        monkeypatch.setenv("MAESTRO_DATABASE_URL", factory())
+    else:
+        monkeypatch.setenv("MAESTRO_DATABASE_URL", f"sqlite:///{tmp_path / 'maestro.db'}")
+    get_settings.cache_clear()
+    dispose_engines()
+    return get_settings()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def empty_db(backend, monkeypatch, tmp_path, request) -> Settings:
+    """Settings pointing at a new, empty database of the parametrised backend."""
+    factory = request.getfixturevalue("pg_database_factory") if backend == "postgresql" else None
+    return _settings_for(backend, monkeypatch, tmp_path, factory)
+
+
+@pytest.fixture
+def db(empty_db: Settings) -> Settings:
+    """Settings pointing at a new database of the parametrised backend, migrated to head."""
+    migrate.upgrade(empty_db)
+    return empty_db
