@@ -86,8 +86,8 @@ def test_bad_values_name_the_variable(monkeypatch, variable, value):
 
 def test_bad_database_url_is_a_config_error(monkeypatch):
     monkeypatch.setenv("MAESTRO_DATABASE_URL", "mysql://u:p@h/d")
-    with pytest.raises(ConfigError, match="MAESTRO_DATABASE_URL.*unsupported backend"):
-        load_settings().database_url
+    with pytest.raises(ConfigError, match=r"MAESTRO_DATABASE_URL.*unsupported backend"):
+        _ = load_settings().database_url
 
 
 def test_mask_url_hides_password():
