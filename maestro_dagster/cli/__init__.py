@@ -7,6 +7,7 @@ import sys
 import typer
 
 from maestro_dagster.cli import db as db_cmd
+from maestro_dagster.cli import defs as defs_cmd
 from maestro_dagster.errors import MaestroError
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(defs_cmd.app, name="defs")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -193,6 +193,7 @@ class NodeState(TimestampMixin, Base):
     node_type: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[NodeStatus] = mapped_column(_enum(NodeStatus, "node_status"), default=NodeStatus.PENDING)
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    run_attempt: Mapped[int] = mapped_column(Integer, default=0)
     max_retries: Mapped[int] = mapped_column(Integer, default=3)
     inputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     outputs: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -255,6 +255,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("attempt_count", sa.Integer(), nullable=False),
+        sa.Column("run_attempt", sa.Integer(), nullable=False),
         sa.Column("max_retries", sa.Integer(), nullable=False),
         sa.Column("inputs", sa.JSON(), nullable=True),
         sa.Column("outputs", sa.JSON(), nullable=True),

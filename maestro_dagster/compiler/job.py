@@ -1,0 +1,133 @@
+"""Compile a workflow definition into a Dagster job (pure: no database, no network).
+
+One op per node, named ``<job>__<node>`` (unique across the code location) and aliased by the node's
+Dagster name; one dependency per edge (the target receives the source's ``NodeResult``). The job takes a
+single small run config, ``initial_context``, mapped onto the ``maestro`` resource, so the launchpad shows
+one form. Retry policies map to Dagster ``RetryPolicy`` (``max_retries = max_attempts - 1``; exponential
+backoff waits ``(2^n - 1) * delay`` before retry n). Failure semantics are Dagster's: independent branches
+go on, nodes downstream of a failure never start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dagster import (
+    Backoff,
+    ConfigMapping,
+    DependencyDefinition,
+    ExecutorDefinition,
+    Field,
+    GraphDefinition,
+    In,
+    JobDefinition,
+    NodeInvocation,
+    OpDefinition,
+    Out,
+    Permissive,
+    ResourceDefinition,
+    RetryPolicy,
+)
+
+from maestro_dagster.compiler.envelope import NodeResult
+from maestro_dagster.compiler.node import OUTPUT_NAME, run_node
+from maestro_dagster.compiler.runtime import (
+    RESOURCE_KEY,
+    TAG_NODE_ID,
+    TAG_WORKFLOW_ID,
+    TAG_WORKFLOW_VERSION,
+    plain_runtime,
+)
+from maestro_dagster.names import dagster_name, job_name, op_name
+from maestro_dagster.spec import RetryPolicySpec, WorkflowSpec
+
+
+def retry_policy_for(policy: RetryPolicySpec) -> RetryPolicy | None:
+    """The node's retry policy as Dagster's; None when retries are off (the original needed both flags)."""
+    if not policy.retries_enabled:
+        return None
+    return RetryPolicy(
+        max_retries=policy.max_attempts - 1,
+        delay=policy.retry_delay_seconds or None,
+        backoff=Backoff.EXPONENTIAL if policy.exponential_backoff else None,
+    )
+
+
+def _make_op(spec: WorkflowSpec, node_id: str) -> OpDefinition:
+    upstream = spec.upstream(node_id)
+    input_names = {dagster_name(up): up for up in upstream}
+    node = spec.nodes[node_id]
+
+    def compute(context, inputs: Mapping[str, Any]):  # context unannotated: Dagster rejects string annotations
+        results: dict[str, NodeResult] = {input_names[name]: value for name, value in inputs.items()}
+        yield from run_node(context, spec, node_id, results)
+
+    return OpDefinition(
+        compute_fn=compute,
+        name=op_name(spec.id, node_id),
+        ins={name: In(NodeResult, description=f"result of node {up!r}") for name, up in input_names.items()},
+        outs={OUTPUT_NAME: Out(NodeResult, description="this node's result and its ancestors' outputs")},
+        description=node.description or f"{node.type} node {node_id!r} ({node.executor_ref})",
+        required_resource_keys={RESOURCE_KEY},
+        retry_policy=retry_policy_for(spec.effective_retry(node_id)),
+        tags={TAG_NODE_ID: node_id, "maestro/node_type": node.type, "maestro/executor": node.executor_ref},
+    )
+
+
+def _initial_context_mapping() -> ConfigMapping:
+    def to_run_config(config: dict[str, Any]) -> dict[str, Any]:
+        run_config: dict[str, Any] = {
+            "resources": {RESOURCE_KEY: {"config": {"initial_context": config.get("initial_context") or {}}}}
+        }
+        if config.get("execution"):
+            run_config["execution"] = config["execution"]
+        return run_config
+
+    return ConfigMapping(
+        config_fn=to_run_config,
+        config_schema={
+            "initial_context": Field(
+                Permissive(), is_required=False, default_value={}, description="global_context of the execution"
+            ),
+            "execution": Field(Permissive(), is_required=False, description="Dagster executor config (optional)"),
+        },
+        receive_processed_config_values=False,
+    )
+
+
+def build_job(
+    spec: WorkflowSpec,
+    *,
+    version: int | None = None,
+    runtime_resource: ResourceDefinition | None = None,
+    executor_def: ExecutorDefinition | None = None,
+    extra_resources: Mapping[str, Any] | None = None,
+) -> JobDefinition:
+    """The Dagster job for a *valid* definition. ``runtime_resource`` defaults to one with no mirroring."""
+    name = job_name(spec.id)
+    ops = {node_id: _make_op(spec, node_id) for node_id in spec.node_ids}
+    dependencies = {
+        NodeInvocation(ops[node_id].name, alias=dagster_name(node_id)): {
+            dagster_name(up): DependencyDefinition(dagster_name(up), OUTPUT_NAME) for up in spec.upstream(node_id)
+        }
+        for node_id in spec.node_ids
+    }
+    graph = GraphDefinition(name=name, node_defs=list(ops.values()), dependencies=dependencies)
+    tags = {TAG_WORKFLOW_ID: spec.id}
+    if version is not None:
+        tags[TAG_WORKFLOW_VERSION] = str(version)
+    return graph.to_job(
+        name=name,
+        description=spec.description or spec.name,
+        resource_defs={RESOURCE_KEY: runtime_resource or plain_runtime, **(extra_resources or {})},
+        config=_initial_context_mapping(),
+        tags=tags,
+        metadata={"maestro/workflow_id": spec.id, "maestro/nodes": len(spec.nodes)},
+        executor_def=executor_def,
+    )
+
+
+def node_id_by_step_key(spec: WorkflowSpec) -> dict[str, str]:
+    """Map Dagster step keys (op aliases) back to node ids."""
+    return {dagster_name(node_id): node_id for node_id in spec.node_ids}

@@ -1,0 +1,133 @@
+"""The body of every op: one Maestro node run the way the original engine ran it, inside Dagster.
+
+For a node it: evaluates the condition (false -> skipped, dependents still run without its output), builds
+the original ``node_input``, calls the executor (sync or async, with the node's timeout), and yields one
+``Output`` carrying a :class:`NodeResult` for downstream ops plus metadata the mirror reads
+(``maestro/status``, ``maestro/output``, ``maestro/artifacts``, ``maestro/inputs``, ``maestro/quality_score``).
+A raised error fails the step, and Dagster's ``RetryPolicy`` (from the node's retry policy) retries it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from dagster import MetadataValue, OpExecutionContext, Output
+
+from maestro_dagster.compiler.conditions import evaluate_condition
+from maestro_dagster.compiler.envelope import NodeResult, merge_upstream
+from maestro_dagster.compiler.runtime import RESOURCE_KEY, NodeRuntime
+from maestro_dagster.executors import ExecutorContext, build_node_input, invoke, resolve_executor
+from maestro_dagster.spec import WorkflowSpec
+
+OUTPUT_NAME = "result"
+META_STATUS = "maestro/status"
+META_OUTPUT = "maestro/output"
+META_ARTIFACTS = "maestro/artifacts"
+META_INPUTS = "maestro/inputs"
+META_QUALITY = "maestro/quality_score"
+META_CONDITION = "maestro/condition"
+
+
+def describe_artifact(path: str) -> dict[str, Any]:
+    """Path, name, size and sha256 of a reported artifact (size/sha256 null if the file is missing)."""
+    p = Path(path).expanduser()
+    p = p if p.is_absolute() else p.resolve()
+    info: dict[str, Any] = {"path": str(p), "name": p.name, "size_bytes": None, "sha256": None}
+    info["content_type"] = mimetypes.guess_type(p.name)[0]
+    if p.is_file():
+        digest = hashlib.sha256()
+        with p.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        info["size_bytes"] = p.stat().st_size
+        info["sha256"] = digest.hexdigest()
+    return info
+
+
+def _quality(output: Mapping[str, Any]) -> float | None:
+    score = output.get("quality_score")
+    return float(score) if isinstance(score, int | float) and not isinstance(score, bool) else None
+
+
+def run_node(
+    context: OpExecutionContext, spec: WorkflowSpec, node_id: str, upstream: Mapping[str, NodeResult]
+) -> Iterator[Output]:
+    """Run node ``node_id`` of ``spec`` given its direct upstream results (by node id)."""
+    runtime: NodeRuntime = getattr(context.resources, RESOURCE_KEY)
+    node = spec.nodes[node_id]
+    all_outputs, all_artifacts = merge_upstream(list(upstream.values()))
+    inputs_summary = {
+        "upstream": {up: res.status for up, res in upstream.items()},
+        "config": node.config,
+        "global_context_keys": sorted(runtime.initial_context),
+    }
+
+    if node.condition:
+        value, error = evaluate_condition(node.condition, all_outputs, runtime.initial_context)
+        if error:
+            context.log.warning(f"condition of {node_id!r} could not be evaluated ({error}); running the node")
+        if not value:
+            context.log.info(f"node {node_id!r} skipped: condition {node.condition!r} is false")
+            result = NodeResult(node_id=node_id, status="skipped", all_outputs=all_outputs, all_artifacts=all_artifacts)
+            yield Output(
+                result,
+                OUTPUT_NAME,
+                metadata={
+                    META_STATUS: "skipped",
+                    META_CONDITION: node.condition,
+                    META_INPUTS: MetadataValue.json(inputs_summary),
+                },
+            )
+            runtime.after_step()
+            return
+
+    completed = {up: res for up, res in upstream.items() if res.status == "completed"}
+    node_input = build_node_input(
+        node_id=node_id,
+        node_name=node.name or node_id,
+        node_config=node.config,
+        dependency_outputs={up: res.output for up, res in completed.items()},
+        dependency_artifacts={up: res.artifacts for up, res in completed.items()},
+        global_context=runtime.initial_context,
+        all_outputs=all_outputs,
+        all_artifacts=all_artifacts,
+    )
+    resolved = resolve_executor(node.executor_ref, runtime.settings.allowed_executor_prefixes)
+    ctx = ExecutorContext(
+        workflow_id=spec.id,
+        execution_id=runtime.execution_id,
+        run_id=context.run_id,
+        node_id=node_id,
+        attempt=context.retry_number + 1,
+        artifacts_dir=runtime.artifacts_dir(node_id),
+        settings=runtime.settings,
+        timeout_seconds=spec.effective_timeout(node_id),
+        log=context.log,  # type: ignore[arg-type]
+    )
+    output = invoke(resolved, node_input, ctx)
+    raw_artifacts = output.get("artifacts") or []
+    artifacts = [describe_artifact(str(p)) for p in raw_artifacts] if isinstance(raw_artifacts, list) else []
+    paths = [a["path"] for a in artifacts]
+    result = NodeResult(
+        node_id=node_id,
+        status="completed",
+        output=output,
+        artifacts=paths,
+        all_outputs={**all_outputs, node_id: output},
+        all_artifacts={**all_artifacts, node_id: paths},
+    )
+    metadata: dict[str, Any] = {
+        META_STATUS: "completed",
+        META_OUTPUT: MetadataValue.json(output),
+        META_ARTIFACTS: MetadataValue.json(artifacts),
+        META_INPUTS: MetadataValue.json(inputs_summary),
+    }
+    quality = _quality(output)
+    if quality is not None:
+        metadata[META_QUALITY] = quality
+    yield Output(result, OUTPUT_NAME, metadata=metadata)
+    runtime.after_step()

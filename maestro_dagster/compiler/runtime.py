@@ -1,0 +1,86 @@
+"""The run-time side every op sees: the ``maestro`` resource, run tags and the execution id of a run.
+
+The resource carries the execution's ``initial_context`` (job-level run config), its execution id (from
+the ``maestro/execution_id`` tag, else derived from the root run, so UI and ``dagster job execute`` launches
+get one too), and the settings. ``after_step`` is the hook the mirror plugs into (see
+``maestro_dagster.resources``); here it does nothing, which keeps the compiler free of the database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dagster import DagsterInstance, DagsterRun, Field, InitResourceContext, Permissive, resource
+
+from maestro_dagster.names import execution_id_for_run
+from maestro_dagster.settings import Settings, get_settings
+
+TAG_EXECUTION_ID = "maestro/execution_id"
+TAG_WORKFLOW_ID = "maestro/workflow_id"
+TAG_WORKFLOW_VERSION = "maestro/workflow_version"
+TAG_TRIGGER = "maestro/trigger"
+TAG_NODE_ID = "maestro/node_id"
+ROOT_RUN_TAG = "dagster/root_run_id"
+PARENT_RUN_TAG = "dagster/parent_run_id"
+
+RESOURCE_KEY = "maestro"
+RUNTIME_CONFIG_SCHEMA = {
+    "initial_context": Field(
+        Permissive(), is_required=False, default_value={}, description="The execution's initial context."
+    )
+}
+
+
+@dataclass
+class NodeRuntime:
+    """What an op needs beside its inputs. Subclassed by the mirroring resource."""
+
+    initial_context: dict[str, Any]
+    execution_id: str
+    workflow_id: str
+    run_id: str
+    settings: Settings = field(default_factory=get_settings)
+
+    def artifacts_dir(self, node_id: str) -> Path:
+        return self.settings.artifacts_dir / self.execution_id / node_id
+
+    def after_step(self) -> None:
+        """Called when a node has produced its result (the mirror catches up here)."""
+
+
+def execution_id_of_run(instance: DagsterInstance | None, run: DagsterRun) -> str:
+    """The execution a run belongs to: its tag, else its root run's tag, else derived from the root run."""
+    if run.tags.get(TAG_EXECUTION_ID):
+        return run.tags[TAG_EXECUTION_ID]
+    workflow_id = run.tags.get(TAG_WORKFLOW_ID) or run.job_name
+    root_id = run.root_run_id or run.tags.get(ROOT_RUN_TAG) or run.run_id
+    root = instance.get_run_record_by_id(root_id) if instance is not None and root_id != run.run_id else None
+    if root is not None:
+        if root.dagster_run.tags.get(TAG_EXECUTION_ID):
+            return root.dagster_run.tags[TAG_EXECUTION_ID]
+        return execution_id_for_run(workflow_id, root_id, root.create_timestamp)
+    record = instance.get_run_record_by_id(run.run_id) if instance is not None else None
+    from datetime import UTC, datetime
+
+    created = record.create_timestamp if record is not None else datetime.now(UTC)
+    return execution_id_for_run(workflow_id, root_id, created)
+
+
+def runtime_from_context(init_context: InitResourceContext, cls: type[NodeRuntime] = NodeRuntime) -> NodeRuntime:
+    run = init_context.dagster_run
+    config = init_context.resource_config or {}
+    if run is None:  # building the resource outside a run (e.g. direct invocation in tests)
+        return cls(dict(config.get("initial_context") or {}), "exec_adhoc", "adhoc", "adhoc")
+    return cls(
+        initial_context=dict(config.get("initial_context") or {}),
+        execution_id=execution_id_of_run(init_context.instance, run),
+        workflow_id=run.tags.get(TAG_WORKFLOW_ID) or run.job_name,
+        run_id=run.run_id,
+    )
+
+
+@resource(config_schema=RUNTIME_CONFIG_SCHEMA, description="Maestro run context (no mirroring).")
+def plain_runtime(init_context: InitResourceContext) -> NodeRuntime:
+    return runtime_from_context(init_context)

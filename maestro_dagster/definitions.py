@@ -1,0 +1,107 @@
+"""The Dagster code location: repository ``maestro`` in location ``maestro`` (names that never change).
+
+Jobs come from the valid rows of ``workflow_definitions``. The repository is lazy: listing job names reads
+ids only; a job is compiled when it is asked for, so a run worker compiles only its own job. Syncing
+``workflow_defs/`` into the table happens when the location lists its jobs (webserver, daemon, code
+server), not in run workers, and can be turned off (``MAESTRO_SYNC_DEFS_ON_LOAD=false``). An invalid
+definition produces no job and never breaks the location; it is visible in ``maestro defs list``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dagster import JobDefinition, RepositoryData, ResourceDefinition, repository
+from sqlalchemy import select
+
+from maestro_dagster.compiler import build_job
+from maestro_dagster.db.models import WorkflowDefinition
+from maestro_dagster.db.session import get_db
+from maestro_dagster.defs_store import load_spec, sync_directory
+from maestro_dagster.errors import MaestroError, NotFoundError
+from maestro_dagster.names import job_name
+from maestro_dagster.resources import maestro_runtime
+from maestro_dagster.settings import get_settings
+
+REPOSITORY_NAME = "maestro"
+LOCATION_NAME = "maestro"
+log = logging.getLogger(__name__)
+
+
+class MaestroRepositoryData(RepositoryData):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._synced = False
+        self._jobs: dict[str, JobDefinition] = {}
+
+    # -- index ------------------------------------------------------------------------------------
+    def _sync_once(self) -> None:
+        settings = get_settings()
+        if self._synced or not settings.sync_defs_on_load:
+            return
+        self._synced = True
+        with get_db(settings, immediate=True) as session:
+            for result in sync_directory(session, settings.defs_dir, settings):
+                if not result.valid:
+                    log.warning("workflow definition %s is invalid and has no job", result.source)
+
+    def _index(self) -> dict[str, str]:
+        """Job name -> workflow id, for every valid definition."""
+        with get_db() as session:
+            ids = session.scalars(select(WorkflowDefinition.id).where(WorkflowDefinition.is_valid.is_(True))).all()
+        return {job_name(workflow_id): workflow_id for workflow_id in ids}
+
+    def get_job_names(self) -> Sequence[str]:
+        with self._lock:
+            self._sync_once()
+        return sorted(self._index())
+
+    def has_job(self, job_name: str) -> bool:
+        return job_name in self._index()
+
+    def get_job(self, job_name: str) -> JobDefinition:
+        with self._lock:
+            if job_name in self._jobs:
+                return self._jobs[job_name]
+            workflow_id = self._index().get(job_name)
+            if workflow_id is None:
+                raise NotFoundError(
+                    f"No valid workflow definition compiles to job {job_name!r}; "
+                    "see `maestro defs list` for the stored definitions and their errors."
+                )
+            with get_db() as session:
+                row = session.get(WorkflowDefinition, workflow_id)
+                spec, version = load_spec(row), row.version
+            job = build_job(spec, version=version, runtime_resource=maestro_runtime)
+            self._jobs[job_name] = job
+            return job
+
+    def get_all_jobs(self) -> Sequence[JobDefinition]:
+        jobs = []
+        for name in self.get_job_names():
+            try:
+                jobs.append(self.get_job(name))
+            except MaestroError as exc:  # one bad definition never breaks the location
+                log.error("workflow job %s could not be built: %s", name, exc.message)
+        return jobs
+
+    # -- everything else Dagster asks of a repository ----------------------------------------------
+    def get_top_level_resources(self) -> Mapping[str, ResourceDefinition]:
+        return {}
+
+    def get_env_vars_by_top_level_resource(self) -> Mapping[str, Any]:
+        return {}
+
+    def get_all_schedules(self) -> Sequence[Any]:
+        return []
+
+    def get_all_sensors(self) -> Sequence[Any]:
+        return []
+
+
+@repository(name=REPOSITORY_NAME, description="Maestro workflows compiled from workflow_definitions")
+def maestro() -> MaestroRepositoryData:
+    return MaestroRepositoryData()

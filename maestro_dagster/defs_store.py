@@ -1,0 +1,151 @@
+"""The definitions store: validated definitions in and out of ``workflow_definitions``.
+
+``sync_directory`` upserts every file of ``workflow_defs/`` (a new version only when the content changes);
+an invalid file is stored with its errors and produces no job, and never stops the other files from
+syncing. Rows whose file was removed stay: the table is the source of truth (definitions created through
+the API live only there). Functions take a session and do not commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from maestro_dagster.db.models import WorkflowDefinition
+from maestro_dagster.db.repositories import DefinitionRecord, RepositoryFactory
+from maestro_dagster.errors import DefinitionError
+from maestro_dagster.names import ID_RE
+from maestro_dagster.settings import Settings
+from maestro_dagster.spec import (
+    SpecProblem,
+    ValidationReport,
+    WorkflowSpec,
+    iter_definition_files,
+    load_definition_file,
+    validate_definition,
+    validate_loaded,
+)
+
+
+@dataclass(frozen=True)
+class SyncedDefinition:
+    """The outcome of storing one definition."""
+
+    workflow_id: str | None
+    source: str
+    version: int | None
+    changed: bool
+    valid: bool
+    errors: list[SpecProblem] = field(default_factory=list)
+
+
+def _raw_hash(raw: Any) -> str:
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def record_for(report: ValidationReport, raw: Any, source: str | None) -> DefinitionRecord | None:
+    """The row to store for a validation report; None when not even an id could be read."""
+    if report.spec is not None:
+        spec = report.spec
+        stored = spec.to_storage()
+        return DefinitionRecord(
+            id=spec.id,
+            name=spec.name or spec.id,
+            description=spec.description,
+            workflow_type=spec.workflow_type,
+            nodes=stored["nodes"],
+            edges=stored["edges"],
+            metadata=spec.metadata,
+            definition=stored,
+            content_hash=spec.content_hash(),
+            source=source,
+        )
+    workflow_id = report.workflow_id
+    if not workflow_id or not ID_RE.match(workflow_id):
+        return None
+    data = raw if isinstance(raw, dict) else {}
+    nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+    edges = data.get("edges") if isinstance(data.get("edges"), list) else []
+    name = data.get("name") if isinstance(data.get("name"), str) else workflow_id
+    wtype = data.get("workflow_type") if data.get("workflow_type") in ("linear", "parallel", "custom") else "custom"
+    metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else None
+    document = json.loads(json.dumps(data, default=str)) if data else {"id": workflow_id}
+    return DefinitionRecord(
+        id=workflow_id,
+        name=name[:255],
+        description=data.get("description") if isinstance(data.get("description"), str) else None,
+        workflow_type=wtype,
+        nodes=json.loads(json.dumps(nodes, default=str)),
+        edges=json.loads(json.dumps(edges, default=str)),
+        metadata=metadata,
+        definition=document,
+        content_hash=_raw_hash(document),
+        is_valid=False,
+        validation_errors=[p.to_dict() for p in report.errors],
+        source=source,
+    )
+
+
+def store_report(session: Session, report: ValidationReport, raw: Any, source: str | None) -> SyncedDefinition:
+    record = record_for(report, raw, source)
+    if record is None:
+        return SyncedDefinition(report.workflow_id, source or "", None, False, False, list(report.errors))
+    row, changed = RepositoryFactory(session).workflow.create(record)
+    return SyncedDefinition(row.id, source or "", row.version, changed, report.ok, list(report.errors))
+
+
+def store_definition(
+    session: Session, raw: Mapping[str, Any], settings: Settings, source: str = "api"
+) -> tuple[ValidationReport, SyncedDefinition]:
+    """Validate and store one definition document (e.g. posted to the API)."""
+    report = validate_definition(raw, allowed_executor_prefixes=settings.allowed_executor_prefixes, source=source)
+    return report, store_report(session, report, raw, source)
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def sync_directory(session: Session, directory: Path, settings: Settings) -> list[SyncedDefinition]:
+    """Upsert every definition file of ``directory``; invalid ones are stored with their errors."""
+    results: list[SyncedDefinition] = []
+    seen: dict[str, str] = {}
+    for path in iter_definition_files(directory):
+        loaded = load_definition_file(path)
+        report = validate_loaded(loaded, settings.allowed_executor_prefixes)
+        source = _display_path(path)
+        if report.workflow_id and report.workflow_id in seen:
+            problem = SpecProblem(
+                "id",
+                f"workflow id {report.workflow_id!r} is already defined in {seen[report.workflow_id]}: "
+                "give one of them another id",
+                "duplicate_id",
+            )
+            results.append(SyncedDefinition(report.workflow_id, source, None, False, False, [problem]))
+            continue
+        if report.workflow_id:
+            seen[report.workflow_id] = source
+        results.append(store_report(session, report, loaded.data, source))
+    return results
+
+
+def load_spec(row: WorkflowDefinition) -> WorkflowSpec:
+    """The typed definition of a stored, valid row."""
+    if not row.is_valid:
+        errors = "; ".join(str(e.get("message", e)) for e in row.validation_errors or [])
+        raise DefinitionError(
+            f"Workflow {row.id!r} (version {row.version}) is invalid and has no job: {errors}. "
+            "Fix the definition and sync it again (`maestro defs sync`).",
+            details={"errors": row.validation_errors},
+        )
+    return WorkflowSpec.from_storage(row.definition)

@@ -1,0 +1,50 @@
+"""Node executors, pure of Dagster: the contract, the built-ins and how an executor reference is resolved.
+
+An executor is a callable taking the original engine's ``node_input`` dict and returning a
+JSON-serialisable dict (sync or async). Built-ins (``noop``, ``command``, ``http``, ``sql``, ``phase``)
+also receive an :class:`ExecutorContext`; custom executors are named ``package.module:function`` and must
+be inside the allowlist (``MAESTRO_EXECUTOR_ALLOWLIST``). Call one with
+``invoke(resolve_executor(ref, settings.allowed_executor_prefixes), node_input, ctx)``.
+"""
+
+from maestro_dagster.executors.base import (
+    NODE_INPUT_KEYS,
+    BuiltinExecutor,
+    CustomExecutor,
+    ExecutorContext,
+    NodeInput,
+    NodeOutput,
+    ResolvedExecutor,
+    build_node_input,
+    check_output,
+    invoke,
+)
+from maestro_dagster.executors.registry import (
+    ALLOWLIST_SETTING,
+    BUILTIN_EXECUTORS,
+    PENDING_BUILTINS,
+    clear_cache,
+    is_builtin,
+    module_allowed,
+    resolve_executor,
+)
+
+__all__ = [
+    "ALLOWLIST_SETTING",
+    "BUILTIN_EXECUTORS",
+    "NODE_INPUT_KEYS",
+    "PENDING_BUILTINS",
+    "BuiltinExecutor",
+    "CustomExecutor",
+    "ExecutorContext",
+    "NodeInput",
+    "NodeOutput",
+    "ResolvedExecutor",
+    "build_node_input",
+    "check_output",
+    "clear_cache",
+    "invoke",
+    "is_builtin",
+    "module_allowed",
+    "resolve_executor",
+]

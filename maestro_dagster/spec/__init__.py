@@ -1,0 +1,67 @@
+"""Workflow definitions: the models, their validation and the file loader (pure Python, no database).
+
+``validate_definition`` / ``validate_file`` report every problem of a definition at once;
+``parse_definition`` raises ``DefinitionError`` with all of them. ``python -m maestro_dagster.spec``
+regenerates ``workflow.schema.json``.
+"""
+
+from maestro_dagster.spec.loader import (
+    LoadedFile,
+    iter_definition_files,
+    load_definition_file,
+    validate_file,
+    validate_loaded,
+)
+from maestro_dagster.spec.models import (
+    BUILTIN_EXECUTORS,
+    NODE_TYPES,
+    DefaultsSpec,
+    EdgeSpec,
+    NodeSpec,
+    RetryPolicySpec,
+    ScheduleSpec,
+    WorkflowSpec,
+    executor_ref_for,
+)
+from maestro_dagster.spec.node_checks import (
+    ALLOWLIST_SETTING,
+    CONDITION_FUNCTIONS,
+    CONDITION_NAMES,
+    analyse_condition,
+    check_executor_ref,
+    is_module_allowed,
+)
+from maestro_dagster.spec.problems import PROBLEM_CODES, DuplicateKey, SpecProblem, ValidationReport
+from maestro_dagster.spec.schema import SCHEMA_PATH, render_schema
+from maestro_dagster.spec.validate import parse_definition, validate_definition
+
+__all__ = [
+    "ALLOWLIST_SETTING",
+    "BUILTIN_EXECUTORS",
+    "CONDITION_FUNCTIONS",
+    "CONDITION_NAMES",
+    "NODE_TYPES",
+    "PROBLEM_CODES",
+    "SCHEMA_PATH",
+    "DefaultsSpec",
+    "DuplicateKey",
+    "EdgeSpec",
+    "LoadedFile",
+    "NodeSpec",
+    "RetryPolicySpec",
+    "ScheduleSpec",
+    "SpecProblem",
+    "ValidationReport",
+    "WorkflowSpec",
+    "analyse_condition",
+    "check_executor_ref",
+    "executor_ref_for",
+    "is_module_allowed",
+    "iter_definition_files",
+    "load_definition_file",
+    "parse_definition",
+    "render_schema",
+    "validate_definition",
+    "validate_file",
+    "validate_loaded",
+]

@@ -1,0 +1,252 @@
+"""The workflow definition models (pydantic v2) and their small, pure graph helpers.
+
+This module owns the *shape* of a definition: field names, types, defaults and per-field constraints
+(``extra="forbid"`` everywhere, so a typo is an error). Checks that need the whole graph or the outside
+world (cycles, unknown edge ends, executor imports, condition names) live in :mod:`.checks` and are run by
+:func:`maestro_dagster.spec.validate.validate_definition`. A ``WorkflowSpec`` is only guaranteed to be a
+valid graph when it was obtained from ``validate_definition`` / ``parse_definition``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zoneinfo
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from maestro_dagster.errors import DefinitionError
+from maestro_dagster.names import ID_PATTERN
+
+BUILTIN_EXECUTORS: tuple[str, ...] = ("noop", "command", "http", "sql", "phase", "human_review")
+NODE_TYPES: tuple[str, ...] = ("phase", "custom", "conditional", "human_review", "parallel_group")
+
+NodeType = Literal["phase", "custom", "conditional", "human_review", "parallel_group"]
+NodeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+_CRON_FALLBACK_RE = re.compile(r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$")
+
+
+def executor_ref_for(executor: str | None, node_type: str | None) -> str:
+    """The executor a node runs: the explicit one, else ``phase``/``human_review`` by type, else ``noop``."""
+    if executor:
+        return executor
+    if node_type in ("phase", "human_review"):
+        return str(node_type)
+    return "noop"
+
+
+def is_valid_cron(cron: str) -> bool:
+    """Dagster's own cron check when Dagster is importable, else a 5-field shape check."""
+    try:
+        from dagster._utils.schedules import is_valid_cron_string
+    except Exception:  # pragma: no cover - dagster is a dependency; keep the spec usable without it
+        return bool(_CRON_FALLBACK_RE.match(cron.strip()))
+    return bool(is_valid_cron_string(cron))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class RetryPolicySpec(_Model):
+    """The original's ``RetryPolicy``; Dagster gets ``max_retries = max_attempts - 1`` when enabled."""
+
+    max_attempts: int = Field(1, ge=1, le=100, description="Total attempts, 1..100 (1 = no retry).")
+    retry_delay_seconds: float = Field(0, ge=0, le=86400, description="Delay before a retry, 0..86400 s.")
+    retry_on_failure: bool = Field(False, description="Retries happen only when this is true.")
+    exponential_backoff: bool = Field(False, description="Exponential wait: (2^n - 1) * delay in Dagster.")
+
+    @property
+    def retries_enabled(self) -> bool:
+        return self.retry_on_failure and self.max_attempts > 1
+
+
+class NodeSpec(_Model):
+    """One node. Its id is its key under ``nodes``; ``name`` defaults to that id."""
+
+    name: str | None = Field(None, description="Display name; defaults to the node id.")
+    type: NodeType = Field("custom", description="The original's NodeType; only selects a default executor.")
+    executor: str | None = Field(
+        None,
+        description="A built-in kind (noop, command, http, sql, phase, human_review) or 'package.module:function'"
+        " under MAESTRO_EXECUTOR_ALLOWLIST. Default: 'phase'/'human_review' by type, else 'noop'.",
+    )
+    config: dict[str, Any] = Field(default_factory=dict, description="Passed to the executor as node_config.")
+    retry_policy: RetryPolicySpec | None = Field(None, description="Overrides defaults.retry_policy.")
+    condition: str | None = Field(
+        None, description="Expression over outputs and global_context; false -> node skipped."
+    )
+    timeout_seconds: float | None = Field(None, gt=0, description="Overrides defaults.timeout_seconds.")
+    dependencies: list[str] | None = Field(
+        None, description="Optional; when given it must equal the sources of the node's incoming edges."
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = None
+    execution_mode: Literal["sequential", "parallel", "conditional"] | None = Field(
+        None, description="Accepted for compatibility with the original; ignored."
+    )
+    quality_threshold: float | None = Field(None, ge=0, le=1, description="Minimum quality_score, 0..1.")
+
+    @property
+    def executor_ref(self) -> str:
+        return executor_ref_for(self.executor, self.type)
+
+
+class EdgeSpec(_Model):
+    """``source`` must finish before ``target`` starts. Conditions belong on the target node."""
+
+    source: str
+    target: str
+    condition: None = Field(None, description="Always null (the original wrote it); use the node's condition.")
+
+
+class ScheduleSpec(_Model):
+    cron: str = Field(description="A 5-field cron string, e.g. '0 2 * * *'.")
+    timezone: str = Field("UTC", description="An IANA timezone, e.g. 'Europe/Paris'.")
+    initial_context: dict[str, Any] = Field(default_factory=dict, description="The runs' global_context.")
+    enabled: bool = Field(False, description="Default status of the Dagster schedule.")
+    name: str | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        if not is_valid_cron(value):
+            raise ValueError(
+                f"{value!r} is not a valid cron string: use 5 fields "
+                "'minute hour day-of-month month day-of-week', e.g. '0 2 * * *'"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}: use an IANA name such as 'UTC' or 'Europe/Paris'") from exc
+        return value
+
+
+class DefaultsSpec(_Model):
+    retry_policy: RetryPolicySpec | None = None
+    timeout_seconds: float | None = Field(None, gt=0)
+
+
+class WorkflowSpec(_Model):
+    """A whole workflow definition: ``nodes`` keyed by node id, and ``edges``."""
+
+    id: str = Field(pattern=ID_PATTERN, description="Stable workflow id; execution ids embed it.")
+    name: str | None = Field(None, description="Display name; defaults to the id.")
+    workflow_type: Literal["linear", "parallel", "custom"] = "custom"
+    description: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
+    schedules: list[ScheduleSpec] = Field(default_factory=list)
+    sensors: list[dict[str, Any]] = Field(default_factory=list, description="Reserved for sensors.")
+    nodes: dict[NodeId, NodeSpec] = Field(min_length=1, json_schema_extra={"additionalProperties": False})
+    edges: list[EdgeSpec] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_names(cls, data: Any) -> Any:
+        """``name`` defaults to the id, for the workflow and for every node (done before freezing)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("name") is None and isinstance(data.get("id"), str):
+            data["name"] = data["id"]
+        nodes = data.get("nodes")
+        if isinstance(nodes, dict):
+            data["nodes"] = {
+                key: ({**node, "name": str(key)} if isinstance(node, dict) and node.get("name") is None else node)
+                for key, node in nodes.items()
+            }
+        return data
+
+    # ---- graph helpers (pure) -------------------------------------------------------------------
+    @property
+    def node_ids(self) -> list[str]:
+        """Node ids in the order they were written."""
+        return list(self.nodes)
+
+    def _require(self, node_id: str) -> None:
+        if node_id not in self.nodes:
+            raise KeyError(f"workflow {self.id!r} has no node {node_id!r}")
+
+    def upstream(self, node_id: str) -> list[str]:
+        """Direct upstream node ids, in edge order."""
+        self._require(node_id)
+        return list(dict.fromkeys(e.source for e in self.edges if e.target == node_id))
+
+    def downstream(self, node_id: str) -> list[str]:
+        """Direct downstream node ids, in edge order."""
+        self._require(node_id)
+        return list(dict.fromkeys(e.target for e in self.edges if e.source == node_id))
+
+    def ancestors(self, node_id: str) -> set[str]:
+        """Every node that (transitively) precedes ``node_id``."""
+        self._require(node_id)
+        parents: dict[str, list[str]] = {}
+        for edge in self.edges:
+            parents.setdefault(edge.target, []).append(edge.source)
+        seen: set[str] = set()
+        stack = list(parents.get(node_id, ()))
+        while stack:
+            current = stack.pop()
+            if current not in seen:
+                seen.add(current)
+                stack.extend(parents.get(current, ()))
+        return seen
+
+    def topological_generations(self) -> list[list[str]]:
+        """Groups of nodes that can run together (the original's execution order), written order inside."""
+        order = {node_id: index for index, node_id in enumerate(self.nodes)}
+        indegree = dict.fromkeys(self.nodes, 0)
+        children: dict[str, list[str]] = {node_id: [] for node_id in self.nodes}
+        for source, target in dict.fromkeys((e.source, e.target) for e in self.edges):
+            if source in children and target in indegree:
+                children[source].append(target)
+                indegree[target] += 1
+        generation = [n for n in self.nodes if indegree[n] == 0]
+        generations: list[list[str]] = []
+        while generation:
+            generations.append(generation)
+            following: list[str] = []
+            for node_id in generation:
+                for child in children[node_id]:
+                    indegree[child] -= 1
+                    if indegree[child] == 0:
+                        following.append(child)
+            generation = sorted(following, key=order.__getitem__)
+        if sum(len(g) for g in generations) != len(self.nodes):
+            raise DefinitionError(
+                f"workflow {self.id!r} contains a cycle: validate it with validate_definition to see where",
+                details={"workflow_id": self.id},
+            )
+        return generations
+
+    def effective_retry(self, node_id: str) -> RetryPolicySpec:
+        self._require(node_id)
+        return self.nodes[node_id].retry_policy or self.defaults.retry_policy or RetryPolicySpec()
+
+    def effective_timeout(self, node_id: str) -> float | None:
+        self._require(node_id)
+        node_timeout = self.nodes[node_id].timeout_seconds
+        return node_timeout if node_timeout is not None else self.defaults.timeout_seconds
+
+    # ---- storage --------------------------------------------------------------------------------
+    def to_storage(self) -> dict[str, Any]:
+        """The whole definition as a JSON-able dict (node order preserved); ``from_storage`` reads it back."""
+        return self.model_dump(mode="json", exclude_none=False)
+
+    @classmethod
+    def from_storage(cls, data: dict[str, Any]) -> WorkflowSpec:
+        return cls.model_validate(data)
+
+    def content_hash(self) -> str:
+        """sha256 of the canonical JSON: independent of key order and formatting, changed by any content."""
+        canonical = json.dumps(self.to_storage(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

@@ -1,0 +1,253 @@
+"""Validation of a raw workflow definition: every problem at once, never an exception for bad input.
+
+``validate_definition`` combines pydantic's schema errors (turned into :class:`SpecProblem` with the node id
+and a fix) with the whole-graph checks of :mod:`.checks`, which run on a lenient reading of the raw dict even
+when pydantic rejected part of it. ``parse_definition`` is the raising convenience.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from maestro_dagster.spec import checks, node_checks
+from maestro_dagster.spec.models import DefaultsSpec, EdgeSpec, NodeSpec, RetryPolicySpec, ScheduleSpec, WorkflowSpec
+from maestro_dagster.spec.problems import DuplicateKey, SpecProblem, ValidationReport
+
+_RETRY_HINTS = {
+    "max_attempts": "use a whole number from 1 to 100 (1 means no retry)",
+    "retry_delay_seconds": "use a number of seconds from 0 to 86400",
+    "retry_on_failure": "use true or false",
+    "exponential_backoff": "use true or false",
+}
+# Errors the lenient checks already report with a better message.
+_SKIPPED_ERROR_TYPES = {("id", "string_pattern_mismatch"), ("[key]", "string_pattern_mismatch")}
+
+
+def validate_definition(
+    raw: Any,
+    *,
+    allowed_executor_prefixes: Sequence[str],
+    source: str | None = None,
+    duplicate_keys: Sequence[DuplicateKey] = (),
+    check_imports: bool = True,
+) -> ValidationReport:
+    """Validate ``raw`` (the parsed YAML/JSON) and report every problem.
+
+    ``duplicate_keys`` comes from the loader (:func:`maestro_dagster.spec.loader.load_definition_file`), as
+    duplicates are lost once a mapping is parsed. ``check_imports=False`` skips importing custom executors
+    (the allowlist is still enforced).
+    """
+    if not isinstance(raw, Mapping):
+        shown = "nothing (empty document)" if raw is None else type(raw).__name__
+        code = "empty" if raw is None else "schema"
+        problem = SpecProblem(
+            "", f"a definition must be a mapping with id, nodes and edges at the top level; got {shown}", code
+        )
+        return ValidationReport(None, None, [problem], source)
+
+    view = checks.read_leniently(raw)
+    problems: list[SpecProblem] = [_duplicate_problem(dup) for dup in duplicate_keys]
+    problems += checks.check_ids(view)
+    problems += _unstorable(raw, ())
+
+    spec: WorkflowSpec | None = None
+    try:
+        spec = WorkflowSpec.model_validate(dict(raw))
+    except PydanticValidationError as exc:
+        problems += [p for err in exc.errors() if (p := _schema_problem(err)) is not None]
+
+    problems += checks.check_edges(view)
+    problems += checks.check_cycles(view)
+    problems += checks.check_dependencies(view)
+    problems += node_checks.check_executors(view, allowed_executor_prefixes, check_imports=check_imports)
+    problems += node_checks.check_conditions(view)
+    problems += checks.check_name_collisions(view)
+    if spec is not None and not problems:
+        problems += _storage_problems(spec)
+
+    errors = list(dict.fromkeys(problems))  # exact repeats only
+    return ValidationReport(view.workflow_id, spec if not errors else None, errors, source)
+
+
+def parse_definition(
+    raw: Any,
+    *,
+    allowed_executor_prefixes: Sequence[str],
+    source: str | None = None,
+    duplicate_keys: Sequence[DuplicateKey] = (),
+    check_imports: bool = True,
+) -> WorkflowSpec:
+    """The valid ``WorkflowSpec``, or ``DefinitionError`` listing every problem in ``details['errors']``."""
+    return validate_definition(
+        raw,
+        allowed_executor_prefixes=allowed_executor_prefixes,
+        source=source,
+        duplicate_keys=duplicate_keys,
+        check_imports=check_imports,
+    ).raise_if_invalid()
+
+
+# ---- helpers ---------------------------------------------------------------------------------------
+def format_location(loc: Sequence[str | int]) -> str:
+    """``('edges', 3, 'target')`` -> ``edges[3].target``."""
+    out = ""
+    for position, part in enumerate(loc):
+        if part == "[key]":
+            continue
+        if isinstance(part, int) and not (position == 1 and loc[0] == "nodes"):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _duplicate_problem(dup: DuplicateKey) -> SpecProblem:
+    lines = f" (lines {', '.join(map(str, dup.lines))})" if dup.lines else ""
+    if dup.parent == "nodes":
+        return SpecProblem(
+            dup.location,
+            f"node id {dup.key!r} is defined more than once{lines}: rename or remove the extra definitions "
+            "(only the last one would be kept)",
+            "duplicate_id",
+            dup.key,
+            dup.lines[0] if dup.lines else None,
+        )
+    where = f"in {dup.parent!r}" if dup.parent else "at the top level"
+    return SpecProblem(
+        dup.location,
+        f"key {dup.key!r} is written more than once {where}{lines}: keep one (only the last one would be kept)",
+        "duplicate_key",
+        _node_of(dup.location.split(".")),
+        dup.lines[0] if dup.lines else None,
+    )
+
+
+def _node_of(loc: Sequence[str | int]) -> str | None:
+    return str(loc[1]) if len(loc) > 1 and loc[0] == "nodes" else None
+
+
+def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The model whose field is at ``loc[-1]`` (for listing the allowed fields)."""
+    model: type[BaseModel] | None = WorkflowSpec
+    parts = list(loc[:-1])
+    while parts and model is not None:
+        head = parts.pop(0)
+        if model is WorkflowSpec and head == "nodes" and parts:
+            parts.pop(0)
+            model = NodeSpec
+        elif model is WorkflowSpec and head in ("edges", "schedules") and parts:
+            parts.pop(0)
+            model = EdgeSpec if head == "edges" else ScheduleSpec
+        elif head == "defaults":
+            model = DefaultsSpec
+        elif head == "retry_policy":
+            model = RetryPolicySpec
+        else:
+            model = None
+    return model
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _schema_problem(err: Mapping[str, Any]) -> SpecProblem | None:
+    loc = tuple(err["loc"])
+    kind = err["type"]
+    last = loc[-1] if loc else ""
+    if (str(last), kind) in _SKIPPED_ERROR_TYPES:
+        return None
+    location = format_location(loc)
+    node_id = _node_of(loc)
+    who = f"node {node_id!r}: " if node_id is not None else ""
+    field = format_location(loc[2:]) if node_id is not None else location
+    msg = err["msg"][:1].lower() + err["msg"][1:]
+    got = f" (got {_short(err['input'])})" if "input" in err and kind not in ("missing", "extra_forbidden") else ""
+
+    if loc == ("nodes",) and kind in ("missing", "too_short"):
+        return SpecProblem("nodes", "the definition has no nodes: add at least one under 'nodes'", "empty")
+    if loc and loc[0] == "edges" and last == "condition" and len(loc) == 3:
+        return SpecProblem(
+            location,
+            f"edges[{loc[1]}] has a condition {_short(err.get('input'))}: edges cannot carry conditions; put it "
+            "on the target node as 'condition' (false -> the node is skipped)",
+            "edge_condition",
+        )
+    if loc and loc[0] == "schedules" and last in ("cron", "timezone") and kind == "value_error":
+        reason = str(err.get("ctx", {}).get("error", msg))
+        return SpecProblem(
+            location,
+            f"schedule {loc[1]}: {reason}",
+            "bad_cron" if last == "cron" else "bad_timezone",
+        )
+    if loc == ("nodes",) and kind == "dict_type":
+        return SpecProblem(
+            "nodes",
+            f"'nodes' must be a mapping of node id -> node fields{got}: write 'nodes: {{my_node: {{}}}}'",
+            "schema",
+        )
+    if len(loc) == 2 and loc[0] == "edges" and kind == "model_type":
+        return SpecProblem(
+            location, f"{location} must be a mapping{got}: write it as {{source: a, target: b}}", "schema"
+        )
+    if kind == "extra_forbidden":
+        model = _model_at(loc)
+        allowed = f"; allowed fields: {', '.join(model.model_fields)}" if model else ""
+        return SpecProblem(
+            location, f"{who}unknown field {str(last)!r}: remove it or fix its spelling{allowed}", "schema", node_id
+        )
+    if kind == "missing":
+        return SpecProblem(location, f"{who}required field {field!r} is missing: add it", "schema", node_id)
+    if "retry_policy" in loc:
+        hint = _RETRY_HINTS.get(str(last), "fix the value")
+        return SpecProblem(location, f"{who}{field}: {msg}{got}; {hint}", "invalid_retry", node_id)
+    if loc[:1] == ("nodes",) and len(loc) == 2:
+        return SpecProblem(
+            location, f"{who}{msg}{got}: a node must be a mapping of fields (use {{}} for defaults)", "schema", node_id
+        )
+    if last == "[key]":
+        return SpecProblem(location, f"{msg}{got}: node ids are strings; quote the id", "schema", node_id)
+    return SpecProblem(location, f"{who}{field or 'definition'}: {msg}{got}; fix the value", "schema", node_id)
+
+
+def _unstorable(value: Any, loc: tuple[str | int, ...], active: frozenset[int] = frozenset()) -> list[SpecProblem]:
+    """Values JSON cannot store: NaN/Infinity and self-referencing YAML aliases."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [
+            SpecProblem(
+                format_location(loc),
+                f"{format_location(loc)} is {value}, which JSON cannot store: use a finite number or a string",
+                "schema",
+                _node_of(loc),
+            )
+        ]
+    if not isinstance(value, Mapping | list):
+        return []
+    if id(value) in active:
+        return [
+            SpecProblem(
+                format_location(loc),
+                f"{format_location(loc)} contains itself (a recursive YAML alias): write the value out",
+                "schema",
+                _node_of(loc),
+            )
+        ]
+    active = active | {id(value)}
+    items = value.items() if isinstance(value, Mapping) else enumerate(value)
+    return [p for key, item in items for p in _unstorable(item, (*loc, key), active)]
+
+
+def _storage_problems(spec: WorkflowSpec) -> list[SpecProblem]:
+    """Last guard: the parsed definition must be storable as strict JSON."""
+    try:
+        json.dumps(spec.to_storage(), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        return [SpecProblem("", f"the definition cannot be stored as JSON ({exc}): simplify its values", "schema")]
+    return []
