@@ -27,9 +27,17 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+DEMO_REQUIREMENT ?= Build a todo application with user accounts. Users can add tasks. Users can share lists with friends.
+
 demo: setup
 	$(BIN)/maestro db upgrade
-	@echo "demo: the compiler is not built yet; the database is migrated (see README)."
+	$(BIN)/maestro defs sync
+	$(BIN)/maestro run sdlc_parallel --requirement "$(DEMO_REQUIREMENT)"
+	@echo
+	@echo "Query it with SQL (sqlite3 .maestro_home/maestro_workflows.db):"
+	@echo "  SELECT id, status, progress_percent FROM workflow_executions ORDER BY created_at DESC LIMIT 5;"
+	@echo "  SELECT node_id, status, attempt_count, duration_seconds, quality_score FROM node_states WHERE execution_id = '<id>';"
+	@echo "  SELECT id, event_type, node_id, timestamp FROM execution_events WHERE execution_id = '<id>' ORDER BY id;"
 
 clean:
 	rm -rf $(VENV) .maestro_home .pytest_cache .ruff_cache

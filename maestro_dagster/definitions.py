@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dagster import JobDefinition, RepositoryData, ResourceDefinition, repository
+from dagster import JobDefinition, RepositoryData, ResourceDefinition, multi_or_in_process_executor, repository
 from sqlalchemy import select
 
 from maestro_dagster.compiler import build_job
@@ -22,6 +22,8 @@ from maestro_dagster.db.models import WorkflowDefinition
 from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import load_spec, sync_directory
 from maestro_dagster.errors import MaestroError, NotFoundError
+from maestro_dagster.mirror import mirrored_executor
+from maestro_dagster.mirror.sensor import maestro_mirror_sensor
 from maestro_dagster.names import job_name
 from maestro_dagster.resources import maestro_runtime
 from maestro_dagster.settings import get_settings
@@ -29,6 +31,7 @@ from maestro_dagster.settings import get_settings
 REPOSITORY_NAME = "maestro"
 LOCATION_NAME = "maestro"
 log = logging.getLogger(__name__)
+EXECUTOR = mirrored_executor(multi_or_in_process_executor)
 
 
 class MaestroRepositoryData(RepositoryData):
@@ -75,7 +78,7 @@ class MaestroRepositoryData(RepositoryData):
             with get_db() as session:
                 row = session.get(WorkflowDefinition, workflow_id)
                 spec, version = load_spec(row), row.version
-            job = build_job(spec, version=version, runtime_resource=maestro_runtime)
+            job = build_job(spec, version=version, runtime_resource=maestro_runtime, executor_def=EXECUTOR)
             self._jobs[job_name] = job
             return job
 
@@ -99,7 +102,7 @@ class MaestroRepositoryData(RepositoryData):
         return []
 
     def get_all_sensors(self) -> Sequence[Any]:
-        return []
+        return [maestro_mirror_sensor]
 
 
 @repository(name=REPOSITORY_NAME, description="Maestro workflows compiled from workflow_definitions")

@@ -8,6 +8,8 @@ import typer
 
 from maestro_dagster.cli import db as db_cmd
 from maestro_dagster.cli import defs as defs_cmd
+from maestro_dagster.cli import mirror as mirror_cmd
+from maestro_dagster.cli import run as run_cmd
 from maestro_dagster.errors import MaestroError
 
 app = typer.Typer(
@@ -19,6 +21,9 @@ app = typer.Typer(
 )
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(defs_cmd.app, name="defs")
+app.add_typer(mirror_cmd.app, name="mirror")
+app.command("run")(run_cmd.run)
+app.command("resume")(run_cmd.resume)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -82,7 +82,6 @@ def run_node(
                     META_INPUTS: MetadataValue.json(inputs_summary),
                 },
             )
-            runtime.after_step()
             return
 
     completed = {up: res for up, res in upstream.items() if res.status == "completed"}
@@ -130,4 +129,3 @@ def run_node(
     if quality is not None:
         metadata[META_QUALITY] = quality
     yield Output(result, OUTPUT_NAME, metadata=metadata)
-    runtime.after_step()

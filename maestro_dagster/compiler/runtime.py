@@ -2,8 +2,8 @@
 
 The resource carries the execution's ``initial_context`` (job-level run config), its execution id (from
 the ``maestro/execution_id`` tag, else derived from the root run, so UI and ``dagster job execute`` launches
-get one too), and the settings. ``after_step`` is the hook the mirror plugs into (see
-``maestro_dagster.resources``); here it does nothing, which keeps the compiler free of the database.
+get one too), and the settings. It knows nothing of the database: mirroring is the executor's job
+(``maestro_dagster.mirror.live``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ RUNTIME_CONFIG_SCHEMA = {
 
 @dataclass
 class NodeRuntime:
-    """What an op needs beside its inputs. Subclassed by the mirroring resource."""
+    """What an op needs beside its inputs."""
 
     initial_context: dict[str, Any]
     execution_id: str
@@ -45,9 +45,6 @@ class NodeRuntime:
 
     def artifacts_dir(self, node_id: str) -> Path:
         return self.settings.artifacts_dir / self.execution_id / node_id
-
-    def after_step(self) -> None:
-        """Called when a node has produced its result (the mirror catches up here)."""
 
 
 def execution_id_of_run(instance: DagsterInstance | None, run: DagsterRun) -> str:

@@ -1,0 +1,97 @@
+"""``maestro run`` and ``maestro resume``: execute through Dagster here, then print the mirrored execution."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from maestro_dagster.db.repositories import RepositoryFactory
+from maestro_dagster.db.session import get_db
+from maestro_dagster.errors import ValidationError
+from maestro_dagster.instance import get_instance
+from maestro_dagster.runs import resume_workflow, run_workflow
+from maestro_dagster.settings import get_settings
+
+
+def _context(requirement: str | None, context: str | None) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if context:
+        text = Path(context[1:]).read_text() if context.startswith("@") else context
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(f"--context is not valid JSON ({exc}); pass a JSON object or @file.json") from exc
+        if not isinstance(data, dict):
+            raise ValidationError('--context must be a JSON object, e.g. \'{"requirement": "..."}\'')
+    if requirement is not None:
+        data["requirement"] = requirement
+    return data
+
+
+def print_execution(execution_id: str) -> None:
+    """The execution as the mirrored tables hold it."""
+    with get_db() as session:
+        repos = RepositoryFactory(session)
+        ex = repos.execution.require(execution_id)
+        typer.echo(f"execution  {ex.id}")
+        typer.echo(f"workflow   {ex.workflow_id} (version {ex.workflow_version})")
+        typer.echo(
+            f"status     {ex.status.value}   progress {ex.progress_percent}% "
+            f"({ex.completed_nodes}/{ex.total_nodes} completed, {ex.failed_nodes} failed)"
+        )
+        if ex.error_message:
+            typer.echo(f"error      {ex.error_node_id or ''}: {ex.error_message}")
+        runs = sorted(ex.runs, key=lambda r: r.created_at)
+        typer.echo("runs       " + ", ".join(f"{r.run_id[:8]} ({r.kind.value}, {r.status.value})" for r in runs))
+        artifacts: dict[str, list[str]] = {}
+        for art in repos.artifact.list_by_execution(execution_id):
+            artifacts.setdefault(art.node_id, []).append(f"{art.file_path} ({art.size_bytes} B)")
+        typer.echo(f"\n{'NODE':30} {'STATUS':10} {'ATTEMPTS':>8} {'DURATION':>9} {'QUALITY':>7}  ARTIFACTS")
+        for node in repos.node_state.get_by_execution(execution_id):
+            duration = f"{node.duration_seconds:.2f}s" if node.duration_seconds is not None else "-"
+            quality = f"{node.quality_score:.2f}" if node.quality_score is not None else "-"
+            files = artifacts.get(node.node_id, [])
+            typer.echo(
+                f"{node.node_id:30} {node.status.value:10} {node.attempt_count:>8} {duration:>9} "
+                f"{quality:>7}  {files[0] if files else ''}"
+            )
+            for extra in files[1:]:
+                typer.echo(f"{'':70}{extra}")
+        events = repos.event.list_by_execution(execution_id, limit=100_000)
+        typer.echo(f"\nevents     {len(events)} in execution_events")
+
+
+def run(
+    workflow_id: str = typer.Argument(..., help="The workflow id (see `maestro defs list`)."),
+    requirement: str = typer.Option(None, "--requirement", "-r", help="Sets initial_context.requirement."),
+    context: str = typer.Option(None, "--context", "-c", help="initial_context as JSON, or @file.json."),
+    in_process: bool = typer.Option(False, "--in-process", help="Run all nodes in this process (no subprocesses)."),
+) -> None:
+    """Start an execution of WORKFLOW_ID through Dagster, wait for it, and print it from the tables."""
+    initial_context = _context(requirement, context)
+    instance = get_instance(get_settings())
+    try:
+        result = run_workflow(instance, workflow_id, initial_context, in_process=in_process)
+    finally:
+        instance.dispose()
+    print_execution(result.execution_id)
+    if not result.success:
+        raise typer.Exit(1)
+
+
+def resume(
+    execution_id: str = typer.Argument(..., help="A failed, paused or cancelled execution."),
+    in_process: bool = typer.Option(False, "--in-process", help="Run all nodes in this process."),
+) -> None:
+    """Re-execute an execution from failure (Dagster re-execution), into the same execution."""
+    instance = get_instance(get_settings())
+    try:
+        result = resume_workflow(instance, execution_id, in_process=in_process)
+    finally:
+        instance.dispose()
+    print_execution(result.execution_id)
+    if not result.success:
+        raise typer.Exit(1)

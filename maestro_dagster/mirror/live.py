@@ -1,0 +1,123 @@
+"""Mirroring from inside the run: an executor wrapper that follows its own run while it executes.
+
+Every Maestro job's executor is wrapped (``mirrored_executor``). In the process that orchestrates the run
+(for ``dagster job execute``, ``maestro run``, or a run worker launched by the webserver or daemon) it
+starts a thread that projects new events about every half second (sooner when an event is stored through
+this process), and it listens for the run's terminal event to make the final pass before the process
+exits. A mirror error never fails the run: whatever a failed write left behind is picked up by the
+catch-up loop (the daemon's sensor, ``maestro mirror sync``). The run's worker pid and host are recorded
+as run tags so the catch-up loop can fail a run whose process died (see ``sync.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from dagster import DagsterInstance, ExecutorDefinition
+from dagster._core.executor.base import Executor
+
+from maestro_dagster.mirror.projector import mirror_run
+
+log = logging.getLogger(__name__)
+TAG_WORKER_PID = "maestro/worker_pid"
+TAG_WORKER_HOST = "maestro/worker_host"
+TERMINAL_EVENTS = ("PIPELINE_SUCCESS", "PIPELINE_FAILURE", "PIPELINE_CANCELED")
+POLL_SECONDS = 0.5
+
+
+class LiveMirror:
+    """Keeps one run's rows within about a second of its event log, from the orchestrating process."""
+
+    def __init__(self, instance: DagsterInstance, run_id: str, interval: float = POLL_SECONDS) -> None:
+        self.instance, self.run_id, self.interval = instance, run_id, interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._finished = False
+        self._thread = threading.Thread(target=self._loop, name=f"maestro-mirror-{run_id[:8]}", daemon=True)
+
+    def start(self) -> None:
+        self.instance.add_event_listener(self.run_id, self.on_event)
+        self._thread.start()
+
+    def on_event(self, entry: Any) -> None:
+        event_type = getattr(entry, "dagster_event_type", None)
+        if event_type is not None and event_type.value in TERMINAL_EVENTS:
+            self.finish()
+        else:
+            self._wake.set()
+
+    def pass_once(self) -> None:
+        with self._lock:
+            try:
+                mirror_run(self.instance, self.run_id)
+            except Exception as exc:  # never fail the run; the catch-up loop repairs
+                log.warning("maestro mirror of run %s failed (will be caught up later): %s", self.run_id, exc)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self.pass_once()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=30)
+
+    def finish(self) -> None:
+        """The run reached its end: stop polling and make the final, full pass."""
+        if self._finished:
+            return
+        self._finished = True
+        self.stop()
+        self.pass_once()
+
+
+class MirroringExecutor(Executor):
+    def __init__(self, inner: Executor) -> None:
+        self._inner = inner
+
+    @property
+    def retries(self) -> Any:
+        return self._inner.retries
+
+    @property
+    def step_dependency_config(self) -> Any:
+        return self._inner.step_dependency_config
+
+    def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[Any]:
+        instance, run_id = plan_context.instance, plan_context.run_id
+        try:
+            instance.add_run_tags(run_id, {TAG_WORKER_PID: str(os.getpid()), TAG_WORKER_HOST: socket.gethostname()})
+        except Exception as exc:  # pragma: no cover - storage trouble; the run itself goes on
+            log.warning("could not tag run %s with its worker pid: %s", run_id, exc)
+        live = LiveMirror(instance, run_id)
+        live.start()
+        try:
+            yield from self._inner.execute(plan_context, execution_plan)
+        finally:
+            live.stop()
+            live.pass_once()
+
+
+def mirrored_executor(inner: ExecutorDefinition) -> ExecutorDefinition:
+    """``inner`` (same name and config) whose executions mirror themselves."""
+
+    def create(init_context: Any) -> Executor:
+        return MirroringExecutor(inner.executor_creation_fn(init_context))
+
+    return ExecutorDefinition(
+        name=inner.name,
+        config_schema=inner.config_schema,
+        requirements=inner.get_requirements,
+        executor_creation_fn=create,
+        description=f"{inner.description or inner.name} (mirrored into Maestro's tables)",
+    )

@@ -1,0 +1,87 @@
+"""The one mirror primitive: project the not-yet-mirrored events of run R into Maestro's tables.
+
+Used by the run itself (``live.py``), the catch-up loop (the daemon's sensor and ``maestro mirror sync``)
+and the terminal pass. While the run is alive only events after the run's cursor are read; once it is
+finished, one full pass re-reads all of its events (catching any that committed out of order) and marks
+the run ``mirror_complete``. Dagster is read before Maestro's write transaction opens, so the write lock is
+held only while rows are written. Everything is idempotent: running it twice, or from two processes at
+once, gives the same rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dagster import DagsterInstance, DagsterRun
+from sqlalchemy.orm import Session
+
+from maestro_dagster.compiler import TAG_WORKFLOW_ID, execution_id_of_run
+from maestro_dagster.db.models import ExecutionRun
+from maestro_dagster.db.session import get_db
+from maestro_dagster.mirror.model import DagsterEventIn, ExecutionView
+from maestro_dagster.mirror.reducer import Reducer
+from maestro_dagster.mirror.source import FINISHED, is_maestro_run, read_events
+from maestro_dagster.mirror.store import TAG_PAUSE, ensure_execution, load_view, save_view
+from maestro_dagster.names import dagster_name
+from maestro_dagster.settings import Settings, get_settings
+
+
+@dataclass(frozen=True)
+class MirrorResult:
+    run_id: str
+    execution_id: str | None
+    events_read: int = 0
+    complete: bool = False
+    skipped_reason: str | None = None
+
+
+def _prepare(session: Session, instance: DagsterInstance, run: DagsterRun) -> tuple[ExecutionRun | None, str]:
+    execution_id = execution_id_of_run(instance, run)
+    record = instance.get_run_record_by_id(run.run_id)
+    created = record.create_timestamp if record is not None else datetime.now(UTC)
+    return ensure_execution(session, run, execution_id, created, run.tags[TAG_WORKFLOW_ID]), execution_id
+
+
+def apply_events(view: ExecutionView, events: list[DagsterEventIn], pause_requested: dict[str, bool]) -> Reducer:
+    for run_id, flag in pause_requested.items():
+        if run_id in view.runs:
+            view.runs[run_id].pause_requested = flag
+    reducer = Reducer(view, {dagster_name(n): n for n in view.nodes})
+    for event in events:
+        reducer.apply(event)
+    view.refresh_counts()
+    return reducer
+
+
+def mirror_run(instance: DagsterInstance, run_id: str, settings: Settings | None = None) -> MirrorResult:
+    """Mirror run ``run_id``; safe to call any number of times, from any process."""
+    settings = settings or get_settings()
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return MirrorResult(run_id, None, skipped_reason="no such Dagster run")
+    if not is_maestro_run(run):
+        return MirrorResult(run_id, None, skipped_reason="not a Maestro job")
+    finished = run.status in FINISHED
+
+    with get_db(settings, immediate=True) as session:
+        run_row, execution_id = _prepare(session, instance, run)
+        if run_row is None:
+            return MirrorResult(run_id, execution_id, skipped_reason="workflow definition not stored")
+        if run_row.mirror_complete:
+            return MirrorResult(run_id, execution_id, complete=True)
+        cursor = 0 if finished else run_row.last_storage_id
+
+    events = read_events(instance, run_id, cursor)
+
+    with get_db(settings, immediate=True) as session:
+        view = load_view(session, execution_id)
+        reducer = apply_events(view, events, {run_id: run.tags.get(TAG_PAUSE) == "true"})
+        save_view(session, view, reducer.events, reducer.artifacts)
+        run_row = session.get(ExecutionRun, run_id)
+        if events:
+            run_row.last_storage_id = max(run_row.last_storage_id, events[-1].storage_id)
+        run_row.dagster_status = run.status.value
+        if finished:
+            run_row.mirror_complete = True
+    return MirrorResult(run_id, execution_id, events_read=len(events), complete=finished)

@@ -1,0 +1,242 @@
+"""The mirror's rules: how one Dagster event changes an execution's view, and which rows it adds.
+
+Applying an event twice, or an old run's event after a newer run's, changes nothing: node states only
+move forward (a newer run, or a higher attempt in the same run), execution status follows only the latest
+run, and every event row is keyed by (run id, storage id, part), so a replay inserts nothing.
+
+Mapping: run start -> ``workflow_started`` (``workflow_resumed`` for a re-execution); run success /
+failure / cancel -> ``workflow_completed`` / ``workflow_failed`` / ``workflow_cancelled`` (``workflow_paused``
+when the run was terminated by a pause); ``STEP_START`` and each ``STEP_RESTARTED`` -> ``node_started``;
+``STEP_UP_FOR_RETRY`` -> ``node_retry``; ``STEP_OUTPUT`` of a skipped node -> ``node_skipped``, of a
+completed one -> its outputs and ``artifact_created`` per file; ``STEP_SUCCESS`` -> ``node_completed``;
+``STEP_FAILURE`` -> ``node_failed``. When a run fails or is cancelled, nodes that never ran are
+``blocked`` (``node_blocked``) and nodes still running are failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maestro_dagster.compiler import META_ARTIFACTS, META_CONDITION, META_INPUTS, META_OUTPUT, META_QUALITY, META_STATUS
+from maestro_dagster.db.enums import EventType, NodeStatus, RunKind, WorkflowStatus
+from maestro_dagster.mirror.model import (
+    ArtifactRow,
+    DagsterEventIn,
+    EventRow,
+    ExecutionView,
+    NodeView,
+    RunView,
+)
+
+RUN_START = "PIPELINE_START"
+RUN_SUCCESS = "PIPELINE_SUCCESS"
+RUN_FAILURE = "PIPELINE_FAILURE"
+RUN_CANCELED = "PIPELINE_CANCELED"
+RUN_TERMINAL = (RUN_SUCCESS, RUN_FAILURE, RUN_CANCELED)
+STEP_EVENTS = ("STEP_START", "STEP_RESTARTED", "STEP_UP_FOR_RETRY", "STEP_OUTPUT", "STEP_SUCCESS", "STEP_FAILURE")
+MIRRORED_TYPES = (RUN_START, *RUN_TERMINAL, *STEP_EVENTS)
+
+
+class Reducer:
+    """Applies Dagster events of an execution's runs to its view, collecting rows to insert."""
+
+    def __init__(self, view: ExecutionView, node_by_step: dict[str, str]) -> None:
+        self.view = view
+        self.node_by_step = node_by_step
+        self.events: list[EventRow] = []
+        self.artifacts: list[ArtifactRow] = []
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _emit(self, ev: DagsterEventIn, etype: EventType, node_id: str | None, data: dict[str, Any], part: int = 0):
+        message = f"{etype.value}: {node_id or 'workflow'}"
+        self.events.append(EventRow(etype, node_id, message, data, ev.timestamp, ev.run_id, ev.storage_id, part))
+
+    def _run(self, run_id: str) -> RunView:
+        return self.view.runs[run_id]
+
+    def _is_latest(self, run_id: str) -> bool:
+        return self.view.latest_run_id() == run_id
+
+    def _owns(self, node: NodeView, run_id: str) -> bool:
+        """May an event of ``run_id`` change this node? (its run is the node's run or a newer one)."""
+        if node.last_run_id is None or node.last_run_id == run_id or node.last_run_id not in self.view.runs:
+            return True
+        return self._run(run_id).order > self._run(node.last_run_id).order
+
+    # -- entry point ------------------------------------------------------------------------------
+    def apply(self, ev: DagsterEventIn) -> None:
+        if ev.run_id not in self.view.runs:
+            return
+        if ev.event_type == RUN_START:
+            self._run_start(ev)
+        elif ev.event_type in RUN_TERMINAL:
+            self._run_end(ev)
+        elif ev.step_key is not None and ev.step_key in self.node_by_step:
+            node = self.view.nodes.get(self.node_by_step[ev.step_key])
+            if node is not None:
+                getattr(self, "_" + ev.event_type.lower())(ev, node)
+
+    # -- run events -------------------------------------------------------------------------------
+    def _run_start(self, ev: DagsterEventIn) -> None:
+        run = self._run(ev.run_id)
+        resumed = run.kind is not RunKind.INITIAL
+        etype = EventType.WORKFLOW_RESUMED if resumed else EventType.WORKFLOW_STARTED
+        data: dict[str, Any] = {"run_id": ev.run_id, "kind": run.kind.value}
+        data["parent_run_id" if resumed else "initial_context"] = (
+            run.parent_run_id if resumed else self.view.global_context
+        )
+        self._emit(ev, etype, None, data)
+        if run.status.is_terminal:
+            return
+        run.status, run.dagster_status = WorkflowStatus.RUNNING, "STARTED"
+        run.started_at = run.started_at or ev.timestamp
+        if self._is_latest(ev.run_id):
+            self.view.status = WorkflowStatus.RUNNING
+            self.view.started_at = self.view.started_at or ev.timestamp
+            self.view.completed_at = None
+            self.view.paused_at = None
+
+    def _run_end(self, ev: DagsterEventIn) -> None:
+        run = self._run(ev.run_id)
+        status = {
+            RUN_SUCCESS: WorkflowStatus.COMPLETED,
+            RUN_FAILURE: WorkflowStatus.FAILED,
+            RUN_CANCELED: WorkflowStatus.PAUSED if run.pause_requested else WorkflowStatus.CANCELLED,
+        }[ev.event_type]
+        etype = {
+            WorkflowStatus.COMPLETED: EventType.WORKFLOW_COMPLETED,
+            WorkflowStatus.FAILED: EventType.WORKFLOW_FAILED,
+            WorkflowStatus.PAUSED: EventType.WORKFLOW_PAUSED,
+            WorkflowStatus.CANCELLED: EventType.WORKFLOW_CANCELLED,
+        }[status]
+        latest = self._is_latest(ev.run_id)
+        if status is not WorkflowStatus.COMPLETED and latest:
+            self._close_unfinished(ev, status)
+        self.view.refresh_counts()
+        data: dict[str, Any] = {
+            "run_id": ev.run_id,
+            "completed_nodes": self.view.completed_nodes,
+            "total_nodes": self.view.total_nodes,
+        }
+        if status is WorkflowStatus.FAILED:
+            data["failed_node"] = self.view.error_node_id
+            data["error"] = self.view.error_message or ev.message
+        self._emit(ev, etype, None, data)
+        run.status, run.completed_at = status, ev.timestamp
+        run.dagster_status = {RUN_SUCCESS: "SUCCESS", RUN_FAILURE: "FAILURE", RUN_CANCELED: "CANCELED"}[ev.event_type]
+        if not latest:
+            return
+        self.view.status = status
+        if status is WorkflowStatus.PAUSED:
+            self.view.paused_at = ev.timestamp
+            self.view.completed_at = None
+        else:
+            self.view.completed_at = ev.timestamp
+        if status is WorkflowStatus.FAILED and not self.view.error_message:
+            self.view.error_message = ev.message
+        if status is WorkflowStatus.COMPLETED:
+            self.view.error_message = self.view.error_node_id = None
+            self.view.final_context = {
+                "global_context": self.view.global_context,
+                "outputs": {n.node_id: n.outputs for n in self.view.nodes.values() if n.status is NodeStatus.COMPLETED},
+            }
+
+    def _close_unfinished(self, ev: DagsterEventIn, status: WorkflowStatus) -> None:
+        """Nodes still running fail; nodes that never ran are blocked (event parts 1, 2, ...)."""
+        part = 1
+        for node in self.view.nodes.values():
+            if node.status is NodeStatus.RUNNING and node.last_run_id == ev.run_id:
+                node.status = NodeStatus.FAILED
+                node.completed_at = ev.timestamp
+                node.error_message = f"the run ended ({status.value}) while this node was running"
+                node.error_type = "RunEnded"
+                self._emit(ev, EventType.NODE_FAILED, node.node_id, {"error": node.error_message}, part)
+                part += 1
+            elif node.status in (NodeStatus.PENDING, NodeStatus.BLOCKED) and node.last_run_id != ev.run_id:
+                node.status = NodeStatus.BLOCKED
+                node.last_run_id = ev.run_id
+                node.run_attempt = 0
+                self._emit(ev, EventType.NODE_BLOCKED, node.node_id, {"reason": f"run {status.value}"}, part)
+                part += 1
+
+    # -- step events ------------------------------------------------------------------------------
+    def _step_started(self, ev: DagsterEventIn, node: NodeView, attempt: int) -> None:
+        run_id = ev.run_id
+        owns = self._owns(node, run_id)
+        if owns:
+            base = node.attempt_count - node.run_attempt if node.last_run_id == run_id else node.attempt_count
+            if node.last_run_id != run_id:
+                node.last_run_id, node.run_attempt = run_id, 0
+            if attempt > node.run_attempt:
+                node.run_attempt = attempt
+                node.attempt_count = base + attempt
+                node.status = NodeStatus.RUNNING
+                node.started_at, node.completed_at, node.duration_seconds = ev.timestamp, None, None
+                if self._is_latest(run_id):
+                    self.view.current_phase = node.node_id
+        data = {"attempt": attempt, "max_attempts": node.max_retries + 1, "total_attempts": node.attempt_count}
+        self._emit(ev, EventType.NODE_STARTED, node.node_id, data)
+
+    def _step_start(self, ev: DagsterEventIn, node: NodeView) -> None:
+        self._step_started(ev, node, ev.attempt or 1)
+
+    def _step_restarted(self, ev: DagsterEventIn, node: NodeView) -> None:
+        self._step_started(ev, node, ev.attempt or node.run_attempt + 1)
+
+    def _step_up_for_retry(self, ev: DagsterEventIn, node: NodeView) -> None:
+        attempt = node.run_attempt if node.last_run_id == ev.run_id else None
+        if self._owns(node, ev.run_id):
+            node.error_message, node.error_type = ev.error_message, ev.error_type
+        data = {"attempt": attempt, "delay": ev.seconds_to_wait or 0, "error": ev.error_message}
+        self._emit(ev, EventType.NODE_RETRY, node.node_id, data)
+
+    def _step_output(self, ev: DagsterEventIn, node: NodeView) -> None:
+        meta = ev.metadata
+        owns = self._owns(node, ev.run_id)
+        if meta.get(META_STATUS) == "skipped":
+            if owns:
+                node.status = NodeStatus.SKIPPED
+                node.completed_at = ev.timestamp
+                node.inputs = meta.get(META_INPUTS)
+            self._emit(ev, EventType.NODE_SKIPPED, node.node_id, {"condition": meta.get(META_CONDITION)})
+            return
+        if owns:
+            node.outputs = meta.get(META_OUTPUT)
+            node.inputs = meta.get(META_INPUTS)
+            score = meta.get(META_QUALITY)
+            node.quality_score = float(score) if score is not None else None
+            threshold = node.quality_threshold if node.quality_threshold is not None else 0.7
+            node.contract_fulfilled = None if score is None else node.quality_score >= threshold
+        for index, art in enumerate(meta.get(META_ARTIFACTS) or [], start=1):
+            row = ArtifactRow(
+                node.node_id, art["path"], art["name"], art.get("size_bytes"), art.get("sha256"),
+                art.get("content_type"), ev.run_id,
+            )  # fmt: skip
+            self.artifacts.append(row)
+            data = {"path": row.path, "size_bytes": row.size_bytes, "sha256": row.sha256}
+            self._emit(ev, EventType.ARTIFACT_CREATED, node.node_id, data, index)
+
+    def _step_success(self, ev: DagsterEventIn, node: NodeView) -> None:
+        duration = round(ev.duration_ms / 1000, 6) if ev.duration_ms is not None else None
+        if self._owns(node, ev.run_id):
+            if node.status is NodeStatus.SKIPPED and node.last_run_id == ev.run_id:
+                return
+            node.status = NodeStatus.COMPLETED
+            node.completed_at = ev.timestamp
+            node.duration_seconds = duration
+        elif node.status is NodeStatus.SKIPPED:
+            return
+        data = {"attempt": node.run_attempt, "duration_seconds": duration, "output": node.outputs}
+        self._emit(ev, EventType.NODE_COMPLETED, node.node_id, data)
+
+    def _step_failure(self, ev: DagsterEventIn, node: NodeView) -> None:
+        if self._owns(node, ev.run_id):
+            node.status = NodeStatus.FAILED
+            node.completed_at = ev.timestamp
+            if node.started_at is not None:
+                node.duration_seconds = max(0.0, (ev.timestamp - node.started_at).total_seconds())
+            node.error_message, node.error_type = ev.error_message, ev.error_type
+            if self._is_latest(ev.run_id):
+                self.view.error_node_id, self.view.error_message = node.node_id, ev.error_message
+        data = {"error": ev.error_message, "error_type": ev.error_type, "attempts": node.run_attempt}
+        self._emit(ev, EventType.NODE_FAILED, node.node_id, data)

@@ -1,0 +1,206 @@
+"""Moving an execution's view in and out of Maestro's tables (the caller owns the transaction).
+
+``ensure_execution`` creates the execution (and its pending node states) for a run launched without one
+(UI, ``dagster job execute``, schedules) and registers the run in ``execution_runs``. ``load_view`` locks
+the execution row on PostgreSQL so two mirrors of the same execution take turns. ``save_view`` writes the
+view back and inserts event rows with ``ON CONFLICT DO NOTHING``: a replayed event inserts nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from dagster import DagsterRun
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from maestro_dagster.compiler import TAG_TRIGGER, TAG_WORKFLOW_VERSION
+from maestro_dagster.compiler.runtime import PARENT_RUN_TAG, ROOT_RUN_TAG
+from maestro_dagster.db.enums import RunKind
+from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
+from maestro_dagster.db.repositories import ExecutionRepository, WorkflowRepository
+from maestro_dagster.mirror.model import ArtifactRow, EventRow, ExecutionView, NodeView, RunView
+
+TAG_PAUSE = "maestro/pause_requested"
+NODE_FIELDS = (
+    "status", "attempt_count", "run_attempt", "last_run_id", "started_at", "completed_at", "duration_seconds",
+    "error_message", "error_type", "inputs", "outputs", "quality_score", "contract_fulfilled",
+)  # fmt: skip
+EXECUTION_FIELDS = (
+    "status", "current_phase", "started_at", "completed_at", "paused_at", "error_message", "error_node_id",
+    "final_context", "total_nodes", "completed_nodes", "failed_nodes", "progress_percent",
+)  # fmt: skip
+
+
+def _trigger(run: DagsterRun) -> str:
+    if run.tags.get(TAG_TRIGGER):
+        return run.tags[TAG_TRIGGER]
+    if run.tags.get("dagster/schedule_name"):
+        return "schedule"
+    if run.tags.get("dagster/sensor_name"):
+        return "sensor"
+    return "dagster"
+
+
+def _kind(run: DagsterRun) -> RunKind:
+    if not (run.parent_run_id or run.tags.get(PARENT_RUN_TAG)):
+        return RunKind.INITIAL
+    return RunKind.RETRY if run.tags.get("dagster/retry_number") else RunKind.RESUME
+
+
+def ensure_execution(
+    session: Session, run: DagsterRun, execution_id: str, created: datetime, workflow_id: str
+) -> ExecutionRun | None:
+    """The run's row in ``execution_runs``, creating the execution first if needed; None if no definition."""
+    run_row = session.get(ExecutionRun, run.run_id)
+    if run_row is not None:
+        return run_row
+    if session.get(WorkflowExecution, execution_id) is None:
+        if WorkflowRepository(session).get(workflow_id) is None:
+            return None
+        version = run.tags.get(TAG_WORKFLOW_VERSION)
+        ExecutionRepository(session).create(
+            workflow_id,
+            dict((run.run_config or {}).get("initial_context") or {}),
+            execution_id=execution_id,
+            workflow_version=int(version) if version and version.isdigit() else None,
+            metadata={"trigger": _trigger(run), "job_name": run.job_name},
+        )
+    run_row = ExecutionRun(
+        run_id=run.run_id,
+        execution_id=execution_id,
+        parent_run_id=run.parent_run_id or run.tags.get(PARENT_RUN_TAG),
+        root_run_id=run.root_run_id or run.tags.get(ROOT_RUN_TAG) or run.run_id,
+        kind=_kind(run),
+        trigger=_trigger(run),
+        dagster_status=run.status.value,
+        created_at=created,
+        last_storage_id=0,
+    )
+    session.add(run_row)
+    session.flush()
+    return run_row
+
+
+def load_view(session: Session, execution_id: str) -> ExecutionView:
+    stmt = select(WorkflowExecution).where(WorkflowExecution.id == execution_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    execution = session.scalars(stmt).one()
+    nodes = {
+        row.node_id: NodeView(
+            node_id=row.node_id,
+            node_name=row.node_name,
+            node_type=row.node_type,
+            max_retries=row.max_retries,
+            quality_threshold=row.quality_threshold,
+            **{f: getattr(row, f) for f in NODE_FIELDS},
+        )
+        for row in session.scalars(select(NodeState).where(NodeState.execution_id == execution_id))
+    }
+    runs = {
+        row.run_id: RunView(
+            run_id=row.run_id,
+            order=row.created_at.timestamp(),
+            kind=row.kind,
+            parent_run_id=row.parent_run_id,
+            root_run_id=row.root_run_id,
+            status=row.status,
+            dagster_status=row.dagster_status,
+            trigger=row.trigger,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
+        )
+        for row in session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == execution_id))
+    }
+    view = ExecutionView(
+        execution_id=execution.id,
+        workflow_id=execution.workflow_id,
+        nodes=nodes,
+        runs=runs,
+        global_context=execution.global_context or {},
+        **{f: getattr(execution, f) for f in EXECUTION_FIELDS},
+    )
+    view.total_nodes = len(nodes) or execution.total_nodes
+    return view
+
+
+def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(model).on_conflict_do_nothing(), rows)
+
+
+def save_view(session: Session, view: ExecutionView, events: list[EventRow], artifacts: list[ArtifactRow]) -> int:
+    """Write the view back; returns how many event rows were offered for insertion."""
+    now = datetime.now(UTC)
+    execution = session.get(WorkflowExecution, view.execution_id)
+    for f in EXECUTION_FIELDS:
+        setattr(execution, f, getattr(view, f))
+    execution.updated_at = now
+    for row in session.scalars(select(NodeState).where(NodeState.execution_id == view.execution_id)):
+        node = view.nodes[row.node_id]
+        changed = False
+        for f in NODE_FIELDS:
+            value = getattr(node, f)
+            if getattr(row, f) != value:
+                setattr(row, f, value)
+                changed = True
+        if changed:
+            row.updated_at = now
+    for row in session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == view.execution_id)):
+        run = view.runs[row.run_id]
+        row.status, row.dagster_status = run.status, run.dagster_status
+        row.started_at, row.completed_at = run.started_at, run.completed_at
+    _insert_ignore(
+        session,
+        ExecutionEvent.__table__,
+        [
+            {
+                "execution_id": view.execution_id,
+                "event_type": e.event_type,
+                "node_id": e.node_id,
+                "message": e.message,
+                "data": e.data,
+                "timestamp": e.timestamp,
+                "dagster_run_id": e.run_id,
+                "dagster_storage_id": e.storage_id,
+                "dagster_event_part": e.part,
+            }
+            for e in events
+        ],
+    )
+    _upsert_artifacts(session, view.execution_id, artifacts, now)
+    session.flush()
+    return len(events)
+
+
+def _upsert_artifacts(session: Session, execution_id: str, artifacts: list[ArtifactRow], now: datetime) -> None:
+    """One row per (execution, node, path); a re-run that rewrote the file refreshes size and sha256."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    for a in {(a.node_id, a.path): a for a in artifacts}.values():
+        stmt = insert(Artifact.__table__).values(
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{execution_id}/{a.node_id}/{a.path}")),
+            execution_id=execution_id,
+            node_id=a.node_id,
+            artifact_type="file",
+            name=a.name,
+            file_path=a.path,
+            content_type=a.content_type,
+            size_bytes=a.size_bytes,
+            sha256=a.sha256,
+            metadata={},
+            dagster_run_id=a.run_id,
+            created_at=now,
+        )
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["execution_id", "node_id", "file_path"],
+                set_={"size_bytes": a.size_bytes, "sha256": a.sha256, "dagster_run_id": a.run_id},
+            )
+        )

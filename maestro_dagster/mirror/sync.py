@@ -1,0 +1,90 @@
+"""The catch-up loop: mirror every Maestro run not yet complete, and fail runs whose worker died.
+
+Called by the daemon's sensor (``maestro_mirror_sensor``) and ``maestro mirror sync``. A run started
+outside a run launcher (``dagster job execute``, ``maestro run``) whose process is killed is never noticed
+by Dagster itself: its worker pid and host are run tags (see ``live.py``), and a run that is still
+"started" while that process no longer exists on this host is reported failed here, so it ends
+``failed`` in Dagster and in the tables. The bound is the loop's interval (the sensor's, 5 s by default).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
+from sqlalchemy import select
+
+from maestro_dagster.db.models import ExecutionRun
+from maestro_dagster.db.session import get_db
+from maestro_dagster.mirror.live import TAG_WORKER_HOST, TAG_WORKER_PID
+from maestro_dagster.mirror.projector import MirrorResult, mirror_run
+from maestro_dagster.mirror.source import iter_maestro_runs
+from maestro_dagster.settings import Settings, get_settings
+
+
+@dataclass
+class SyncReport:
+    runs: list[MirrorResult] = field(default_factory=list)
+    failed_dead_runs: list[str] = field(default_factory=list)
+
+    @property
+    def events_read(self) -> int:
+        return sum(r.events_read for r in self.runs)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def worker_is_dead(run: DagsterRun) -> bool:
+    """True when the run is started, ran on this host, and its worker process is gone."""
+    if run.status not in (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING):
+        return False
+    pid, host = run.tags.get(TAG_WORKER_PID), run.tags.get(TAG_WORKER_HOST)
+    if not pid or not pid.isdigit() or host != socket.gethostname():
+        return False
+    return not _pid_alive(int(pid))
+
+
+def fail_dead_run(instance: DagsterInstance, run: DagsterRun) -> None:
+    pid = run.tags.get(TAG_WORKER_PID)
+    instance.report_run_failed(
+        run, f"The process running this run (pid {pid} on {run.tags.get(TAG_WORKER_HOST)}) died; marked failed."
+    )
+
+
+def _complete_run_ids(settings: Settings) -> set[str]:
+    with get_db(settings) as session:
+        return set(session.scalars(select(ExecutionRun.run_id).where(ExecutionRun.mirror_complete.is_(True))))
+
+
+def sync_runs(
+    instance: DagsterInstance,
+    *,
+    run_ids: list[str] | None = None,
+    updated_after: datetime | None = None,
+    settings: Settings | None = None,
+) -> SyncReport:
+    """Mirror the given runs, or every Maestro run not yet completely mirrored."""
+    settings = settings or get_settings()
+    report = SyncReport()
+    if run_ids is not None:
+        runs = [r for r in (instance.get_run_by_id(rid) for rid in run_ids) if r is not None]
+    else:
+        done = _complete_run_ids(settings)
+        runs = [r for r in iter_maestro_runs(instance, updated_after=updated_after) if r.run_id not in done]
+    for run in runs:
+        if worker_is_dead(run):
+            fail_dead_run(instance, run)
+            report.failed_dead_runs.append(run.run_id)
+        report.runs.append(mirror_run(instance, run.run_id, settings))
+    return report

@@ -1,0 +1,115 @@
+"""``mirror verify``: recompute an execution from Dagster's event log and list every difference.
+
+The expected rows come from replaying every run of the execution, in launch order, through the same
+reducer the mirror uses, starting from the definition (every node pending). Compared: the set of runs,
+event rows (missing, unexpected), node states (status, attempts, error, outputs) and the execution
+(status, counts, progress).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from dagster import DagsterInstance
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
+from maestro_dagster.mirror.model import ExecutionView, NodeView, RunView
+from maestro_dagster.mirror.projector import apply_events
+from maestro_dagster.mirror.source import read_events
+from maestro_dagster.mirror.store import TAG_PAUSE
+
+NODE_COMPARED = ("status", "attempt_count", "error_message", "outputs")
+EXECUTION_COMPARED = ("status", "total_nodes", "completed_nodes", "failed_nodes", "progress_percent")
+
+
+@dataclass(frozen=True)
+class Difference:
+    execution_id: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.execution_id}: {self.what}"
+
+
+def _fresh_view(execution: WorkflowExecution, states: list[NodeState]) -> ExecutionView:
+    nodes = {
+        s.node_id: NodeView(node_id=s.node_id, max_retries=s.max_retries, quality_threshold=s.quality_threshold)
+        for s in states
+    }
+    return ExecutionView(execution.id, execution.workflow_id, nodes, {}, global_context=execution.global_context or {})
+
+
+def verify_execution(session: Session, instance: DagsterInstance, execution_id: str) -> list[Difference]:
+    diffs: list[Difference] = []
+
+    def diff(what: str) -> None:
+        diffs.append(Difference(execution_id, what))
+
+    execution = session.get(WorkflowExecution, execution_id)
+    if execution is None:
+        return [Difference(execution_id, "execution row missing")]
+    states = list(session.scalars(select(NodeState).where(NodeState.execution_id == execution_id)))
+    runs = sorted(
+        session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == execution_id)),
+        key=lambda r: r.created_at,
+    )
+    expected = _fresh_view(execution, states)
+    expected_events = {}
+    for row in runs:
+        dagster_run = instance.get_run_by_id(row.run_id)
+        if dagster_run is None:
+            diff(f"run {row.run_id} is in execution_runs but not in Dagster")
+            continue
+        expected.runs[row.run_id] = RunView(
+            row.run_id, row.created_at.timestamp(), row.kind, row.parent_run_id, row.root_run_id
+        )
+        reducer = apply_events(
+            expected, read_events(instance, row.run_id), {row.run_id: dagster_run.tags.get(TAG_PAUSE) == "true"}
+        )
+        for e in reducer.events:
+            expected_events[(e.run_id, e.storage_id, e.part)] = e
+
+    stored = list(session.scalars(select(ExecutionEvent).where(ExecutionEvent.execution_id == execution_id)))
+    stored_keys = {}
+    for e in stored:
+        key = (e.dagster_run_id, e.dagster_storage_id, e.dagster_event_part)
+        if e.dagster_storage_id is not None and key in stored_keys:
+            diff(f"duplicate event {e.event_type.value} {key}")
+        stored_keys[key] = e
+    for key, e in expected_events.items():
+        got = stored_keys.get(key)
+        if got is None:
+            diff(f"missing event {e.event_type.value} node={e.node_id} (run {key[0][:8]}, storage id {key[1]})")
+        elif got.event_type != e.event_type or got.node_id != e.node_id:
+            diff(f"event {key} is {got.event_type.value}/{got.node_id}, expected {e.event_type.value}/{e.node_id}")
+    for key, e in stored_keys.items():
+        if key[1] is not None and key not in expected_events:
+            diff(f"unexpected event {e.event_type.value} node={e.node_id} {key}")
+
+    by_node = {s.node_id: s for s in states}
+    for node_id, want in expected.nodes.items():
+        got_state = by_node[node_id]
+        for field in NODE_COMPARED:
+            if getattr(got_state, field) != getattr(want, field):
+                diff(f"node {node_id}.{field} is {getattr(got_state, field)!r}, expected {getattr(want, field)!r}")
+    if runs:
+        for field in EXECUTION_COMPARED:
+            if getattr(execution, field) != getattr(expected, field):
+                diff(f"execution.{field} is {getattr(execution, field)!r}, expected {getattr(expected, field)!r}")
+    return diffs
+
+
+def verify_executions(session: Session, instance: DagsterInstance, execution_ids: Iterable[str]) -> list[Difference]:
+    out: list[Difference] = []
+    for execution_id in execution_ids:
+        out.extend(verify_execution(session, instance, execution_id))
+    return out
+
+
+def executions_of_runs(session: Session, run_ids: Iterable[str]) -> list[str]:
+    ids = list(run_ids)
+    rows = session.scalars(select(ExecutionRun.execution_id).where(ExecutionRun.run_id.in_(ids))).all()
+    return sorted(set(rows))

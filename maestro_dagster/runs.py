@@ -1,0 +1,137 @@
+"""Starting and resuming executions through Dagster from this process (``maestro run`` / ``maestro resume``).
+
+The execution row (and its pending node states) is created first, with the id the run carries as its
+``maestro/execution_id`` tag; then the job runs through ``execute_job`` on the real instance. The run
+mirrors itself (see ``mirror.live``); a last ``mirror_run`` after it returns makes sure the rows are final.
+Resume = Dagster re-execution from failure of the execution's latest run, into the same execution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dagster import DagsterInstance, ReexecutionOptions, execute_job
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.storage.tags import MAX_RUNTIME_SECONDS_TAG, PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
+
+from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
+from maestro_dagster.db.enums import WorkflowStatus
+from maestro_dagster.db.models import ExecutionRun
+from maestro_dagster.db.repositories import RepositoryFactory
+from maestro_dagster.db.session import get_db
+from maestro_dagster.defs_store import load_spec
+from maestro_dagster.errors import ConflictError, NotFoundError
+from maestro_dagster.mirror import mirror_run
+from maestro_dagster.names import job_name
+from maestro_dagster.settings import Settings, get_settings
+from maestro_dagster.spec import WorkflowSpec
+
+DEFINITIONS_MODULE = "maestro_dagster.definitions"
+REPOSITORY = "maestro"
+IN_PROCESS = {"config": {"in_process": {}}}
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    execution_id: str
+    run_id: str
+    success: bool
+
+
+def _recon_job(workflow_id: str):
+    repo = ReconstructableRepository.for_module(DEFINITIONS_MODULE, REPOSITORY, working_directory=str(Path.cwd()))
+    return repo.get_reconstructable_job(job_name(workflow_id))
+
+
+def max_runtime_seconds(spec: WorkflowSpec) -> int | None:
+    """A bound for run monitoring when every node has a timeout: all attempts of all nodes, plus a minute."""
+    total = 0.0
+    for node_id in spec.node_ids:
+        timeout = spec.effective_timeout(node_id)
+        if timeout is None:
+            return None
+        policy = spec.effective_retry(node_id)
+        attempts = policy.max_attempts if policy.retries_enabled else 1
+        total += attempts * (timeout + policy.retry_delay_seconds)
+    return int(total) + 60
+
+
+def create_execution(
+    workflow_id: str, initial_context: dict[str, Any], trigger: str, settings: Settings
+) -> tuple[str, WorkflowSpec, int]:
+    with get_db(settings, immediate=True) as session:
+        repos = RepositoryFactory(session)
+        row = repos.workflow.require(workflow_id)
+        spec = load_spec(row)
+        execution = repos.execution.create(
+            workflow_id, initial_context, metadata={"trigger": trigger, "job_name": job_name(workflow_id)}
+        )
+        return execution.id, spec, row.version
+
+
+def run_workflow(
+    instance: DagsterInstance,
+    workflow_id: str,
+    initial_context: dict[str, Any],
+    *,
+    trigger: str = "cli",
+    in_process: bool = False,
+    settings: Settings | None = None,
+) -> LaunchResult:
+    """Create an execution and run it to the end in this process."""
+    settings = settings or get_settings()
+    execution_id, spec, _version = create_execution(workflow_id, initial_context, trigger, settings)
+    tags = {TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: trigger, TAG_WORKFLOW_ID: workflow_id}
+    bound = max_runtime_seconds(spec)
+    if bound is not None:
+        tags[MAX_RUNTIME_SECONDS_TAG] = str(bound)
+    run_config: dict[str, Any] = {"initial_context": initial_context}
+    if in_process:
+        run_config["execution"] = IN_PROCESS
+    with execute_job(_recon_job(workflow_id), instance=instance, run_config=run_config, tags=tags) as result:
+        run_id, success = result.run_id, result.success
+    mirror_run(instance, run_id, settings)
+    return LaunchResult(execution_id, run_id, success)
+
+
+def latest_run(execution_id: str, settings: Settings) -> tuple[str, str, str | None, WorkflowStatus]:
+    """(workflow id, latest run id, root run id, execution status)."""
+    with get_db(settings) as session:
+        execution = RepositoryFactory(session).execution.require(execution_id)
+        runs = sorted(execution.runs, key=lambda r: r.created_at)
+        if not runs:
+            raise NotFoundError(f"Execution {execution_id!r} has no Dagster run yet; nothing to resume.")
+        last: ExecutionRun = runs[-1]
+        return execution.workflow_id, last.run_id, last.root_run_id, execution.status
+
+
+def resume_workflow(
+    instance: DagsterInstance, execution_id: str, *, in_process: bool = False, settings: Settings | None = None
+) -> LaunchResult:
+    """Re-execute the execution's latest run from failure; completed nodes are not run again."""
+    settings = settings or get_settings()
+    workflow_id, parent_id, root_id, status = latest_run(execution_id, settings)
+    if status not in (WorkflowStatus.FAILED, WorkflowStatus.PAUSED, WorkflowStatus.CANCELLED):
+        raise ConflictError(
+            f"Execution {execution_id} is {status.value}; only failed, paused or cancelled executions can be resumed.",
+            details={"status": status.value},
+        )
+    options = ReexecutionOptions.from_failure(parent_id, instance)
+    tags = {
+        TAG_EXECUTION_ID: execution_id,
+        TAG_TRIGGER: "resume",
+        PARENT_RUN_ID_TAG: parent_id,
+        ROOT_RUN_ID_TAG: root_id or parent_id,
+    }
+    parent = instance.get_run_by_id(parent_id)
+    run_config = dict(parent.run_config or {}) if parent is not None else {}
+    if in_process:
+        run_config["execution"] = IN_PROCESS
+    with execute_job(
+        _recon_job(workflow_id), instance=instance, run_config=run_config, tags=tags, reexecution_options=options
+    ) as result:
+        run_id, success = result.run_id, result.success
+    mirror_run(instance, run_id, settings)
+    return LaunchResult(execution_id, run_id, success)
