@@ -104,3 +104,60 @@ def db(empty_db: Settings) -> Settings:
     """Settings pointing at a new database of the parametrised backend, migrated to head."""
     migrate.upgrade(empty_db)
     return empty_db
+
+
+# ---- a whole Maestro + Dagster environment -------------------------------------------------------------
+
+
+class MaestroEnv:
+    """A migrated Maestro database, a real Dagster instance beside it (same backend), and helpers."""
+
+    def __init__(self, settings: Settings, instance, defs_dir) -> None:
+        self.settings, self.instance, self.defs_dir = settings, instance, defs_dir
+
+    def add_definition(self, raw: dict):
+        """Validate and store a definition document; returns its WorkflowSpec (raises if invalid)."""
+        from maestro_dagster.db.session import get_db
+        from maestro_dagster.defs_store import store_definition
+
+        with get_db(self.settings) as session:
+            report, _ = store_definition(session, raw, self.settings, source="test")
+        return report.raise_if_invalid()
+
+    def run(self, workflow_id: str, initial_context: dict | None = None, *, in_process: bool = True):
+        """Start an execution through Dagster (``maestro run``'s code path) and wait for it."""
+        from maestro_dagster.runs import run_workflow
+
+        return run_workflow(self.instance, workflow_id, initial_context or {}, in_process=in_process)
+
+    def resume(self, execution_id: str, *, in_process: bool = True):
+        from maestro_dagster.runs import resume_workflow
+
+        return resume_workflow(self.instance, execution_id, in_process=in_process)
+
+    def verify(self, execution_id: str) -> list:
+        from maestro_dagster.db.session import get_db
+        from maestro_dagster.mirror.verify import verify_execution
+
+        with get_db(self.settings) as session:
+            return verify_execution(session, self.instance, execution_id)
+
+
+@pytest.fixture
+def maestro_env(db: Settings, tmp_path, monkeypatch) -> Iterator[MaestroEnv]:
+    """``db`` plus a Dagster instance under MAESTRO_HOME (PostgreSQL storage in the same database on PG)."""
+    from maestro_dagster.instance import PG_URL_ENV, get_instance
+
+    defs_dir = tmp_path / "defs"
+    defs_dir.mkdir()
+    monkeypatch.setenv("MAESTRO_DEFS_DIR", str(defs_dir))
+    monkeypatch.setenv("MAESTRO_SYNC_DEFS_ON_LOAD", "false")
+    monkeypatch.setenv("DAGSTER_HOME", str(db.dagster_home))
+    monkeypatch.setenv(PG_URL_ENV, "")
+    get_settings.cache_clear()
+    settings = get_settings()
+    instance = get_instance(settings)
+    try:
+        yield MaestroEnv(settings, instance, defs_dir)
+    finally:
+        instance.dispose()
