@@ -31,7 +31,7 @@ from maestro_dagster.settings import get_settings
 REPOSITORY_NAME = "maestro"
 LOCATION_NAME = "maestro"
 log = logging.getLogger(__name__)
-EXECUTOR = mirrored_executor(multi_or_in_process_executor)
+MIRRORED_EXECUTOR = mirrored_executor(multi_or_in_process_executor)
 
 
 class MaestroRepositoryData(RepositoryData):
@@ -78,7 +78,8 @@ class MaestroRepositoryData(RepositoryData):
             with get_db() as session:
                 row = session.get(WorkflowDefinition, workflow_id)
                 spec, version = load_spec(row), row.version
-            job = build_job(spec, version=version, runtime_resource=maestro_runtime, executor_def=EXECUTOR)
+            executor = MIRRORED_EXECUTOR if get_settings().mirror_in_run else multi_or_in_process_executor
+            job = build_job(spec, version=version, runtime_resource=maestro_runtime, executor_def=executor)
             self._jobs[job_name] = job
             return job
 

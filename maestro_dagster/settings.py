@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     sqlite_busy_timeout: float = Field(30, validation_alias="MAESTRO_SQLITE_BUSY_TIMEOUT", gt=0)
     defs_dir: Path = Field(Path("workflow_defs"), validation_alias="MAESTRO_DEFS_DIR")
     sync_defs_on_load: bool = Field(True, validation_alias="MAESTRO_SYNC_DEFS_ON_LOAD")
+    mirror_in_run: bool = Field(True, validation_alias="MAESTRO_MIRROR_IN_RUN")
     executor_allowlist: str = Field(
         "maestro_dagster.executors,maestro_examples", validation_alias="MAESTRO_EXECUTOR_ALLOWLIST"
     )
