@@ -8,6 +8,7 @@ import typer
 
 from maestro_dagster.cli import db as db_cmd
 from maestro_dagster.cli import defs as defs_cmd
+from maestro_dagster.cli import dev as dev_cmd
 from maestro_dagster.cli import mirror as mirror_cmd
 from maestro_dagster.cli import run as run_cmd
 from maestro_dagster.errors import MaestroError
@@ -24,6 +25,7 @@ app.add_typer(defs_cmd.app, name="defs")
 app.add_typer(mirror_cmd.app, name="mirror")
 app.command("run")(run_cmd.run)
 app.command("resume")(run_cmd.resume)
+app.command("dev")(dev_cmd.dev)
 
 
 def main(argv: list[str] | None = None) -> None:

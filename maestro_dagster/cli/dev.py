@@ -1,0 +1,29 @@
+"""``maestro dev``: the Dagster UI and daemon for this project, with DAGSTER_HOME prepared."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import typer
+
+from maestro_dagster.db.migrate import require_current
+from maestro_dagster.instance import PROJECT_ROOT, prepare_dagster_env
+from maestro_dagster.settings import get_settings
+
+
+def dev(
+    host: str = typer.Option("127.0.0.1", help="Interface the UI listens on."),
+    port: int = typer.Option(3000, help="UI port."),
+) -> None:
+    """Run `dagster dev` (webserver + daemon) on workspace.yaml, after checking the database is migrated."""
+    settings = get_settings()
+    require_current(settings)
+    home = prepare_dagster_env(settings)
+    dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
+    typer.echo(f"DAGSTER_HOME={home}; UI at http://{host}:{port}")
+    os.execvpe(
+        dagster, [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)], os.environ
+    )
