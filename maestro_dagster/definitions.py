@@ -27,6 +27,8 @@ from maestro_dagster.mirror.sensor import maestro_mirror_sensor
 from maestro_dagster.names import job_name
 from maestro_dagster.resources import maestro_runtime
 from maestro_dagster.settings import get_settings
+from maestro_dagster.triggers import all_triggers
+from maestro_dagster.triggers.build import maestro_request_errors, specs_with_triggers
 
 REPOSITORY_NAME = "maestro"
 LOCATION_NAME = "maestro"
@@ -38,7 +40,8 @@ class MaestroRepositoryData(RepositoryData):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._synced = False
-        self._jobs: dict[str, JobDefinition] = {}
+        self._jobs: dict[str, tuple[str, JobDefinition]] = {}
+        self._trigger_defs: tuple[list[Any], list[Any]] | None = None
 
     # -- index ------------------------------------------------------------------------------------
     def _sync_once(self) -> None:
@@ -51,11 +54,15 @@ class MaestroRepositoryData(RepositoryData):
                 if not result.valid:
                     log.warning("workflow definition %s is invalid and has no job", result.source)
 
-    def _index(self) -> dict[str, str]:
-        """Job name -> workflow id, for every valid definition."""
+    def _index(self) -> dict[str, tuple[str, str]]:
+        """Job name -> (workflow id, content hash), for every valid definition."""
         with get_db() as session:
-            ids = session.scalars(select(WorkflowDefinition.id).where(WorkflowDefinition.is_valid.is_(True))).all()
-        return {job_name(workflow_id): workflow_id for workflow_id in ids}
+            rows = session.execute(
+                select(WorkflowDefinition.id, WorkflowDefinition.content_hash).where(
+                    WorkflowDefinition.is_valid.is_(True)
+                )
+            ).all()
+        return {job_name(workflow_id): (workflow_id, content_hash) for workflow_id, content_hash in rows}
 
     def get_job_names(self) -> Sequence[str]:
         with self._lock:
@@ -67,20 +74,22 @@ class MaestroRepositoryData(RepositoryData):
 
     def get_job(self, job_name: str) -> JobDefinition:
         with self._lock:
-            if job_name in self._jobs:
-                return self._jobs[job_name]
-            workflow_id = self._index().get(job_name)
-            if workflow_id is None:
+            entry = self._index().get(job_name)
+            if entry is None:
                 raise NotFoundError(
                     f"No valid workflow definition compiles to job {job_name!r}; "
                     "see `maestro defs list` for the stored definitions and their errors."
                 )
+            workflow_id, content_hash = entry
+            cached = self._jobs.get(job_name)
+            if cached is not None and cached[0] == content_hash:  # compiled from this very content
+                return cached[1]
             with get_db() as session:
                 row = session.get(WorkflowDefinition, workflow_id)
                 spec, version = load_spec(row), row.version
             executor = MIRRORED_EXECUTOR if get_settings().mirror_in_run else multi_or_in_process_executor
             job = build_job(spec, version=version, runtime_resource=maestro_runtime, executor_def=executor)
-            self._jobs[job_name] = job
+            self._jobs[job_name] = (content_hash, job)
             return job
 
     def get_all_jobs(self) -> Sequence[JobDefinition]:
@@ -99,11 +108,19 @@ class MaestroRepositoryData(RepositoryData):
     def get_env_vars_by_top_level_resource(self) -> Mapping[str, Any]:
         return {}
 
+    def _triggers(self) -> tuple[list[Any], list[Any]]:
+        if self._trigger_defs is None:
+            with self._lock:
+                self._sync_once()
+            with get_db() as session:
+                self._trigger_defs = all_triggers(iter(specs_with_triggers(session)))
+        return self._trigger_defs
+
     def get_all_schedules(self) -> Sequence[Any]:
-        return []
+        return self._triggers()[0]
 
     def get_all_sensors(self) -> Sequence[Any]:
-        return [maestro_mirror_sensor]
+        return [maestro_mirror_sensor, maestro_request_errors, *self._triggers()[1]]
 
 
 @repository(name=REPOSITORY_NAME, description="Maestro workflows compiled from workflow_definitions")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster import DagsterInstance, ReexecutionOptions, execute_job
-from dagster._core.definitions.reconstruct import ReconstructableRepository
+from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.storage.tags import MAX_RUNTIME_SECONDS_TAG, PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 
 from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
@@ -41,6 +41,9 @@ class LaunchResult:
 
 
 def _recon_job(workflow_id: str):
+    # Dagster memoises ReconstructableJob.get_definition per process; a definition may have changed since an
+    # earlier run in this process, so the job is looked up again (the repository recompiles on a new hash).
+    ReconstructableJob.get_definition.cache_clear()
     repo = ReconstructableRepository.for_module(DEFINITIONS_MODULE, REPOSITORY, working_directory=str(Path.cwd()))
     return repo.get_reconstructable_job(job_name(workflow_id))
 

@@ -53,3 +53,11 @@ class RunKind(StrEnum):
     INITIAL = "initial"  # the root run
     RETRY = "retry"  # a re-execution launched by Dagster's run retries
     RESUME = "resume"  # a re-execution from failure (UI, `maestro resume`, API)
+
+
+class RequestStatus(StrEnum):
+    """State of a row of ``execution_requests``."""
+
+    PENDING = "pending"  # inserted, not picked up yet
+    LAUNCHED = "launched"  # a run was requested; ``execution_id`` is set
+    ERROR = "error"  # refused; ``error`` says why

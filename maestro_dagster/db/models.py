@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from maestro_dagster.db.enums import EventType, NodeStatus, RunKind, WorkflowStatus
+from maestro_dagster.db.enums import EventType, NodeStatus, RequestStatus, RunKind, WorkflowStatus
 from maestro_dagster.db.types import UTCDateTime, utcnow
 
 NAMING_CONVENTION = {
@@ -266,6 +266,26 @@ class Artifact(Base):
     execution: Mapped[WorkflowExecution] = relationship(back_populates="artifacts")
 
     __table_args__ = (UniqueConstraint("execution_id", "node_id", "file_path", name="uq_artifact_path"),)
+
+
+class ExecutionRequest(TimestampMixin, Base):
+    """A request to start an execution, picked up by the workflow's ``request_queue`` sensor.
+
+    Insert a row (``status`` defaults to ``pending``); the sensor launches it (the request id is the run key,
+    so a request never starts twice) and records ``execution_id``, or sets ``error``.
+    """
+
+    __tablename__ = "execution_requests"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, default=_uuid)
+    workflow_id: Mapped[str] = mapped_column(String(255), index=True)
+    initial_context: Mapped[Any | None] = mapped_column(JSON)
+    requested_by: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[RequestStatus] = mapped_column(
+        _enum(RequestStatus, "request_status"), default=RequestStatus.PENDING, index=True
+    )
+    execution_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 MAESTRO_TABLES = frozenset(Base.metadata.tables)

@@ -172,8 +172,8 @@ class Reducer:
                 node.attempt_count = base + attempt
                 node.status = NodeStatus.RUNNING
                 node.started_at, node.completed_at, node.duration_seconds = ev.timestamp, None, None
-                if self._is_latest(run_id):
-                    self.view.current_phase = node.node_id
+            if self._is_latest(run_id):  # also on a replay: a full pass ends on the most recently started node
+                self.view.current_phase = node.node_id
         data = {"attempt": attempt, "max_attempts": node.max_retries + 1, "total_attempts": node.attempt_count}
         self._emit(ev, EventType.NODE_STARTED, node.node_id, data)
 

@@ -34,12 +34,20 @@ def _metadata(values: Any) -> dict[str, Any]:
 
 
 def _error(error: Any) -> tuple[str | None, str | None]:
-    """The user's error (the cause Dagster wraps), as (message, class name)."""
+    """The user's error (the cause Dagster wraps), as (``str(exc)``, class name).
+
+    Dagster's message is ``traceback.format_exception_only`` (``"RuntimeError: b broke"``); the class name
+    prefix is dropped, as the original recorded ``str(e)`` (a message-less exception keeps its class name).
+    """
     if error is None:
         return None, None
     while getattr(error, "cause", None) is not None and error.cls_name in _WRAPPERS:
         error = error.cause
-    return (error.message or "").strip() or None, error.cls_name
+    text = (error.message or "").strip()
+    head, sep, rest = text.partition(": ")
+    if sep and error.cls_name and (head == error.cls_name or head.endswith("." + error.cls_name)):
+        text = rest.strip() or text
+    return text or None, error.cls_name
 
 
 def to_event_in(record: Any) -> DagsterEventIn | None:

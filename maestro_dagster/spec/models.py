@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from maestro_dagster.errors import DefinitionError
 from maestro_dagster.names import ID_PATTERN
+from maestro_dagster.spec.triggers import SensorSpec
 
 BUILTIN_EXECUTORS: tuple[str, ...] = ("noop", "command", "http", "sql", "phase", "human_review")
 NODE_TYPES: tuple[str, ...] = ("phase", "custom", "conditional", "human_review", "parallel_group")
@@ -108,7 +109,7 @@ class ScheduleSpec(_Model):
     timezone: str = Field("UTC", description="An IANA timezone, e.g. 'Europe/Paris'.")
     initial_context: dict[str, Any] = Field(default_factory=dict, description="The runs' global_context.")
     enabled: bool = Field(False, description="Default status of the Dagster schedule.")
-    name: str | None = None
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$", description="Unique in the workflow.")
 
     @field_validator("cron")
     @classmethod
@@ -145,7 +146,7 @@ class WorkflowSpec(_Model):
     metadata: dict[str, Any] = Field(default_factory=dict)
     defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
     schedules: list[ScheduleSpec] = Field(default_factory=list)
-    sensors: list[dict[str, Any]] = Field(default_factory=list, description="Reserved for sensors.")
+    sensors: list[SensorSpec] = Field(default_factory=list, description="Sensors that start executions.")
     nodes: dict[NodeId, NodeSpec] = Field(min_length=1, json_schema_extra={"additionalProperties": False})
     edges: list[EdgeSpec] = Field(default_factory=list)
 

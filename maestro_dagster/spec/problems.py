@@ -18,6 +18,8 @@ PROBLEM_CODES: dict[str, str] = {
     "syntax": "the file is not valid YAML/JSON",
     "schema": "a field is missing, unknown or has the wrong type",
     "empty": "the definition (or its nodes) is empty",
+    "duplicate_trigger": "two schedules/sensors of a workflow share a name",
+    "self_trigger": "a workflow_completed sensor watches its own workflow",
     "bad_id": "a workflow or node id does not match ^[A-Za-z0-9_-]{1,255}$",
     "duplicate_id": "a node id is defined twice",
     "duplicate_key": "a mapping key (other than a node id) is written twice",

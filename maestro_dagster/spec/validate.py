@@ -18,6 +18,7 @@ from pydantic import ValidationError as PydanticValidationError
 from maestro_dagster.spec import checks, node_checks
 from maestro_dagster.spec.models import DefaultsSpec, EdgeSpec, NodeSpec, RetryPolicySpec, ScheduleSpec, WorkflowSpec
 from maestro_dagster.spec.problems import DuplicateKey, SpecProblem, ValidationReport
+from maestro_dagster.spec.triggers import trigger_problems
 
 _RETRY_HINTS = {
     "max_attempts": "use a whole number from 1 to 100 (1 means no retry)",
@@ -68,6 +69,7 @@ def validate_definition(
     problems += node_checks.check_executors(view, allowed_executor_prefixes, check_imports=check_imports)
     problems += node_checks.check_conditions(view)
     problems += checks.check_name_collisions(view)
+    problems += trigger_problems(dict(raw))
     if spec is not None and not problems:
         problems += _storage_problems(spec)
 

@@ -8,6 +8,8 @@ import sys
 
 from sqlalchemy.engine import make_url
 
+from maestro_dagster.db import migrate
+
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "MAESTRO_", "USE_SQLITE"))}
@@ -28,8 +30,9 @@ def test_sqlite_upgrade_and_health_with_no_settings(tmp_path):
     assert "backend:  sqlite" in health.stdout and "status:   healthy" in health.stdout
     assert (tmp_path / "home" / "maestro_workflows.db").is_file()
     current = run_cli("db", "current", env=env)
-    assert current.stdout.strip() == "0001"
-    assert "0001" in run_cli("db", "history", env=env).stdout
+    assert current.stdout.strip() == migrate.head_revision()
+    history = run_cli("db", "history", env=env).stdout
+    assert "0001" in history and "0002" in history
 
 
 def test_postgres_variables_upgrade_and_health(pg_database_factory, tmp_path):
