@@ -108,3 +108,20 @@ def bad_return(node_input: dict[str, Any]) -> Any:
 def not_json(node_input: dict[str, Any]) -> dict[str, Any]:
     """Return a dict JSON cannot hold."""
     return {"status": "completed", "value": object()}
+
+
+def inspect_file(node_input: dict[str, Any]) -> dict[str, Any]:
+    """Describe the file a file sensor started this execution for (``global_context.file.path``)."""
+    import hashlib
+
+    info = (node_input.get("global_context") or {}).get("file") or {}
+    path = Path(str(info.get("path", "")))
+    if not path.is_file():
+        raise FileNotFoundError(f"no file to inspect: global_context.file.path is {info.get('path')!r}")
+    data = path.read_bytes()
+    return {
+        "path": str(path),
+        "size_bytes": len(data),
+        "lines": data.count(b"\n"),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }

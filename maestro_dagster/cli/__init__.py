@@ -11,6 +11,7 @@ from maestro_dagster.cli import defs as defs_cmd
 from maestro_dagster.cli import dev as dev_cmd
 from maestro_dagster.cli import mirror as mirror_cmd
 from maestro_dagster.cli import run as run_cmd
+from maestro_dagster.cli import triggers as triggers_cmd
 from maestro_dagster.errors import MaestroError
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(defs_cmd.app, name="defs")
 app.add_typer(mirror_cmd.app, name="mirror")
+app.add_typer(triggers_cmd.app, name="triggers")
 app.command("run")(run_cmd.run)
 app.command("resume")(run_cmd.resume)
 app.command("dev")(dev_cmd.dev)

@@ -9,10 +9,11 @@ import typer
 
 from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.db.session import get_db
-from maestro_dagster.defs_store import sync_directory
+from maestro_dagster.defs_store import load_spec, sync_directory
 from maestro_dagster.names import job_name
 from maestro_dagster.settings import get_settings
 from maestro_dagster.spec import validate_file
+from maestro_dagster.triggers import schedule_name, sensor_name
 
 app = typer.Typer(help="Workflow definitions: validate, sync, list, show.", no_args_is_help=True)
 
@@ -103,8 +104,18 @@ def show(workflow_id: str) -> None:
                 {"version": v.version, "valid": v.is_valid, "created_at": v.created_at.isoformat()}
                 for v in repos.workflow.list_versions(workflow_id)
             ],
-            "schedules": row.definition.get("schedules", []),
-            "sensors": row.definition.get("sensors", []),
+            "schedules": _with_names(row, "schedules"),
+            "sensors": _with_names(row, "sensors"),
             "definition": row.definition,
         }
     typer.echo(json.dumps(document, indent=2, default=str))
+
+
+def _with_names(row, key: str) -> list[dict]:
+    """The row's schedules or sensors, each with the Dagster name it has (valid definitions only)."""
+    entries = list(row.definition.get(key) or [])
+    if not row.is_valid:
+        return entries
+    spec = load_spec(row)
+    name = schedule_name if key == "schedules" else sensor_name
+    return [{"dagster_name": name(spec, i), **entry} for i, entry in enumerate(entries)]

@@ -6,7 +6,9 @@ starts a thread that projects new events about every half second (sooner when an
 this process), and it listens for the run's terminal event to make the final pass before the process
 exits. A mirror error never fails the run: whatever a failed write left behind is picked up by the
 catch-up loop (the daemon's sensor, ``maestro mirror sync``). The run's worker pid and host are recorded
-as run tags so the catch-up loop can fail a run whose process died (see ``sync.py``).
+as run tags so the catch-up loop can fail a run whose process died (see ``sync.py``), and so a step
+subprocess of that worker ends when the worker dies (``exit_with_run_worker``) instead of running its node
+on, and writing events, after the run was reported failed.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
-from dagster import DagsterInstance, ExecutorDefinition
+from dagster import DagsterInstance, DagsterRun, ExecutorDefinition
 from dagster._core.executor.base import Executor
 
 from maestro_dagster.mirror.projector import mirror_run
@@ -28,6 +31,9 @@ TAG_WORKER_PID = "maestro/worker_pid"
 TAG_WORKER_HOST = "maestro/worker_host"
 TERMINAL_EVENTS = ("PIPELINE_SUCCESS", "PIPELINE_FAILURE", "PIPELINE_CANCELED")
 POLL_SECONDS = 0.5
+WORKER_WATCH_SECONDS = 1.0
+_watched_worker: int | None = None
+_watch_lock = threading.Lock()
 
 
 class LiveMirror:
@@ -121,3 +127,35 @@ def mirrored_executor(inner: ExecutorDefinition) -> ExecutorDefinition:
         executor_creation_fn=create,
         description=f"{inner.description or inner.name} (mirrored into Maestro's tables)",
     )
+
+
+def exit_with_run_worker(run: DagsterRun | None) -> bool:
+    """In a step subprocess of this run's worker (multiprocess executor), exit when that worker dies.
+
+    Without it a step process outlives a killed worker: it finishes its node and writes ``STEP_SUCCESS`` (or
+    failure) after the run was reported failed; no mirror pass reads events of a finished run again, and a
+    re-execution from failure would run the node a second time alongside it. Armed only when this process's
+    parent is the run's worker (pid and host tags): the worker itself (in-process executor) is never affected.
+    Like Dagster's own ``watch_orphans``, a change of parent pid means the parent died. True when armed.
+    """
+    global _watched_worker
+    if run is None:
+        return False
+    pid, host, parent = run.tags.get(TAG_WORKER_PID), run.tags.get(TAG_WORKER_HOST), os.getppid()
+    if not pid or not pid.isdigit() or int(pid) != parent or host != socket.gethostname():
+        return False
+    with _watch_lock:
+        if _watched_worker == parent:
+            return True
+        _watched_worker = parent
+    threading.Thread(
+        target=_watch_worker, args=(parent, run.run_id), name=f"maestro-worker-watch-{parent}", daemon=True
+    ).start()
+    return True
+
+
+def _watch_worker(parent: int, run_id: str) -> None:
+    while os.getppid() == parent:
+        time.sleep(WORKER_WATCH_SECONDS)
+    log.error("the worker (pid %s) of run %s died; ending its step process %s", parent, run_id, os.getpid())
+    os._exit(1)
