@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     sql_connections_json: str = Field("{}", validation_alias="MAESTRO_SQL_CONNECTIONS")
     artifacts_dir_override: Path | None = Field(None, validation_alias="MAESTRO_ARTIFACTS_DIR")
     dagster_home_override: Path | None = Field(None, validation_alias="DAGSTER_HOME")
+    dagster_url: str = Field("http://127.0.0.1:3000", validation_alias="MAESTRO_DAGSTER_URL")
+    api_tokens_json: str = Field("{}", validation_alias="MAESTRO_API_TOKENS")
+    api_open: bool = Field(False, validation_alias="MAESTRO_API_OPEN")
+    api_max_body_bytes: int = Field(1_048_576, validation_alias="MAESTRO_API_MAX_BODY_BYTES", ge=1024)
+    api_poll_seconds: float = Field(0.5, validation_alias="MAESTRO_API_POLL_SECONDS", gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="MAESTRO_LOG_LEVEL")
 
     @field_validator("sql_connections_json")
@@ -69,6 +74,21 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a JSON object of name -> database URL ({exc})") from exc
         if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
             raise ValueError('must be a JSON object of name -> database URL, e.g. {"reports": "sqlite:///r.db"}')
+        return value
+
+    @field_validator("api_tokens_json")
+    @classmethod
+    def _check_tokens(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"must be a JSON object of token -> role or {{role, name}} ({exc})") from exc
+        if not isinstance(parsed, dict):
+            raise ValueError('must be a JSON object, e.g. {"s3cret-token": "operator"}')
+        for token, entry in parsed.items():
+            role = entry.get("role") if isinstance(entry, dict) else entry
+            if role not in ("viewer", "operator", "admin"):
+                raise ValueError(f"token {token[:4]}...: role must be viewer, operator or admin, not {role!r}")
         return value
 
     # ---- derived values -------------------------------------------------------------------------
@@ -126,6 +146,16 @@ class Settings(BaseSettings):
     @property
     def allowed_executor_prefixes(self) -> tuple[str, ...]:
         return tuple(p.strip() for p in self.executor_allowlist.split(",") if p.strip())
+
+    @property
+    def api_tokens(self) -> dict[str, tuple[str, str]]:
+        """token -> (role, name) from MAESTRO_API_TOKENS."""
+        out = {}
+        for token, entry in json.loads(self.api_tokens_json).items():
+            role = entry["role"] if isinstance(entry, dict) else entry
+            name = entry.get("name", f"token-{token[:4]}") if isinstance(entry, dict) else f"token-{token[:4]}"
+            out[token] = (role, name)
+        return out
 
     @property
     def sql_connections(self) -> dict[str, str]:

@@ -288,4 +288,50 @@ class ExecutionRequest(TimestampMixin, Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class NodeApproval(Base):
+    """The decision on a ``human_review`` node of an execution (recorded through the API or CLI)."""
+
+    __tablename__ = "node_approvals"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=_uuid)
+    execution_id: Mapped[str] = mapped_column(
+        String(255), ForeignKey("workflow_executions.id", ondelete="CASCADE"), index=True
+    )
+    node_id: Mapped[str] = mapped_column(String(255))
+    approved: Mapped[bool] = mapped_column(Boolean)
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("execution_id", "node_id", name="uq_node_approval"),)
+
+
+class ApiToken(Base):
+    """A bearer token of the REST API (only its sha256 is stored) and the role it grants."""
+
+    __tablename__ = "api_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditLog(Base):
+    """One row per mutating API call: who, what, on which target, when, and the outcome."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255), index=True)
+    role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(512))
+    outcome: Mapped[str] = mapped_column(String(16))
+    status_code: Mapped[int] = mapped_column(Integer)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
 MAESTRO_TABLES = frozenset(Base.metadata.tables)

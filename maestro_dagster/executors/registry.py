@@ -1,6 +1,7 @@
 """Executor references -> callables: the built-in kinds and allowlisted custom import paths.
 
-Owns ``BUILTIN_EXECUTORS`` (``noop``, ``command``, ``http``, ``sql``, ``phase``) and ``resolve_executor``.
+Owns ``BUILTIN_EXECUTORS`` (``noop``, ``command``, ``http``, ``sql``, ``phase``, ``human_review``) and
+``resolve_executor``.
 A custom executor is named ``package.module:function`` (``function`` may be a dotted attribute path, e.g.
 ``Class.method``). Its module path must start with one of the allowed prefixes at a dot boundary (the
 setting ``MAESTRO_EXECUTOR_ALLOWLIST``), checked *before* anything is imported, and the object found must
@@ -20,6 +21,7 @@ from maestro_dagster.errors import ExecutorError, ExecutorNotAllowedError
 from maestro_dagster.executors.base import BuiltinExecutor, ResolvedExecutor
 from maestro_dagster.executors.command import command_executor
 from maestro_dagster.executors.http import http_executor
+from maestro_dagster.executors.human_review import human_review_executor
 from maestro_dagster.executors.noop import noop_executor
 from maestro_dagster.executors.phase import phase_executor
 from maestro_dagster.executors.sql import sql_executor
@@ -32,15 +34,14 @@ BUILTIN_EXECUTORS: dict[str, BuiltinExecutor] = {
     "http": http_executor,
     "sql": sql_executor,
     "phase": phase_executor,
+    "human_review": human_review_executor,
 }
 
 #: Built-ins that stop their own work on timeout (``invoke`` calls them without a watchdog thread).
-SELF_TIMED_BUILTINS = frozenset({"command"})
+SELF_TIMED_BUILTINS = frozenset({"command", "human_review"})
 
 #: Built-in kinds that are planned but not available in this version.
-PENDING_BUILTINS: dict[str, str] = {
-    "human_review": "the human_review executor (wait for an approval recorded through the API or CLI)",
-}
+PENDING_BUILTINS: dict[str, str] = {}
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _REF_RE = re.compile(rf"^(?P<module>{_IDENT}(?:\.{_IDENT})*):(?P<attr>{_IDENT}(?:\.{_IDENT})*)$")

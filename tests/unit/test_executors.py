@@ -345,15 +345,14 @@ def test_phase_errors_propagate(settings: Settings) -> None:
 # ---- resolve ----------------------------------------------------------------------------------------------
 
 
-def test_resolve_builtins_and_pending() -> None:
-    assert set(BUILTIN_EXECUTORS) == {"noop", "command", "http", "sql", "phase"}
+def test_resolve_builtins() -> None:
+    assert set(BUILTIN_EXECUTORS) == {"noop", "command", "http", "sql", "phase", "human_review"}
     resolved = resolve_executor("noop", [])
     assert resolved.builtin and resolved.fn is noop_executor
     assert resolve_executor("noop", []) is resolved  # cached
     by_path = resolve_executor("maestro_dagster.executors.noop:noop_executor", DEFAULT_PREFIXES)
     assert by_path.builtin
-    with pytest.raises(ExecutorError, match="not available yet"):
-        resolve_executor("human_review", DEFAULT_PREFIXES)
+    assert resolve_executor("human_review", DEFAULT_PREFIXES).enforces_own_timeout
     with pytest.raises(ExecutorError, match="Unknown executor"):
         resolve_executor("no-such-kind", DEFAULT_PREFIXES)
 
