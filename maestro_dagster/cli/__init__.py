@@ -6,6 +6,7 @@ import sys
 
 import typer
 
+from maestro_dagster.cli import api as api_cmd
 from maestro_dagster.cli import db as db_cmd
 from maestro_dagster.cli import defs as defs_cmd
 from maestro_dagster.cli import dev as dev_cmd
@@ -28,6 +29,7 @@ app.add_typer(triggers_cmd.app, name="triggers")
 app.command("run")(run_cmd.run)
 app.command("resume")(run_cmd.resume)
 app.command("dev")(dev_cmd.dev)
+app.command("api")(api_cmd.api)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dagster import DagsterRun
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -176,6 +176,9 @@ def save_view(session: Session, view: ExecutionView, events: list[EventRow], art
         ],
     )
     _upsert_artifacts(session, view.execution_id, artifacts, now)
+    if events and session.get_bind().dialect.name == "postgresql":
+        # Wakes WebSocket streams of every API instance when this transaction commits.
+        session.execute(text("SELECT pg_notify('maestro_events', :execution_id)"), {"execution_id": view.execution_id})
     session.flush()
     return len(events)
 

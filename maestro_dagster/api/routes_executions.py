@@ -1,0 +1,137 @@
+"""``/api/executions``: list, status (by execution id or Dagster run id), events, artifacts, and the actions
+resume / cancel / pause / approve (each through Dagster or the tables, never a second engine)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, status
+from sqlalchemy.orm import Session
+
+from maestro_dagster.api import service
+from maestro_dagster.api.auth import Principal
+from maestro_dagster.api.dagster_client import DagsterGateway
+from maestro_dagster.api.deps import gateway_of, instance_of, operator, session_dep, settings_of, viewer
+from maestro_dagster.api.schemas import (
+    ActionResponse,
+    ApproveRequest,
+    ArtifactResponse,
+    EventResponse,
+    ExecutionStatusResponse,
+    ExecutionSummary,
+)
+from maestro_dagster.db.enums import WorkflowStatus
+from maestro_dagster.settings import Settings
+
+router = APIRouter(prefix="/api/executions", tags=["executions"])
+ACCEPTED = status.HTTP_202_ACCEPTED
+
+
+@router.get("", response_model=list[ExecutionSummary])
+def list_executions(
+    workflow_id: str | None = None,
+    status_: WorkflowStatus | None = Query(None, alias="status"),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    session: Session = Depends(session_dep),
+    _: Principal = Depends(viewer),
+) -> list[ExecutionSummary]:
+    rows = service.list_executions(session, workflow_id, status_.value if status_ else None, limit, offset)
+    return [
+        ExecutionSummary(
+            execution_id=e.id,
+            workflow_id=e.workflow_id,
+            status=e.status.value,
+            progress_percent=e.progress_percent,
+            started_at=e.started_at,
+            completed_at=e.completed_at,
+            created_at=e.created_at,
+        )
+        for e in rows
+    ]
+
+
+@router.get("/{execution_id}", response_model=ExecutionStatusResponse)
+def get_execution(
+    execution_id: str, session: Session = Depends(session_dep), _: Principal = Depends(viewer)
+) -> ExecutionStatusResponse:
+    return service.execution_status(session, service.find_execution(session, execution_id))
+
+
+@router.get("/{execution_id}/events", response_model=list[EventResponse])
+def get_events(
+    execution_id: str,
+    after: int = Query(0, ge=0, description="Only events with an id above this"),
+    limit: int = Query(1000, ge=1, le=10_000),
+    session: Session = Depends(session_dep),
+    _: Principal = Depends(viewer),
+) -> list[EventResponse]:
+    execution = service.find_execution(session, execution_id)
+    return service.events_after(session, execution_id=execution.id, after=after, limit=limit)
+
+
+@router.get("/{execution_id}/artifacts", response_model=list[ArtifactResponse])
+def get_artifacts(
+    execution_id: str, session: Session = Depends(session_dep), _: Principal = Depends(viewer)
+) -> list[ArtifactResponse]:
+    return service.artifacts_of(session, service.find_execution(session, execution_id).id)
+
+
+@router.post("/{execution_id}/resume", response_model=ActionResponse, status_code=ACCEPTED)
+def resume_execution(
+    execution_id: str,
+    settings: Settings = Depends(settings_of),
+    gateway: DagsterGateway = Depends(gateway_of),
+    _: Principal = Depends(operator),
+) -> ActionResponse:
+    exec_id, run_id = service.resume(settings, gateway, execution_id)
+    return ActionResponse(
+        execution_id=exec_id,
+        status="resuming",
+        run_id=run_id,
+        message=f"re-execution from failure launched as run {run_id}",
+    )
+
+
+@router.post("/{execution_id}/cancel", response_model=ActionResponse, status_code=ACCEPTED)
+def cancel_execution(
+    execution_id: str,
+    settings: Settings = Depends(settings_of),
+    gateway: DagsterGateway = Depends(gateway_of),
+    _: Principal = Depends(operator),
+) -> ActionResponse:
+    exec_id, run_id = service.cancel(settings, gateway, execution_id)
+    return ActionResponse(
+        execution_id=exec_id, status="cancelling", run_id=run_id, message=f"termination of run {run_id} requested"
+    )
+
+
+@router.post("/{execution_id}/pause", response_model=ActionResponse, status_code=ACCEPTED)
+def pause_execution(
+    execution_id: str,
+    settings: Settings = Depends(settings_of),
+    gateway: DagsterGateway = Depends(gateway_of),
+    instance: Any = Depends(instance_of),
+    _: Principal = Depends(operator),
+) -> ActionResponse:
+    exec_id, run_id = service.pause(settings, gateway, instance, execution_id)
+    return ActionResponse(
+        execution_id=exec_id,
+        status="pausing",
+        run_id=run_id,
+        message=f"run {run_id} is being stopped; resume continues from where it stopped",
+    )
+
+
+@router.post("/{execution_id}/nodes/{node_id}/approve", response_model=ActionResponse)
+def approve_node(
+    execution_id: str,
+    node_id: str,
+    body: ApproveRequest | None = None,
+    settings: Settings = Depends(settings_of),
+    principal: Principal = Depends(operator),
+) -> ActionResponse:
+    body = body or ApproveRequest()
+    exec_id = service.approve(settings, execution_id, node_id, body.approved, body.comment, principal.name)
+    decision = "approved" if body.approved else "rejected"
+    return ActionResponse(execution_id=exec_id, status=decision, message=f"node {node_id} {decision}")

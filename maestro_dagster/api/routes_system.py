@@ -1,0 +1,156 @@
+"""``/``, ``/health`` (+ live/ready) and ``/metrics`` (Prometheus, computed from the mirrored tables)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+
+from maestro_dagster import __version__
+from maestro_dagster.api.dagster_client import DagsterGateway
+from maestro_dagster.api.deps import gateway_of, instance_of, settings_of
+from maestro_dagster.db.enums import EventType
+from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
+from maestro_dagster.db.session import get_db, ping
+from maestro_dagster.errors import MaestroError
+from maestro_dagster.settings import Settings
+
+router = APIRouter(tags=["system"])
+
+
+def _db_type(settings: Settings) -> str:
+    return "PostgreSQL" if settings.backend == "postgresql" else "SQLite"
+
+
+def mirror_lag_seconds(settings: Settings, instance: Any) -> float:
+    """Oldest unmirrored Dagster event among runs not yet fully mirrored (0 when caught up)."""
+    lag = 0.0
+    with get_db(settings) as session:
+        pending = session.execute(
+            select(ExecutionRun.run_id, ExecutionRun.last_storage_id).where(ExecutionRun.mirror_complete.is_(False))
+        ).all()
+    now = datetime.now(UTC).timestamp()
+    for run_id, cursor in pending:
+        conn = instance.get_records_for_run(run_id, cursor=None, limit=1, ascending=False)
+        if conn.records and conn.records[0].storage_id > cursor:
+            lag = max(lag, now - conn.records[0].event_log_entry.timestamp)
+    return round(lag, 3)
+
+
+@router.get("/")
+def root(settings: Settings = Depends(settings_of)) -> dict[str, Any]:
+    return {
+        "service": "Maestro DAG Workflow API (Dagster)",
+        "version": __version__,
+        "database": _db_type(settings),
+        "docs": "/docs",
+        "health": "/health",
+    }
+
+
+@router.get("/health")
+def health(
+    response: Response,
+    settings: Settings = Depends(settings_of),
+    gateway: DagsterGateway = Depends(gateway_of),
+    instance: Any = Depends(instance_of),
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": "healthy",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "version": __version__,
+        "database": "connected",
+        "database_type": _db_type(settings),
+        "database_url": settings.masked_database_url,
+    }
+    try:
+        ping(settings)
+    except MaestroError as exc:
+        body.update(status="degraded", database="disconnected", database_error=exc.message)
+    reachable = gateway.ping()
+    body["dagster"] = {"url": gateway.url, "reachable": reachable}
+    if not reachable:
+        body["status"] = "degraded"
+    try:
+        body["mirror_lag_seconds"] = mirror_lag_seconds(settings, instance)
+    except Exception as exc:  # storage trouble shows as degraded, never as a 500
+        body.update(status="degraded", mirror_lag_seconds=None, mirror_error=str(exc).splitlines()[0])
+    if body["status"] != "healthy":
+        response.status_code = 503
+    return body
+
+
+@router.get("/health/live")
+def live() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get("/health/ready")
+def ready(response: Response, settings: Settings = Depends(settings_of)) -> dict[str, str]:
+    try:
+        ping(settings)
+    except MaestroError as exc:
+        response.status_code = 503
+        return {"status": "not_ready", "reason": exc.message}
+    return {"status": "ready"}
+
+
+class TablesCollector:
+    def __init__(self, settings: Settings, lag: Any) -> None:
+        self.settings, self.lag = settings, lag
+
+    def collect(self):
+        executions = GaugeMetricFamily(
+            "maestro_executions", "Executions by workflow and status", labels=["workflow_id", "status"]
+        )
+        durations = GaugeMetricFamily(
+            "maestro_node_duration_seconds_sum", "Sum of node durations", labels=["workflow_id", "node_id"]
+        )
+        counts = GaugeMetricFamily(
+            "maestro_node_duration_seconds_count", "Nodes with a duration", labels=["workflow_id", "node_id"]
+        )
+        events = GaugeMetricFamily(
+            "maestro_node_events", "Retries and failures of nodes", labels=["workflow_id", "event_type"]
+        )
+        with get_db(self.settings) as session:
+            for wf, st, n in session.execute(
+                select(WorkflowExecution.workflow_id, WorkflowExecution.status, func.count()).group_by(
+                    WorkflowExecution.workflow_id, WorkflowExecution.status
+                )
+            ):
+                executions.add_metric([wf, st.value], n)
+            for wf, node, total, n in session.execute(
+                select(
+                    WorkflowExecution.workflow_id,
+                    NodeState.node_id,
+                    func.sum(NodeState.duration_seconds),
+                    func.count(NodeState.duration_seconds),
+                )
+                .join(WorkflowExecution, WorkflowExecution.id == NodeState.execution_id)
+                .where(NodeState.duration_seconds.is_not(None))
+                .group_by(WorkflowExecution.workflow_id, NodeState.node_id)
+            ):
+                durations.add_metric([wf, node], float(total or 0))
+                counts.add_metric([wf, node], n)
+            for wf, et, n in session.execute(
+                select(WorkflowExecution.workflow_id, ExecutionEvent.event_type, func.count())
+                .join(WorkflowExecution, WorkflowExecution.id == ExecutionEvent.execution_id)
+                .where(ExecutionEvent.event_type.in_([EventType.NODE_RETRY, EventType.NODE_FAILED]))
+                .group_by(WorkflowExecution.workflow_id, ExecutionEvent.event_type)
+            ):
+                events.add_metric([wf, et.value], n)
+        yield from (executions, durations, counts, events)
+        lag = GaugeMetricFamily("maestro_mirror_lag_seconds", "Age of the oldest Dagster event not yet mirrored")
+        lag.add_metric([], self.lag())
+        yield lag
+
+
+@router.get("/metrics")
+def metrics(settings: Settings = Depends(settings_of), instance: Any = Depends(instance_of)) -> Response:
+    registry = CollectorRegistry()
+    registry.register(TablesCollector(settings, lambda: mirror_lag_seconds(settings, instance)))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,220 @@
+"""``/api/workflows``: list, create (validated, stored as a new version, code location reloaded), read,
+replace, delete, versions, dry-run validation, and execute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, status
+from sqlalchemy.orm import Session
+
+from maestro_dagster.api import service
+from maestro_dagster.api.auth import Principal
+from maestro_dagster.api.dagster_client import DagsterGateway
+from maestro_dagster.api.deps import admin, gateway_of, operator, session_dep, settings_of, viewer
+from maestro_dagster.api.schemas import (
+    ExecuteRequest,
+    ExecuteResponse,
+    ValidationResponse,
+    WorkflowDetail,
+    WorkflowResponse,
+    WorkflowVersion,
+)
+from maestro_dagster.db.models import WorkflowDefinition
+from maestro_dagster.db.repositories import RepositoryFactory
+from maestro_dagster.db.session import get_db
+from maestro_dagster.defs_store import store_definition
+from maestro_dagster.errors import ConflictError, DefinitionError, ValidationError
+from maestro_dagster.settings import Settings
+from maestro_dagster.spec import validate_definition
+
+router = APIRouter(prefix="/api/workflows", tags=["workflows"])
+DEFINITION_EXAMPLE = {
+    "id": "hello",
+    "name": "Hello",
+    "nodes": {"a": {"executor": "noop"}, "b": {"executor": "noop"}},
+    "edges": [{"source": "a", "target": "b"}],
+}
+
+
+def summary(row: WorkflowDefinition) -> WorkflowResponse:
+    return WorkflowResponse(
+        workflow_id=row.id,
+        name=row.name,
+        type=row.workflow_type,
+        nodes=len(row.nodes or {}),
+        edges=len(row.edges or []),
+        version=row.version,
+        valid=row.is_valid,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def detail(row: WorkflowDefinition) -> WorkflowDetail:
+    """The original server's UI shape (nodes with position/data, smoothstep edges) plus the raw definition."""
+    nodes = [
+        {
+            "id": node_id,
+            "type": (node or {}).get("type", "custom"),
+            "position": {"x": 0, "y": 0},
+            "data": {
+                "phase": (node or {}).get("name") or node_id,
+                "label": str((node or {}).get("name") or node_id).replace("_", " ").title(),
+                "status": "pending",
+                "node_type": (node or {}).get("type", "custom"),
+            },
+        }
+        for node_id, node in (row.nodes or {}).items()
+    ]
+    edges = [
+        {
+            "id": f"{e.get('source')}-{e.get('target')}",
+            "source": e.get("source"),
+            "target": e.get("target"),
+            "type": "smoothstep",
+        }
+        for e in row.edges or []
+        if isinstance(e, dict)
+    ]
+    return WorkflowDetail(
+        workflow_id=row.id,
+        name=row.name,
+        type=row.workflow_type,
+        version=row.version,
+        valid=row.is_valid,
+        errors=row.validation_errors or [],
+        nodes=nodes,
+        edges=edges,
+        definition=row.definition,
+    )
+
+
+def _store(settings: Settings, gateway: DagsterGateway, definition: dict[str, Any]) -> WorkflowDefinition:
+    """Validate first (422 with every problem, nothing stored), store a new version, reload the location."""
+    report = validate_definition(definition, allowed_executor_prefixes=settings.allowed_executor_prefixes, source="api")
+    if not report.ok:
+        raise DefinitionError(
+            f"Definition {report.workflow_id or '?'} is invalid: {len(report.errors)} problem(s).",
+            details={"workflow_id": report.workflow_id, "errors": [p.to_dict() for p in report.errors]},
+        )
+    with get_db(settings, immediate=True) as session:
+        _, stored = store_definition(session, definition, settings, source="api")
+        row = RepositoryFactory(session).workflow.require(stored.workflow_id or "")
+    if stored.changed:
+        gateway.reload_location()
+    return row
+
+
+@router.get("", response_model=list[WorkflowResponse])
+def list_workflows(
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+    session: Session = Depends(session_dep),
+    _: Principal = Depends(viewer),
+) -> list[WorkflowResponse]:
+    return [summary(row) for row in RepositoryFactory(session).workflow.list(limit=limit, offset=offset)]
+
+
+@router.post("", response_model=WorkflowResponse, status_code=status.HTTP_201_CREATED)
+def create_workflow(
+    definition: dict[str, Any] = Body(..., examples=[DEFINITION_EXAMPLE]),
+    settings: Settings = Depends(settings_of),
+    gateway: DagsterGateway = Depends(gateway_of),
+    _: Principal = Depends(admin),
+) -> WorkflowResponse:
+    return summary(_store(settings, gateway, definition))
+
+
+@router.post("/validate", response_model=ValidationResponse)
+def validate_workflow(
+    definition: dict[str, Any] = Body(..., examples=[DEFINITION_EXAMPLE]),
+    settings: Settings = Depends(settings_of),
+    _: Principal = Depends(viewer),
+) -> ValidationResponse:
+    report = validate_definition(definition, allowed_executor_prefixes=settings.allowed_executor_prefixes)
+    return ValidationResponse(
+        valid=report.ok, workflow_id=report.workflow_id, errors=[p.to_dict() for p in report.errors]
+    )
+
+
+@router.get("/{workflow_id}", response_model=WorkflowDetail)
+def get_workflow(
+    workflow_id: str, session: Session = Depends(session_dep), _: Principal = Depends(viewer)
+) -> WorkflowDetail:
+    return detail(RepositoryFactory(session).workflow.require(workflow_id))
+
+
+@router.put("/{workflow_id}", response_model=WorkflowResponse)
+def replace_workflow(
+    workflow_id: str,
+    definition: dict[str, Any] = Body(..., examples=[DEFINITION_EXAMPLE]),
+    settings: Settings = Depends(settings_of),
+    gateway: DagsterGateway = Depends(gateway_of),
+    _: Principal = Depends(admin),
+) -> WorkflowResponse:
+    if definition.get("id") != workflow_id:
+        raise ValidationError(f"The definition's id {definition.get('id')!r} must equal the URL's {workflow_id!r}.")
+    with get_db(settings) as session:
+        RepositoryFactory(session).workflow.require(workflow_id)
+    return summary(_store(settings, gateway, definition))
+
+
+@router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_workflow(
+    workflow_id: str,
+    with_executions: bool = Query(False),
+    settings: Settings = Depends(settings_of),
+    gateway: DagsterGateway = Depends(gateway_of),
+    _: Principal = Depends(admin),
+) -> None:
+    with get_db(settings) as session:
+        repos = RepositoryFactory(session)
+        repos.workflow.require(workflow_id)
+        repos.workflow.delete(workflow_id, with_executions=with_executions)
+    gateway.reload_location()
+
+
+@router.get("/{workflow_id}/versions", response_model=list[WorkflowVersion])
+def workflow_versions(
+    workflow_id: str, session: Session = Depends(session_dep), _: Principal = Depends(viewer)
+) -> list[WorkflowVersion]:
+    repos = RepositoryFactory(session)
+    repos.workflow.require(workflow_id)
+    return [
+        WorkflowVersion(
+            version=v.version,
+            content_hash=v.content_hash,
+            valid=v.is_valid,
+            errors=v.validation_errors or [],
+            source=v.source,
+            created_at=v.created_at,
+        )
+        for v in repos.workflow.list_versions(workflow_id)
+    ]
+
+
+@router.post("/{workflow_id}/execute", response_model=ExecuteResponse, status_code=status.HTTP_202_ACCEPTED)
+def execute_workflow(
+    workflow_id: str,
+    body: ExecuteRequest | None = None,
+    settings: Settings = Depends(settings_of),
+    gateway: DagsterGateway = Depends(gateway_of),
+    principal: Principal = Depends(operator),
+) -> ExecuteResponse:
+    body = body or ExecuteRequest()
+    context = dict(body.initial_context or {})
+    if body.requirement is not None:
+        context["requirement"] = body.requirement
+    with get_db(settings) as session:
+        row = RepositoryFactory(session).workflow.require(workflow_id)
+        if not row.is_valid:
+            raise ConflictError(f"Workflow {workflow_id!r} is invalid and cannot run; fix its definition first.")
+    execution, run_id = service.execute(settings, gateway, workflow_id, context, principal.name)
+    return ExecuteResponse(
+        execution_id=execution.id,
+        workflow_id=workflow_id,
+        status=execution.status.value,
+        started_at=execution.started_at or execution.created_at,
+        run_id=run_id,
+    )

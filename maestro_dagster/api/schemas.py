@@ -1,0 +1,149 @@
+"""Request and response models of the REST API (the original server's shapes where it had them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class WorkflowResponse(BaseModel):
+    workflow_id: str
+    name: str
+    type: str
+    nodes: int
+    edges: int
+    version: int
+    valid: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class WorkflowDetail(BaseModel):
+    workflow_id: str
+    name: str
+    type: str
+    version: int
+    valid: bool
+    errors: list[dict[str, Any]]
+    nodes: list[dict[str, Any]] = Field(description="Nodes in the original UI shape")
+    edges: list[dict[str, Any]] = Field(description="Edges in the original UI shape")
+    definition: dict[str, Any] = Field(description="The stored definition document")
+
+
+class WorkflowVersion(BaseModel):
+    version: int
+    content_hash: str
+    valid: bool
+    errors: list[dict[str, Any]]
+    source: str | None
+    created_at: datetime
+
+
+class ValidationResponse(BaseModel):
+    valid: bool
+    workflow_id: str | None
+    errors: list[dict[str, Any]]
+
+
+class ExecuteRequest(BaseModel):
+    requirement: str | None = Field(None, max_length=10_000)
+    initial_context: dict[str, Any] | None = None
+
+
+class ExecuteResponse(BaseModel):
+    execution_id: str
+    workflow_id: str
+    status: str
+    started_at: datetime | None
+    run_id: str | None = None
+
+
+class ApproveRequest(BaseModel):
+    approved: bool = True
+    comment: str | None = Field(None, max_length=10_000)
+
+
+class ArtifactResponse(BaseModel):
+    node_id: str
+    artifact_type: str
+    name: str
+    file_path: str | None
+    uri: str | None
+    content_type: str | None
+    size_bytes: int | None
+    sha256: str | None
+    created_at: datetime
+
+
+class NodeStateResponse(BaseModel):
+    node_id: str
+    node_name: str | None
+    node_type: str | None
+    status: str
+    attempt_count: int
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    duration: float | None = None
+    outputs: dict[str, Any] | None = None
+    artifacts: list[str] = []
+    error: str | None = None
+    error_type: str | None = None
+    quality_score: float | None = None
+
+
+class RunResponse(BaseModel):
+    run_id: str
+    kind: str
+    status: str
+    parent_run_id: str | None
+    root_run_id: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class ExecutionStatusResponse(BaseModel):
+    execution_id: str
+    workflow_id: str
+    workflow_version: int | None
+    status: str
+    completed_nodes: int
+    failed_nodes: int
+    total_nodes: int
+    progress_percent: float
+    current_phase: str | None
+    node_states: list[NodeStateResponse]
+    runs: list[RunResponse]
+    error_message: str | None
+    error_node_id: str | None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class ExecutionSummary(BaseModel):
+    execution_id: str
+    workflow_id: str
+    status: str
+    progress_percent: float
+    started_at: datetime | None
+    completed_at: datetime | None
+    created_at: datetime
+
+
+class EventResponse(BaseModel):
+    id: int
+    type: str
+    timestamp: datetime
+    workflow_id: str
+    execution_id: str
+    node_id: str | None
+    message: str | None
+    data: dict[str, Any] | None
+
+
+class ActionResponse(BaseModel):
+    execution_id: str
+    status: str
+    run_id: str | None = None
+    message: str

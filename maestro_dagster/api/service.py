@@ -1,0 +1,251 @@
+"""What the API does, apart from HTTP: read executions from the tables, and act on them through Dagster.
+
+Execute creates the execution row first (its id is the one every later call and table uses), then launches
+the run through Dagster's GraphQL API with that id as the ``maestro/execution_id`` tag. Resume re-executes
+the latest run from failure; cancel terminates it; pause tags it ``maestro/pause_requested`` then terminates
+it (the mirror then records ``paused``); approve records a decision for a ``human_review`` node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from maestro_dagster.api.dagster_client import DagsterGateway
+from maestro_dagster.api.schemas import (
+    ArtifactResponse,
+    EventResponse,
+    ExecutionStatusResponse,
+    NodeStateResponse,
+    RunResponse,
+)
+from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
+from maestro_dagster.db.enums import WorkflowStatus
+from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeApproval, WorkflowExecution
+from maestro_dagster.db.repositories import RepositoryFactory
+from maestro_dagster.db.session import get_db
+from maestro_dagster.defs_store import load_spec
+from maestro_dagster.errors import ConflictError, NotFoundError
+from maestro_dagster.mirror.store import TAG_PAUSE
+from maestro_dagster.names import job_name
+from maestro_dagster.settings import Settings
+
+RESUMABLE = (WorkflowStatus.FAILED, WorkflowStatus.PAUSED, WorkflowStatus.CANCELLED)
+
+
+def find_execution(session: Session, ref: str) -> WorkflowExecution:
+    """An execution by its id, or by the id of one of its Dagster runs."""
+    execution = session.get(WorkflowExecution, ref)
+    if execution is None:
+        run = session.get(ExecutionRun, ref)
+        execution = session.get(WorkflowExecution, run.execution_id) if run is not None else None
+    if execution is None:
+        raise NotFoundError(f"Execution {ref!r} not found (neither an execution id nor a Dagster run id).")
+    return execution
+
+
+def execution_status(session: Session, execution: WorkflowExecution) -> ExecutionStatusResponse:
+    repos = RepositoryFactory(session)
+    artifacts: dict[str, list[str]] = {}
+    for art in repos.artifact.list_by_execution(execution.id):
+        artifacts.setdefault(art.node_id, []).append(art.file_path or art.uri or art.name)
+    nodes = [
+        NodeStateResponse(
+            node_id=n.node_id,
+            node_name=n.node_name,
+            node_type=n.node_type,
+            status=n.status.value,
+            attempt_count=n.attempt_count,
+            started_at=n.started_at,
+            completed_at=n.completed_at,
+            duration=n.duration_seconds,
+            outputs=n.outputs,
+            artifacts=artifacts.get(n.node_id, []),
+            error=n.error_message,
+            error_type=n.error_type,
+            quality_score=n.quality_score,
+        )
+        for n in repos.node_state.get_by_execution(execution.id)
+    ]
+    runs = [
+        RunResponse(
+            run_id=r.run_id,
+            kind=r.kind.value,
+            status=r.status.value,
+            parent_run_id=r.parent_run_id,
+            root_run_id=r.root_run_id,
+            started_at=r.started_at,
+            completed_at=r.completed_at,
+        )
+        for r in sorted(execution.runs, key=lambda r: r.created_at)
+    ]
+    return ExecutionStatusResponse(
+        execution_id=execution.id,
+        workflow_id=execution.workflow_id,
+        workflow_version=execution.workflow_version,
+        status=execution.status.value,
+        completed_nodes=execution.completed_nodes,
+        failed_nodes=execution.failed_nodes,
+        total_nodes=execution.total_nodes,
+        progress_percent=execution.progress_percent,
+        current_phase=execution.current_phase,
+        node_states=nodes,
+        runs=runs,
+        error_message=execution.error_message,
+        error_node_id=execution.error_node_id,
+        started_at=execution.started_at,
+        completed_at=execution.completed_at,
+    )
+
+
+def event_response(event: ExecutionEvent, workflow_id: str) -> EventResponse:
+    return EventResponse(
+        id=event.id,
+        type=event.event_type.value,
+        timestamp=event.timestamp,
+        workflow_id=workflow_id,
+        execution_id=event.execution_id,
+        node_id=event.node_id,
+        message=event.message,
+        data=event.data,
+    )
+
+
+def events_after(
+    session: Session,
+    *,
+    execution_id: str | None = None,
+    workflow_id: str | None = None,
+    after: int = 0,
+    limit: int = 1000,
+) -> list[EventResponse]:
+    """Mirrored events in order (``id``) after ``after``, of one execution or of every execution of a workflow."""
+    stmt = (
+        select(ExecutionEvent, WorkflowExecution.workflow_id)
+        .join(WorkflowExecution, WorkflowExecution.id == ExecutionEvent.execution_id)
+        .where(ExecutionEvent.id > after)
+    )
+    if execution_id is not None:
+        stmt = stmt.where(ExecutionEvent.execution_id == execution_id)
+    if workflow_id is not None:
+        stmt = stmt.where(WorkflowExecution.workflow_id == workflow_id)
+    rows = session.execute(stmt.order_by(ExecutionEvent.id).limit(limit)).all()
+    return [event_response(event, wf) for event, wf in rows]
+
+
+def artifacts_of(session: Session, execution_id: str) -> list[ArtifactResponse]:
+    return [
+        ArtifactResponse(
+            node_id=a.node_id,
+            artifact_type=a.artifact_type,
+            name=a.name,
+            file_path=a.file_path,
+            uri=a.uri,
+            content_type=a.content_type,
+            size_bytes=a.size_bytes,
+            sha256=a.sha256,
+            created_at=a.created_at,
+        )
+        for a in RepositoryFactory(session).artifact.list_by_execution(execution_id)
+    ]
+
+
+def execute(
+    settings: Settings, gateway: DagsterGateway, workflow_id: str, initial_context: dict[str, Any], actor: str
+) -> tuple[WorkflowExecution, str]:
+    """Create the execution, then launch its run through Dagster. Returns (execution, run id)."""
+    with get_db(settings, immediate=True) as session:
+        repos = RepositoryFactory(session)
+        load_spec(repos.workflow.require(workflow_id))  # valid definitions only
+        execution = repos.execution.create(
+            workflow_id,
+            initial_context,
+            metadata={"trigger": "api", "requested_by": actor, "job_name": job_name(workflow_id)},
+        )
+        execution_id = execution.id
+    tags = {TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: "api", TAG_WORKFLOW_ID: workflow_id}
+    try:
+        run_id = gateway.launch(job_name(workflow_id), {"initial_context": initial_context}, tags)
+    except Exception as exc:
+        with get_db(settings) as session:
+            RepositoryFactory(session).execution.update_status(
+                execution_id, WorkflowStatus.FAILED, f"could not launch the run: {getattr(exc, 'message', exc)}"
+            )
+        raise
+    with get_db(settings) as session:
+        return RepositoryFactory(session).execution.require(execution_id), run_id
+
+
+def _latest_run(execution: WorkflowExecution) -> ExecutionRun | None:
+    runs = sorted(execution.runs, key=lambda r: r.created_at)
+    return runs[-1] if runs else None
+
+
+def resume(settings: Settings, gateway: DagsterGateway, ref: str) -> tuple[str, str]:
+    with get_db(settings) as session:
+        execution = find_execution(session, ref)
+        latest = _latest_run(execution)
+        if execution.status not in RESUMABLE or latest is None:
+            raise ConflictError(
+                f"Execution {execution.id} is {execution.status.value}; only failed, paused or cancelled executions "
+                "with a run can be resumed.",
+                details={"status": execution.status.value},
+            )
+        execution_id, parent = execution.id, latest.run_id
+    run_id = gateway.reexecute_from_failure(parent, {TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: "resume"})
+    return execution_id, run_id
+
+
+def _active_run(settings: Settings, ref: str) -> tuple[str, str]:
+    with get_db(settings) as session:
+        execution = find_execution(session, ref)
+        latest = _latest_run(execution)
+        if execution.status.is_terminal or execution.status is WorkflowStatus.PAUSED or latest is None:
+            raise ConflictError(
+                f"Execution {execution.id} is {execution.status.value} and has no active run to stop.",
+                details={"status": execution.status.value},
+            )
+        return execution.id, latest.run_id
+
+
+def cancel(settings: Settings, gateway: DagsterGateway, ref: str) -> tuple[str, str]:
+    execution_id, run_id = _active_run(settings, ref)
+    gateway.terminate(run_id)
+    return execution_id, run_id
+
+
+def pause(settings: Settings, gateway: DagsterGateway, instance: Any, ref: str) -> tuple[str, str]:
+    execution_id, run_id = _active_run(settings, ref)
+    instance.add_run_tags(run_id, {TAG_PAUSE: "true"})
+    gateway.terminate(run_id)
+    return execution_id, run_id
+
+
+def approve(settings: Settings, ref: str, node_id: str, approved: bool, comment: str | None, actor: str) -> str:
+    """Record (or replace) the decision on a human_review node; the waiting node picks it up."""
+    with get_db(settings, immediate=True) as session:
+        execution = find_execution(session, ref)
+        node = RepositoryFactory(session).node_state.get_node(execution.id, node_id)
+        if node is None:
+            raise NotFoundError(f"Execution {execution.id} has no node {node_id!r}.")
+        if node.node_type != "human_review":
+            raise ConflictError(f"Node {node_id!r} is a {node.node_type} node, not a human_review node.")
+        row = session.scalars(
+            select(NodeApproval).where(NodeApproval.execution_id == execution.id, NodeApproval.node_id == node_id)
+        ).one_or_none()
+        if row is None:
+            row = NodeApproval(execution_id=execution.id, node_id=node_id)
+            session.add(row)
+        row.approved, row.comment, row.decided_by = approved, comment, actor
+        return execution.id
+
+
+def list_executions(
+    session: Session, workflow_id: str | None, status: str | None, limit: int, offset: int
+) -> list[WorkflowExecution]:
+    statuses = [WorkflowStatus(status)] if status else None
+    return RepositoryFactory(session).execution.list(
+        workflow_id=workflow_id, statuses=statuses, limit=limit, offset=offset
+    )
