@@ -21,9 +21,10 @@ from maestro_dagster.api.schemas import (
     NodeStateResponse,
     RunResponse,
 )
+from maestro_dagster.approvals import record_decision
 from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
 from maestro_dagster.db.enums import WorkflowStatus
-from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeApproval, WorkflowExecution
+from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, WorkflowExecution
 from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import load_spec
@@ -227,18 +228,7 @@ def approve(settings: Settings, ref: str, node_id: str, approved: bool, comment:
     """Record (or replace) the decision on a human_review node; the waiting node picks it up."""
     with get_db(settings, immediate=True) as session:
         execution = find_execution(session, ref)
-        node = RepositoryFactory(session).node_state.get_node(execution.id, node_id)
-        if node is None:
-            raise NotFoundError(f"Execution {execution.id} has no node {node_id!r}.")
-        if node.node_type != "human_review":
-            raise ConflictError(f"Node {node_id!r} is a {node.node_type} node, not a human_review node.")
-        row = session.scalars(
-            select(NodeApproval).where(NodeApproval.execution_id == execution.id, NodeApproval.node_id == node_id)
-        ).one_or_none()
-        if row is None:
-            row = NodeApproval(execution_id=execution.id, node_id=node_id)
-            session.add(row)
-        row.approved, row.comment, row.decided_by = approved, comment, actor
+        record_decision(session, execution.id, node_id, approved, comment, actor)
         return execution.id
 
 

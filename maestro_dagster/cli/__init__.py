@@ -28,6 +28,7 @@ app.add_typer(mirror_cmd.app, name="mirror")
 app.add_typer(triggers_cmd.app, name="triggers")
 app.command("run")(run_cmd.run)
 app.command("resume")(run_cmd.resume)
+app.command("approve")(run_cmd.approve)
 app.command("dev")(dev_cmd.dev)
 app.command("api")(api_cmd.api)
 

@@ -95,3 +95,20 @@ def resume(
     print_execution(result.execution_id)
     if not result.success:
         raise typer.Exit(1)
+
+
+def approve(
+    execution_id: str = typer.Argument(..., help="The execution."),
+    node_id: str = typer.Argument(..., help="A human_review node of it."),
+    reject: bool = typer.Option(False, "--reject", help="Reject instead of approve (the node fails)."),
+    comment: str = typer.Option(None, "--comment", "-m", help="The reviewer's comment."),
+    by: str = typer.Option(None, "--by", help="Who decides (default: the OS user)."),
+) -> None:
+    """Approve (or reject) a human_review node that is waiting for a decision."""
+    import getpass
+
+    from maestro_dagster.approvals import record_decision
+
+    with get_db() as session:
+        record_decision(session, execution_id, node_id, not reject, comment, by or getpass.getuser())
+    typer.echo(f"{execution_id} {node_id}: {'rejected' if reject else 'approved'}")
