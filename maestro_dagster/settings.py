@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     dagster_url: str = Field("http://127.0.0.1:3000", validation_alias="MAESTRO_DAGSTER_URL")
     api_tokens_json: str = Field("{}", validation_alias="MAESTRO_API_TOKENS")
     api_open: bool = Field(False, validation_alias="MAESTRO_API_OPEN")
+    api_builtin_executors: str = Field("noop,phase,human_review,http", validation_alias="MAESTRO_API_BUILTIN_EXECUTORS")
     api_max_body_bytes: int = Field(1_048_576, validation_alias="MAESTRO_API_MAX_BODY_BYTES", ge=1024)
     api_poll_seconds: float = Field(0.5, validation_alias="MAESTRO_API_POLL_SECONDS", gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="MAESTRO_LOG_LEVEL")
@@ -156,6 +157,10 @@ class Settings(BaseSettings):
             name = entry.get("name", f"token-{token[:4]}") if isinstance(entry, dict) else f"token-{token[:4]}"
             out[token] = (role, name)
         return out
+
+    @property
+    def api_allowed_builtins(self) -> frozenset[str]:
+        return frozenset(p.strip() for p in self.api_builtin_executors.split(",") if p.strip())
 
     @property
     def sql_connections(self) -> dict[str, str]:

@@ -93,10 +93,24 @@ def detail(row: WorkflowDefinition) -> WorkflowDetail:
 def _store(settings: Settings, gateway: DagsterGateway, definition: dict[str, Any]) -> WorkflowDefinition:
     """Validate first (422 with every problem, nothing stored), store a new version, reload the location."""
     report = validate_definition(definition, allowed_executor_prefixes=settings.allowed_executor_prefixes, source="api")
-    if not report.ok:
+    errors = [p.to_dict() for p in report.errors]
+    if report.spec is not None:
+        errors += [
+            {
+                "code": "executor_not_allowed",
+                "location": f"nodes.{node_id}.executor",
+                "node_id": node_id,
+                "message": f"node {node_id!r}: the built-in executor {node.executor_ref!r} is not allowed in definitions "
+                "posted through the API (MAESTRO_API_BUILTIN_EXECUTORS); commit the definition to workflow_defs/ "
+                "instead, or ask an operator to allow it",
+            }
+            for node_id, node in report.spec.nodes.items()
+            if ":" not in node.executor_ref and node.executor_ref not in settings.api_allowed_builtins
+        ]
+    if errors:
         raise DefinitionError(
-            f"Definition {report.workflow_id or '?'} is invalid: {len(report.errors)} problem(s).",
-            details={"workflow_id": report.workflow_id, "errors": [p.to_dict() for p in report.errors]},
+            f"Definition {report.workflow_id or '?'} is invalid: {len(errors)} problem(s).",
+            details={"workflow_id": report.workflow_id, "errors": errors},
         )
     with get_db(settings, immediate=True) as session:
         _, stored = store_definition(session, definition, settings, source="api")
