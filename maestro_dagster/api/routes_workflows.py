@@ -100,9 +100,9 @@ def _store(settings: Settings, gateway: DagsterGateway, definition: dict[str, An
                 "code": "executor_not_allowed",
                 "location": f"nodes.{node_id}.executor",
                 "node_id": node_id,
-                "message": f"node {node_id!r}: the built-in executor {node.executor_ref!r} is not allowed in definitions "
-                "posted through the API (MAESTRO_API_BUILTIN_EXECUTORS); commit the definition to workflow_defs/ "
-                "instead, or ask an operator to allow it",
+                "message": f"node {node_id!r}: the built-in executor {node.executor_ref!r} is not allowed in "
+                "definitions posted through the API (MAESTRO_API_BUILTIN_EXECUTORS); commit the definition to "
+                "workflow_defs/ instead, or ask an operator to allow it",
             }
             for node_id, node in report.spec.nodes.items()
             if ":" not in node.executor_ref and node.executor_ref not in settings.api_allowed_builtins
