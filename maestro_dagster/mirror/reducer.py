@@ -2,7 +2,9 @@
 
 Applying an event twice, or an old run's event after a newer run's, changes nothing: node states only
 move forward (a newer run, or a higher attempt in the same run), execution status follows only the latest
-run, and every event row is keyed by (run id, storage id, part), so a replay inserts nothing.
+run, and every event row is keyed by (run id, storage id, part), so a replay inserts nothing. A replay
+offers the same rows as the first pass (their data comes from the events, not from the view as it ends
+up), so a catch-up pass re-creates a lost row exactly.
 
 Mapping: run start -> ``workflow_started`` (``workflow_resumed`` for a re-execution); run success /
 failure / cancel -> ``workflow_completed`` / ``workflow_failed`` / ``workflow_cancelled`` (``workflow_paused``
@@ -35,6 +37,7 @@ RUN_CANCELED = "PIPELINE_CANCELED"
 RUN_TERMINAL = (RUN_SUCCESS, RUN_FAILURE, RUN_CANCELED)
 STEP_EVENTS = ("STEP_START", "STEP_RESTARTED", "STEP_UP_FOR_RETRY", "STEP_OUTPUT", "STEP_SUCCESS", "STEP_FAILURE")
 MIRRORED_TYPES = (RUN_START, *RUN_TERMINAL, *STEP_EVENTS)
+RUN_ENDED = "RunEnded"  # error_type of a node that was still running when its run ended
 
 
 class Reducer:
@@ -45,6 +48,10 @@ class Reducer:
         self.node_by_step = node_by_step
         self.events: list[EventRow] = []
         self.artifacts: list[ArtifactRow] = []
+        # (run id, node id) -> the attempt / output this pass last saw: event data that does not depend on
+        # how far the view already is when events are replayed.
+        self._attempt_seen: dict[tuple[str, str], int] = {}
+        self._output_seen: dict[tuple[str, str], Any] = {}
 
     # -- helpers ----------------------------------------------------------------------------------
     def _emit(self, ev: DagsterEventIn, etype: EventType, node_id: str | None, data: dict[str, Any], part: int = 0):
@@ -56,6 +63,13 @@ class Reducer:
 
     def _is_latest(self, run_id: str) -> bool:
         return self.view.latest_run_id() == run_id
+
+    def _attempt(self, ev: DagsterEventIn, node: NodeView) -> int | None:
+        """The attempt of ``node`` in ``ev``'s run that ``ev`` belongs to."""
+        seen = self._attempt_seen.get((ev.run_id, node.node_id))
+        if seen is not None:
+            return seen
+        return node.run_attempt if node.last_run_id == ev.run_id else None
 
     def _owns(self, node: NodeView, run_id: str) -> bool:
         """May an event of ``run_id`` change this node? (its run is the node's run or a newer one)."""
@@ -142,29 +156,36 @@ class Reducer:
             }
 
     def _close_unfinished(self, ev: DagsterEventIn, status: WorkflowStatus) -> None:
-        """Nodes still running fail; nodes that never ran are blocked (event parts 1, 2, ...)."""
+        """Nodes still running fail; nodes that never ran are blocked (event parts 1, 2, ... by node id).
+
+        On a replay the nodes this run's end already closed get the same rows again.
+        """
         part = 1
-        for node in self.view.nodes.values():
-            if node.status is NodeStatus.RUNNING and node.last_run_id == ev.run_id:
+        for node in sorted(self.view.nodes.values(), key=lambda n: n.node_id):
+            this_run = node.last_run_id == ev.run_id
+            if node.status is NodeStatus.RUNNING and this_run:
                 node.status = NodeStatus.FAILED
                 node.completed_at = ev.timestamp
                 node.error_message = f"the run ended ({status.value}) while this node was running"
-                node.error_type = "RunEnded"
-                self._emit(ev, EventType.NODE_FAILED, node.node_id, {"error": node.error_message}, part)
-                part += 1
-            elif node.status in (NodeStatus.PENDING, NodeStatus.BLOCKED) and node.last_run_id != ev.run_id:
+                node.error_type = RUN_ENDED
+            elif node.status in (NodeStatus.PENDING, NodeStatus.BLOCKED) and not this_run:
                 node.status = NodeStatus.BLOCKED
                 node.last_run_id = ev.run_id
                 node.run_attempt = 0
+            elif not (this_run and (node.status is NodeStatus.BLOCKED or node.error_type == RUN_ENDED)):
+                continue
+            if node.status is NodeStatus.BLOCKED:
                 self._emit(ev, EventType.NODE_BLOCKED, node.node_id, {"reason": f"run {status.value}"}, part)
-                part += 1
+            else:
+                self._emit(ev, EventType.NODE_FAILED, node.node_id, {"error": node.error_message}, part)
+            part += 1
 
     # -- step events ------------------------------------------------------------------------------
     def _step_started(self, ev: DagsterEventIn, node: NodeView, attempt: int) -> None:
         run_id = ev.run_id
-        owns = self._owns(node, run_id)
-        if owns:
-            base = node.attempt_count - node.run_attempt if node.last_run_id == run_id else node.attempt_count
+        self._attempt_seen[(run_id, node.node_id)] = attempt
+        base = node.attempt_count - node.run_attempt if node.last_run_id == run_id else node.attempt_count
+        if self._owns(node, run_id):
             if node.last_run_id != run_id:
                 node.last_run_id, node.run_attempt = run_id, 0
             if attempt > node.run_attempt:
@@ -174,20 +195,19 @@ class Reducer:
                 node.started_at, node.completed_at, node.duration_seconds = ev.timestamp, None, None
             if self._is_latest(run_id):  # also on a replay: a full pass ends on the most recently started node
                 self.view.current_phase = node.node_id
-        data = {"attempt": attempt, "max_attempts": node.max_retries + 1, "total_attempts": node.attempt_count}
+        data = {"attempt": attempt, "max_attempts": node.max_retries + 1, "total_attempts": base + attempt}
         self._emit(ev, EventType.NODE_STARTED, node.node_id, data)
 
     def _step_start(self, ev: DagsterEventIn, node: NodeView) -> None:
         self._step_started(ev, node, ev.attempt or 1)
 
     def _step_restarted(self, ev: DagsterEventIn, node: NodeView) -> None:
-        self._step_started(ev, node, ev.attempt or node.run_attempt + 1)
+        self._step_started(ev, node, ev.attempt or (self._attempt(ev, node) or 0) + 1)
 
     def _step_up_for_retry(self, ev: DagsterEventIn, node: NodeView) -> None:
-        attempt = node.run_attempt if node.last_run_id == ev.run_id else None
         if self._owns(node, ev.run_id):
             node.error_message, node.error_type = ev.error_message, ev.error_type
-        data = {"attempt": attempt, "delay": ev.seconds_to_wait or 0, "error": ev.error_message}
+        data = {"attempt": self._attempt(ev, node), "delay": ev.seconds_to_wait or 0, "error": ev.error_message}
         self._emit(ev, EventType.NODE_RETRY, node.node_id, data)
 
     def _step_output(self, ev: DagsterEventIn, node: NodeView) -> None:
@@ -200,6 +220,7 @@ class Reducer:
                 node.inputs = meta.get(META_INPUTS)
             self._emit(ev, EventType.NODE_SKIPPED, node.node_id, {"condition": meta.get(META_CONDITION)})
             return
+        self._output_seen[(ev.run_id, node.node_id)] = meta.get(META_OUTPUT)
         if owns:
             node.outputs = meta.get(META_OUTPUT)
             node.inputs = meta.get(META_INPUTS)
@@ -226,7 +247,8 @@ class Reducer:
             node.duration_seconds = duration
         elif node.status is NodeStatus.SKIPPED:
             return
-        data = {"attempt": node.run_attempt, "duration_seconds": duration, "output": node.outputs}
+        output = self._output_seen.get((ev.run_id, node.node_id), node.outputs)
+        data = {"attempt": self._attempt(ev, node), "duration_seconds": duration, "output": output}
         self._emit(ev, EventType.NODE_COMPLETED, node.node_id, data)
 
     def _step_failure(self, ev: DagsterEventIn, node: NodeView) -> None:
@@ -238,5 +260,5 @@ class Reducer:
             node.error_message, node.error_type = ev.error_message, ev.error_type
             if self._is_latest(ev.run_id):
                 self.view.error_node_id, self.view.error_message = node.node_id, ev.error_message
-        data = {"error": ev.error_message, "error_type": ev.error_type, "attempts": node.run_attempt}
+        data = {"error": ev.error_message, "error_type": ev.error_type, "attempts": self._attempt(ev, node)}
         self._emit(ev, EventType.NODE_FAILED, node.node_id, data)
