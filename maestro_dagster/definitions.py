@@ -74,31 +74,38 @@ class MaestroRepositoryData(RepositoryData):
 
     def get_job(self, job_name: str) -> JobDefinition:
         with self._lock:
-            entry = self._index().get(job_name)
-            if entry is None:
-                raise NotFoundError(
-                    f"No valid workflow definition compiles to job {job_name!r}; "
-                    "see `maestro defs list` for the stored definitions and their errors."
-                )
-            workflow_id, content_hash = entry
-            cached = self._jobs.get(job_name)
-            if cached is not None and cached[0] == content_hash:  # compiled from this very content
-                return cached[1]
-            with get_db() as session:
-                row = session.get(WorkflowDefinition, workflow_id)
-                spec, version = load_spec(row), row.version
-            executor = MIRRORED_EXECUTOR if get_settings().mirror_in_run else multi_or_in_process_executor
-            job = build_job(spec, version=version, runtime_resource=maestro_runtime, executor_def=executor)
-            self._jobs[job_name] = (content_hash, job)
-            return job
+            return self._job(job_name, self._index())
+
+    def _job(self, job_name: str, index: Mapping[str, tuple[str, str]]) -> JobDefinition:
+        """The job from the cache or compiled now (call with the lock held)."""
+        entry = index.get(job_name)
+        if entry is None:
+            raise NotFoundError(
+                f"No valid workflow definition compiles to job {job_name!r}; "
+                "see `maestro defs list` for the stored definitions and their errors."
+            )
+        workflow_id, content_hash = entry
+        cached = self._jobs.get(job_name)
+        if cached is not None and cached[0] == content_hash:  # compiled from this very content
+            return cached[1]
+        with get_db() as session:
+            row = session.get(WorkflowDefinition, workflow_id)
+            spec, version = load_spec(row), row.version
+        executor = MIRRORED_EXECUTOR if get_settings().mirror_in_run else multi_or_in_process_executor
+        job = build_job(spec, version=version, runtime_resource=maestro_runtime, executor_def=executor)
+        self._jobs[job_name] = (content_hash, job)
+        return job
 
     def get_all_jobs(self) -> Sequence[JobDefinition]:
         jobs = []
-        for name in self.get_job_names():
-            try:
-                jobs.append(self.get_job(name))
-            except MaestroError as exc:  # one bad definition never breaks the location
-                log.error("workflow job %s could not be built: %s", name, exc.message)
+        with self._lock:
+            self._sync_once()
+            index = self._index()  # read once: one query per job would make this quadratic
+            for name in sorted(index):
+                try:
+                    jobs.append(self._job(name, index))
+                except MaestroError as exc:  # one bad definition never breaks the location
+                    log.error("workflow job %s could not be built: %s", name, exc.message)
         return jobs
 
     # -- everything else Dagster asks of a repository ----------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.models import WorkflowDefinition
@@ -148,4 +149,12 @@ def load_spec(row: WorkflowDefinition) -> WorkflowSpec:
             "Fix the definition and sync it again (`maestro defs sync`).",
             details={"errors": row.validation_errors},
         )
-    return WorkflowSpec.from_storage(row.definition)
+    try:
+        return WorkflowSpec.from_storage(row.definition)
+    except PydanticValidationError as exc:  # stored by a version of Maestro whose definition format differed
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'definition'}: {e['msg']}" for e in exc.errors())
+        raise DefinitionError(
+            f"Workflow {row.id!r} (version {row.version}) is stored as valid but no longer matches the definition "
+            f"format: {problems}. Fix the definition and store it again (`maestro defs sync`, or the API).",
+            details={"errors": [{"location": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]},
+        ) from None

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import select
-
-from maestro_dagster.db.models import NodeApproval
-from maestro_dagster.db.session import get_db
 from maestro_dagster.errors import ExecutorError, NodeTimeoutError
 from maestro_dagster.executors.base import ExecutorContext, NodeInput, NodeOutput, node_config
 
@@ -22,6 +18,12 @@ DEFAULT_TIMEOUT = 24 * 3600.0
 
 
 def human_review_executor(node_input: NodeInput, ctx: ExecutorContext) -> NodeOutput:
+    # Imported here: the database layer is heavy, and only this node kind needs it (keeps run start-up fast).
+    from sqlalchemy import select
+
+    from maestro_dagster.db.models import NodeApproval
+    from maestro_dagster.db.session import get_db
+
     config = node_config(node_input)
     timeout = float(config.get("timeout_seconds") or ctx.timeout_seconds or DEFAULT_TIMEOUT)
     poll = float(config.get("poll_seconds", 1.0))

@@ -11,6 +11,7 @@ Targets are named, not built, so the repository stays lazy.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,11 +33,14 @@ from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER
 from maestro_dagster.db.enums import EventType
 from maestro_dagster.db.models import ExecutionEvent, WorkflowExecution
 from maestro_dagster.db.session import get_db
+from maestro_dagster.defs_store import load_spec
+from maestro_dagster.errors import MaestroError
 from maestro_dagster.names import job_name, new_execution_id
 from maestro_dagster.spec import ScheduleSpec, WorkflowSpec
 from maestro_dagster.spec.triggers import FileSensorSpec, RequestQueueSensorSpec, WorkflowCompletedSensorSpec
 from maestro_dagster.triggers.requests import take_requests
 
+log = logging.getLogger(__name__)
 STATUS_EVENTS = {
     "completed": EventType.WORKFLOW_COMPLETED,
     "failed": EventType.WORKFLOW_FAILED,
@@ -215,11 +219,17 @@ def specs_with_triggers(session: Any) -> list[WorkflowSpec]:
     from maestro_dagster.db.models import WorkflowDefinition
 
     rows = session.execute(
-        select(WorkflowDefinition.definition)
-        .where(WorkflowDefinition.is_valid.is_(True))
-        .order_by(WorkflowDefinition.id)
+        select(WorkflowDefinition).where(WorkflowDefinition.is_valid.is_(True)).order_by(WorkflowDefinition.id)
     ).scalars()
-    return [WorkflowSpec.from_storage(d) for d in rows if d.get("schedules") or d.get("sensors")]
+    specs = []
+    for row in rows:
+        if not (row.definition.get("schedules") or row.definition.get("sensors")):
+            continue
+        try:
+            specs.append(load_spec(row))
+        except MaestroError as exc:  # one bad row never breaks the location's schedules and sensors
+            log.error("triggers of workflow %s skipped: %s", row.id, exc.message)
+    return specs
 
 
 REQUEST_ERRORS_SENSOR = "maestro_request_errors"

@@ -1,0 +1,201 @@
+"""The lazy code location ``maestro_dagster.definitions``: valid rows become jobs, invalid ones never break it.
+
+Each test reloads the module: ``@repository`` builds the repository (and its job cache) once at import,
+as a code server does, so a fresh import stands for a fresh Dagster process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import textwrap
+
+import pytest
+from _compiler_support import run
+from sqlalchemy import select
+
+from maestro_dagster.cli import main as cli_main
+from maestro_dagster.db.models import WorkflowDefinition
+from maestro_dagster.db.session import get_db
+from maestro_dagster.defs_store import sync_directory
+from maestro_dagster.errors import DefinitionError, NotFoundError
+from maestro_dagster.settings import get_settings
+
+ALPHA = """\
+id: alpha
+name: Alpha
+nodes:
+  first: {executor: "maestro_examples.nodes:echo"}
+  second: {executor: "maestro_examples.nodes:echo", config: {output: {done: true}}}
+edges:
+  - {source: first, target: second}
+"""
+BETA = """\
+id: beta-flow
+nodes:
+  only: {executor: noop, config: {output: {answer: 42}}}
+"""
+INVALID = """\
+id: gamma
+nodes:
+  a: {executor: "os:system"}
+  b: {}
+edges:
+  - {source: a, target: b}
+  - {source: b, target: a}
+"""
+SYNTAX_ERROR = """\
+id: delta
+nodes:
+  a: {executor: noop
+edges: []
+"""
+
+
+@pytest.fixture
+def defs_dir(tmp_path, monkeypatch):
+    directory = tmp_path / "defs"
+    directory.mkdir()
+    for name, text in [
+        ("alpha.yaml", ALPHA),
+        ("beta.yaml", BETA),
+        ("gamma.yaml", INVALID),
+        ("delta.yml", SYNTAX_ERROR),
+    ]:
+        (directory / name).write_text(textwrap.dedent(text))
+    monkeypatch.setenv("MAESTRO_DEFS_DIR", str(directory))
+    get_settings.cache_clear()
+    return directory
+
+
+@pytest.fixture
+def location(db, defs_dir, monkeypatch):
+    """A freshly imported ``maestro_dagster.definitions`` whose ``build_job`` calls are recorded."""
+    module = importlib.reload(importlib.import_module("maestro_dagster.definitions"))
+    real_build_job = module.build_job
+    compiled: list[str] = []
+
+    def counting_build_job(spec, **kwargs):
+        compiled.append(spec.id)
+        return real_build_job(spec, **kwargs)
+
+    monkeypatch.setattr(module, "build_job", counting_build_job)
+    monkeypatch.setattr(module, "compiled", compiled, raising=False)
+    return module
+
+
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as excinfo:
+        cli_main(list(args))
+    out, err = capsys.readouterr()
+    return excinfo.value.code or 0, out, err
+
+
+def _stored_ids() -> list[str]:
+    with get_db() as session:
+        return sorted(session.scalars(select(WorkflowDefinition.id)).all())
+
+
+def test_location_lists_exactly_the_valid_jobs(location, defs_dir, capsys):
+    repo = location.maestro
+    assert repo.name == "maestro"
+    jobs = repo.get_all_jobs()
+    assert sorted(job.name for job in jobs) == sorted(["alpha", location.job_name("beta-flow")])
+    assert sorted(location.compiled) == ["alpha", "beta-flow"]
+    assert _stored_ids() == ["alpha", "beta-flow", "delta", "gamma"]
+
+    code, out, _ = _cli(capsys, "defs", "list", "--json")
+    assert code == 0
+    items = {item["id"]: item for item in json.loads(out)}
+    assert set(items) == {"alpha", "beta-flow", "gamma", "delta"}
+    assert items["alpha"] == {
+        "id": "alpha",
+        "version": 1,
+        "nodes": 2,
+        "valid": True,
+        "job": "alpha",
+        "errors": [],
+        "source": str(defs_dir / "alpha.yaml"),
+    }
+    assert items["beta-flow"]["job"] == location.job_name("beta-flow")
+    assert items["gamma"]["valid"] is False and items["gamma"]["job"] is None
+    gamma_errors = " ".join(items["gamma"]["errors"])
+    assert "cycle" in gamma_errors and "'os:system' is outside the allowlist" in gamma_errors
+    assert items["delta"]["valid"] is False
+    assert items["delta"]["errors"] == [
+        "delta.yml is not valid YAML at line 4, column 6: expected ',' or '}', but got ':'; fix the syntax there"
+    ]
+
+
+def test_listing_names_compiles_nothing_and_get_job_compiles_one(location, instance):
+    repo = location.maestro
+    assert repo.job_names == sorted(["alpha", location.job_name("beta-flow")])
+    assert repo.has_job("alpha") and not repo.has_job("gamma")
+    assert location.compiled == []
+
+    job = repo.get_job("alpha")
+    assert location.compiled == ["alpha"]
+    assert repo.get_job("alpha") is job  # cached: compiled once per process
+    assert location.compiled == ["alpha"]
+    assert job.tags == {"maestro/workflow_id": "alpha", "maestro/workflow_version": "1"}
+
+    result = run(job, instance, {"from": "location"})
+    assert result.success
+    assert result.output_for_node("second").output["done"] is True
+    assert result.output_for_node("second").output["global_context"] == {"from": "location"}
+
+
+def test_a_run_worker_compiles_its_job_without_syncing(location, defs_dir):
+    # As after `maestro defs sync`: rows exist; a run worker then asks only for its own job.
+    with get_db(immediate=True) as session:
+        sync_directory(session, defs_dir, get_settings())
+    (defs_dir / "epsilon.yaml").write_text("id: epsilon\nnodes: {a: {}}\n")
+    job = location.maestro.get_job(location.job_name("beta-flow"))
+    assert job.tags["maestro/workflow_id"] == "beta-flow"
+    assert location.compiled == ["beta-flow"]
+    assert "epsilon" not in _stored_ids()  # get_job never syncs the directory
+
+
+def test_invalid_definition_has_no_job(location):
+    location.maestro.job_names  # noqa: B018 - triggers the sync
+    with pytest.raises(NotFoundError, match="No valid workflow definition compiles to job 'gamma'"):
+        location.maestro.get_job("gamma")
+    assert location.compiled == []
+
+
+def test_sync_on_load_can_be_turned_off(location, monkeypatch):
+    monkeypatch.setenv("MAESTRO_SYNC_DEFS_ON_LOAD", "false")
+    get_settings.cache_clear()
+    assert location.maestro.job_names == []
+    assert location.maestro.get_all_jobs() == []
+    assert _stored_ids() == []
+    assert location.compiled == []
+
+
+def test_sync_happens_once_per_process(location, defs_dir):
+    assert len(location.maestro.job_names) == 2
+    (defs_dir / "epsilon.yaml").write_text("id: epsilon\nnodes: {a: {}}\n")
+    # a later listing does not re-sync the directory (a code location reload does)
+    assert len(location.maestro.job_names) == 2
+    assert "epsilon" not in _stored_ids()
+
+
+def test_a_stored_row_that_no_longer_parses_does_not_break_the_location(location):
+    assert len(location.maestro.job_names) == 2
+    with get_db() as session:  # as if stored by an older Maestro whose format allowed this schedule name
+        row = session.get(WorkflowDefinition, "alpha")
+        row.definition = {**row.definition, "schedules": [{"cron": "0 2 * * *", "name": "nightly-run"}]}
+    assert [job.name for job in location.maestro.get_all_jobs()] == [location.job_name("beta-flow")]
+    with pytest.raises(DefinitionError, match=r"'alpha' \(version 1\) is stored as valid but no longer matches"):
+        location.maestro.get_job("alpha")
+
+
+def test_get_all_jobs_reads_the_index_once(location, monkeypatch):
+    data = location.MaestroRepositoryData()
+    reads: list[int] = []
+    real_index = data._index
+    monkeypatch.setattr(data, "_index", lambda: (reads.append(1), real_index())[1])
+    assert len(data.get_all_jobs()) == 2
+    assert len(reads) == 1
+    assert sorted(location.compiled) == ["alpha", "beta-flow"]

@@ -1,0 +1,84 @@
+"""End to end as a user runs it: ``maestro db upgrade``, ``maestro defs sync``, then ``dagster job execute``."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from _compiler_support import PROJECT_ROOT
+from dagster import DagsterInstance, DagsterRunStatus
+
+from maestro_dagster.executors.phase import SDLC_PHASES
+
+BIN = Path(sys.executable).parent
+TIMEOUT = 120
+_SCRUBBED_PREFIXES = ("MAESTRO_", "POSTGRES_", "USE_SQLITE", "SQLITE_PATH", "DAGSTER_")
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def test_dagster_job_execute_runs_sdlc_parallel(tmp_path):
+    home = tmp_path / "home"
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env.update(MAESTRO_HOME=str(home), DAGSTER_HOME=str(dagster_home), DAGSTER_DISABLE_TELEMETRY="yes")
+
+    upgrade = _run([sys.executable, "-m", "maestro_dagster", "db", "upgrade"], env)
+    assert upgrade.returncode == 0, upgrade.stderr
+    sync = _run([sys.executable, "-m", "maestro_dagster", "defs", "sync"], env)
+    assert sync.returncode == 0, sync.stderr
+    assert re.search(r"^valid\s+sdlc_parallel\s+v1 stored\s+workflow_defs/sdlc_parallel.yaml$", sync.stdout, re.M)
+
+    requirement = "Users can reset their password. Admins can lock accounts."
+    config = tmp_path / "run_config.yaml"
+    config.write_text(yaml.safe_dump({"initial_context": {"requirement": requirement}}))
+    execute = _run(
+        [
+            str(BIN / "dagster"),
+            "job",
+            "execute",
+            "-m",
+            "maestro_dagster.definitions",
+            "-a",
+            "maestro",
+            "-j",
+            "sdlc_parallel",
+            "-c",
+            str(config),
+        ],
+        env,
+    )
+    assert execute.returncode == 0, execute.stdout[-3000:] + execute.stderr[-3000:]
+
+    (execution_dir,) = (home / "artifacts").iterdir()
+    match = re.fullmatch(r"exec_sdlc_parallel_\d{8}_\d{6}_(?P<suffix>[0-9a-f]{8})", execution_dir.name)
+    assert match, execution_dir.name
+    files = sorted(p.relative_to(execution_dir).as_posix() for p in execution_dir.rglob("*.md"))
+    assert files == sorted(f"phase_{phase}/{phase}.md" for phase in SDLC_PHASES)
+    for path in execution_dir.rglob("*.md"):
+        text = path.read_text()
+        assert text.startswith("# Phase: ")
+        assert f"- Execution: `{execution_dir.name}`" in text
+        assert "Users can reset their password." in text
+    review = (execution_dir / "phase_review" / "review.md").read_text()
+    assert "Phase testing: status completed" in review
+
+    with DagsterInstance.from_config(str(dagster_home)) as instance:
+        (record,) = instance.get_run_records()
+        run = record.dagster_run
+        assert run.job_name == "sdlc_parallel"
+        assert run.status == DagsterRunStatus.SUCCESS
+        assert run.run_config == {"initial_context": {"requirement": requirement}}
+        assert run.tags["maestro/workflow_id"] == "sdlc_parallel"
+        assert run.tags["maestro/workflow_version"] == "1"
+        # the execution id of a run launched without one is derived from the run
+        assert run.run_id.replace("-", "")[:8] == match["suffix"]
