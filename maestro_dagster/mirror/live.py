@@ -2,18 +2,19 @@
 
 Every Maestro job's executor is wrapped (``mirrored_executor``). In the process that orchestrates the run
 (for ``dagster job execute``, ``maestro run``, or a run worker launched by the webserver or daemon) it
-starts a thread that projects new events about every half second (sooner when an event is stored through
-this process), and it listens for the run's terminal event to make the final pass before the process
-exits. A mirror error never fails the run: whatever a failed write left behind is picked up by the
-catch-up loop (the daemon's sensor, ``maestro mirror sync``). The run's worker pid and host are recorded
-as run tags so the catch-up loop can fail a run whose process died (see ``sync.py``), and so a step
-subprocess of that worker ends when the worker dies (``exit_with_run_worker``) instead of running its node
-on, and writing events, after the run was reported failed.
+starts a thread that projects new events about every half second (all the events stored meanwhile in one
+pass: a pass per event would cost the run far more), and it listens for the run's terminal event to make
+the final pass before the process exits. A mirror error never fails the run: whatever a failed write left
+behind is picked up by the catch-up loop (the daemon's sensor, ``maestro mirror sync``). The run's worker
+pid and host are recorded as run tags so the catch-up loop can fail a run whose process died (see
+``sync.py``), and so a step subprocess of that worker ends when the worker dies (``exit_with_run_worker``)
+instead of running its node on, and writing events, after the run was reported failed.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import socket
 import threading
@@ -41,7 +42,6 @@ class LiveMirror:
 
     def __init__(self, instance: DagsterInstance, run_id: str, interval: float = POLL_SECONDS) -> None:
         self.instance, self.run_id, self.interval = instance, run_id, interval
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._finished = False
@@ -52,11 +52,10 @@ class LiveMirror:
         self._thread.start()
 
     def on_event(self, entry: Any) -> None:
+        """The terminal event triggers the final pass; other events wait for the next periodic pass."""
         event_type = getattr(entry, "dagster_event_type", None)
         if event_type is not None and event_type.value in TERMINAL_EVENTS:
             self.finish()
-        else:
-            self._wake.set()
 
     def pass_once(self) -> None:
         with self._lock:
@@ -66,15 +65,13 @@ class LiveMirror:
                 log.warning("maestro mirror of run %s failed (will be caught up later): %s", self.run_id, exc)
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if not self._stop.is_set():
-                self.pass_once()
+        # One pass per interval (counted from the end of the previous pass), never one per event: a pass costs
+        # tens of milliseconds whatever it reads, and passes competing with the run's own thread slowed it down.
+        while not self._stop.wait(self.interval):
+            self.pass_once()
 
     def stop(self) -> None:
         self._stop.set()
-        self._wake.set()
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)
 
@@ -129,27 +126,40 @@ def mirrored_executor(inner: ExecutorDefinition) -> ExecutorDefinition:
     )
 
 
-def exit_with_run_worker(run: DagsterRun | None) -> bool:
+def exit_with_run_worker(instance: DagsterInstance, run: DagsterRun | None) -> bool:
     """In a step subprocess of this run's worker (multiprocess executor), exit when that worker dies.
 
     Without it a step process outlives a killed worker: it finishes its node and writes ``STEP_SUCCESS`` (or
     failure) after the run was reported failed; no mirror pass reads events of a finished run again, and a
-    re-execution from failure would run the node a second time alongside it. Armed only when this process's
-    parent is the run's worker (pid and host tags): the worker itself (in-process executor) is never affected.
-    Like Dagster's own ``watch_orphans``, a change of parent pid means the parent died. True when armed.
+    re-execution from failure would run the node a second time alongside it. Armed only in a multiprocessing
+    child whose parent is the run's worker (pid and host tags): the worker itself (in-process executor) is
+    never affected. Like Dagster's own ``watch_orphans``, a change of parent pid means the parent died.
+    Returns whether this process is watching its worker.
     """
     global _watched_worker
-    if run is None:
-        return False
-    pid, host, parent = run.tags.get(TAG_WORKER_PID), run.tags.get(TAG_WORKER_HOST), os.getppid()
-    if not pid or not pid.isdigit() or int(pid) != parent or host != socket.gethostname():
+    parent = multiprocessing.parent_process()
+    if run is None or parent is None or parent.pid != os.getppid():
         return False
     with _watch_lock:
-        if _watched_worker == parent:
+        if _watched_worker == parent.pid:
             return True
-        _watched_worker = parent
+    tags = run.tags
+    if TAG_WORKER_PID not in tags:  # the step's copy of the run predates the worker's tags
+        try:
+            fresh = instance.get_run_by_id(run.run_id)
+        except Exception as exc:  # storage trouble: the step goes on, unwatched
+            log.warning("could not read the worker tags of run %s: %s", run.run_id, exc)
+            return False
+        tags = fresh.tags if fresh is not None else {}
+    pid, host = tags.get(TAG_WORKER_PID), tags.get(TAG_WORKER_HOST)
+    if pid != str(parent.pid) or host != socket.gethostname():
+        return False
+    with _watch_lock:
+        if _watched_worker == parent.pid:
+            return True
+        _watched_worker = parent.pid
     threading.Thread(
-        target=_watch_worker, args=(parent, run.run_id), name=f"maestro-worker-watch-{parent}", daemon=True
+        target=_watch_worker, args=(parent.pid, run.run_id), name=f"maestro-worker-watch-{parent.pid}", daemon=True
     ).start()
     return True
 
