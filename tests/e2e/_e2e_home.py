@@ -27,11 +27,24 @@ EXAMPLES = "maestro_examples.nodes"
 LOCATION = REPOSITORY = "maestro"
 SENSOR = "maestro_mirror_sensor"
 _SCRUB = (
-    "MAESTRO_DATABASE_URL", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER",
-    "POSTGRES_PASSWORD", "USE_SQLITE", "SQLITE_PATH", "MAESTRO_HOME", "MAESTRO_DB_SCHEMA", "DAGSTER_HOME",
-    "MAESTRO_SQL_CONNECTIONS", "MAESTRO_ARTIFACTS_DIR", "MAESTRO_DEFS_DIR", "MAESTRO_SYNC_DEFS_ON_LOAD",
-    "MAESTRO_MIRROR_IN_RUN", PG_URL_ENV,
-)  # fmt: skip
+    "MAESTRO_DATABASE_URL",
+    "POSTGRES_HOST",
+    "POSTGRES_PORT",
+    "POSTGRES_DB",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "USE_SQLITE",
+    "SQLITE_PATH",
+    "MAESTRO_HOME",
+    "MAESTRO_DB_SCHEMA",
+    "DAGSTER_HOME",
+    "MAESTRO_SQL_CONNECTIONS",
+    "MAESTRO_ARTIFACTS_DIR",
+    "MAESTRO_DEFS_DIR",
+    "MAESTRO_SYNC_DEFS_ON_LOAD",
+    "MAESTRO_MIRROR_IN_RUN",
+    PG_URL_ENV,
+)
 
 
 def node(executor: str, **fields: Any) -> dict[str, Any]:
@@ -64,6 +77,22 @@ def definitions(work: Path) -> list[dict[str, Any]]:
             "id": "e2e_sleep",
             "nodes": {"nap": node("sleep", config={"seconds": 30}), "after": node("echo")},
             "edges": [{"source": "nap", "target": "after"}],
+        },
+        {
+            "id": "e2e_triggered",
+            "sensors": [
+                {
+                    "name": "inbox",
+                    "type": "file",
+                    "directory": str(work / "inbox"),
+                    "pattern": "*.txt",
+                    "enabled": True,
+                    "minimum_interval_seconds": 1,
+                },
+                {"name": "queue", "type": "request_queue", "enabled": True, "minimum_interval_seconds": 1},
+            ],
+            "nodes": {"inspect": node("echo"), "done": {"executor": "noop"}},
+            "edges": [{"source": "inspect", "target": "done"}],
         },
         {
             "id": "e2e_naps",
@@ -131,8 +160,12 @@ class Home:
         """Run the ``maestro`` CLI to the end; output is kept in the result (and echoed for the test log)."""
         done = subprocess.run(
             [sys.executable, "-m", "maestro_dagster", *args],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         print(f"$ maestro {' '.join(args)}  -> exit {done.returncode}\n{done.stdout}{done.stderr}")
         return done
 
