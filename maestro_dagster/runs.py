@@ -81,9 +81,10 @@ def run_workflow(
     *,
     trigger: str = "cli",
     in_process: bool = False,
+    log_level: str | None = None,
     settings: Settings | None = None,
 ) -> LaunchResult:
-    """Create an execution and run it to the end in this process."""
+    """Create an execution and run it to the end in this process (``log_level``: Dagster's console logs)."""
     settings = settings or get_settings()
     execution_id, spec, _version = create_execution(workflow_id, initial_context, trigger, settings)
     tags = {TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: trigger, TAG_WORKFLOW_ID: workflow_id}
@@ -93,6 +94,8 @@ def run_workflow(
     run_config: dict[str, Any] = {"initial_context": initial_context}
     if in_process:
         run_config["execution"] = IN_PROCESS
+    if log_level:
+        run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
     with execute_job(_recon_job(workflow_id), instance=instance, run_config=run_config, tags=tags) as result:
         run_id, success = result.run_id, result.success
     mirror_run(instance, run_id, settings)

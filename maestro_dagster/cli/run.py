@@ -69,12 +69,15 @@ def run(
     requirement: str = typer.Option(None, "--requirement", "-r", help="Sets initial_context.requirement."),
     context: str = typer.Option(None, "--context", "-c", help="initial_context as JSON, or @file.json."),
     in_process: bool = typer.Option(False, "--in-process", help="Run all nodes in this process (no subprocesses)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's debug log of the run."),
 ) -> None:
     """Start an execution of WORKFLOW_ID through Dagster, wait for it, and print it from the tables."""
     initial_context = _context(requirement, context)
     instance = get_instance(get_settings())
     try:
-        result = run_workflow(instance, workflow_id, initial_context, in_process=in_process)
+        result = run_workflow(
+            instance, workflow_id, initial_context, in_process=in_process, log_level=None if verbose else "WARNING"
+        )
     finally:
         instance.dispose()
     print_execution(result.execution_id)

@@ -80,8 +80,9 @@ def _initial_context_mapping() -> ConfigMapping:
         run_config: dict[str, Any] = {
             "resources": {RESOURCE_KEY: {"config": {"initial_context": config.get("initial_context") or {}}}}
         }
-        if config.get("execution"):
-            run_config["execution"] = config["execution"]
+        for passthrough in ("execution", "loggers"):
+            if config.get(passthrough):
+                run_config[passthrough] = config[passthrough]
         return run_config
 
     return ConfigMapping(
@@ -91,6 +92,7 @@ def _initial_context_mapping() -> ConfigMapping:
                 Permissive(), is_required=False, default_value={}, description="global_context of the execution"
             ),
             "execution": Field(Permissive(), is_required=False, description="Dagster executor config (optional)"),
+            "loggers": Field(Permissive(), is_required=False, description="Dagster logger config (optional)"),
         },
         receive_processed_config_values=False,
     )

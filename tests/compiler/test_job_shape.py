@@ -41,13 +41,14 @@ def test_run_tags_carry_the_workflow_id_and_version(instance):
     assert result.dagster_run.tags["maestro/workflow_version"] == "1"
 
 
-def test_run_config_schema_shows_only_initial_context_and_execution():
+def test_run_config_schema_shows_only_initial_context_and_optional_dagster_blocks():
     job = job_from_raw(workflow("cfg", {"a": {"retry_policy": {"max_attempts": 2, "retry_on_failure": True}}}))
     fields = job.run_config_schema.config_type.fields
-    assert set(fields) == {"initial_context", "execution"}
+    assert set(fields) == {"initial_context", "execution", "loggers"}
     assert fields["initial_context"].is_required is False
     assert fields["initial_context"].default_value == {}
     assert fields["execution"].is_required is False
+    assert fields["loggers"].is_required is False
 
 
 def test_run_config_accepts_execution_config_and_no_config(instance):
