@@ -7,20 +7,23 @@ which role, the action (method and route), the target (path parameters), the out
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from maestro_dagster import __version__
 from maestro_dagster.api import routes_executions, routes_system, routes_workflows, ws
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.errors import error_body, install_error_handlers
 from maestro_dagster.db.models import AuditLog
-from maestro_dagster.db.session import get_db
+from maestro_dagster.db.session import get_db, session_factory
 from maestro_dagster.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,57 @@ def _audit(settings: Settings, request: Request, status_code: int) -> None:
             )
     except Exception as exc:  # the audit write must not turn an answered call into a failure
         log.error("could not write the audit log: %s", exc)
+
+
+class LimitsAndAudit:
+    """Body-size limit and audit log, as a plain ASGI middleware (``@app.middleware`` would add a task group and
+    memory streams to every request, reads included).
+
+    A body over ``MAESTRO_API_MAX_BODY_BYTES`` gets 413: at once when its Content-Length says so, else as soon
+    as the bytes read exceed it (a streamed body has no Content-Length; the 413 is raised inside the app, so it
+    goes through the error handlers). A mutating call writes its ``audit_log`` row as it is answered."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app, self.settings, self.limit = app, settings, settings.api_max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        mutating = scope["method"] in MUTATING
+        audited = False
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(413, f"Request body over {self.limit} bytes.")
+            return message
+
+        async def audit(status: int) -> None:
+            nonlocal audited
+            if mutating and not audited:
+                audited = True
+                await run_in_threadpool(_audit, self.settings, Request(scope), status)
+
+        async def send_audited(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await audit(message["status"])  # the row is written before the caller sees the answer
+            await send(message)
+
+        length = Headers(scope=scope).get("content-length")
+        try:
+            if length and length.isdigit() and int(length) > self.limit:
+                body = error_body("request_too_large", f"Request body over {self.limit} bytes.")
+                await JSONResponse(body, status_code=413)(scope, receive, send_audited)
+            else:
+                await self.app(scope, limited_receive, send_audited)
+        except Exception:
+            await audit(500)  # answered 500 by the outermost error middleware
+            raise
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -76,19 +130,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = DagsterGateway(settings.dagster_url)
     app.state.instance = _instance
     app.state.notifier = ws.Notifier(settings)
+    app.state.sessions = session_factory(settings)  # for read-only endpoints (deps.session_dep)
     install_error_handlers(app)
-
-    @app.middleware("http")
-    async def limits_and_audit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > settings.api_max_body_bytes:
-            body = error_body("request_too_large", f"Request body over {settings.api_max_body_bytes} bytes.")
-            response: Response = JSONResponse(body, status_code=413)
-        else:
-            response = await call_next(request)
-        if request.method in MUTATING:
-            await run_in_threadpool(_audit, settings, request, response.status_code)
-        return response
+    app.add_middleware(LimitsAndAudit, settings=settings)
 
     for module in (routes_system, routes_workflows, routes_executions, ws):
         app.include_router(module.router)

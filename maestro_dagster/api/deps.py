@@ -1,39 +1,56 @@
-"""FastAPI dependencies: settings, the Dagster gateway and instance, sessions, and role checks."""
+"""FastAPI dependencies: settings, the Dagster gateway and instance, sessions, and role checks.
+
+FastAPI runs a plain ``def`` dependency in a worker thread; the ones here that do no I/O are ``async`` so a
+read costs one thread hop (the endpoint's), not five.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from maestro_dagster.api.auth import Principal, authorize
+from maestro_dagster.api.auth import Principal, authorize_async
 from maestro_dagster.api.dagster_client import DagsterGateway
-from maestro_dagster.db.session import get_db
+from maestro_dagster.errors import DatabaseError
 from maestro_dagster.settings import Settings
 
 
-def settings_of(request: Request) -> Settings:
+async def settings_of(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def gateway_of(request: Request) -> DagsterGateway:
+async def gateway_of(request: Request) -> DagsterGateway:
     return request.app.state.gateway
 
 
 def instance_of(request: Request) -> Any:
-    return request.app.state.instance()
+    return request.app.state.instance()  # created on first use (opens Dagster's storage): in a thread
 
 
-def session_dep(settings: Settings = Depends(settings_of)) -> Iterator[Session]:
-    with get_db(settings) as session:
+async def session_dep(request: Request, settings: Settings = Depends(settings_of)) -> AsyncIterator[Session]:
+    """A session for a read-only endpoint (from the app's session maker): it connects lazily, in the endpoint's
+    thread, and is closed, which ends its transaction, in one thread hop. Database errors become
+    ``DatabaseError`` (503) as with ``get_db``."""
+    session = request.app.state.sessions()
+    try:
         yield session
+    except OperationalError as exc:
+        raise DatabaseError(
+            f"Database error on {settings.masked_database_url}: {exc.orig}. Check that the database is running "
+            "and reachable (see `maestro db health`)."
+        ) from exc
+    finally:
+        await run_in_threadpool(session.close)
 
 
-def role(required: str) -> Callable[..., Principal]:
-    def check(request: Request, settings: Settings = Depends(settings_of)) -> Principal:
-        return authorize(request, settings, required)
+def role(required: str) -> Callable[..., Awaitable[Principal]]:
+    async def check(request: Request, settings: Settings = Depends(settings_of)) -> Principal:
+        return await authorize_async(request, settings, required)
 
     return check
 

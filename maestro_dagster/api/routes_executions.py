@@ -13,6 +13,7 @@ from maestro_dagster.api.auth import Principal
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.deps import gateway_of, instance_of, operator, session_dep, settings_of, viewer
 from maestro_dagster.api.schemas import (
+    MAX_BIGINT,
     ActionResponse,
     ApproveRequest,
     ArtifactResponse,
@@ -32,7 +33,7 @@ def list_executions(
     workflow_id: str | None = None,
     status_: WorkflowStatus | None = Query(None, alias="status"),
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_BIGINT),
     session: Session = Depends(session_dep),
     _: Principal = Depends(viewer),
 ) -> list[ExecutionSummary]:
@@ -55,13 +56,13 @@ def list_executions(
 def get_execution(
     execution_id: str, session: Session = Depends(session_dep), _: Principal = Depends(viewer)
 ) -> ExecutionStatusResponse:
-    return service.execution_status(session, service.find_execution(session, execution_id))
+    return service.execution_status(session, execution_id)
 
 
 @router.get("/{execution_id}/events", response_model=list[EventResponse])
 def get_events(
     execution_id: str,
-    after: int = Query(0, ge=0, description="Only events with an id above this"),
+    after: int = Query(0, ge=0, le=MAX_BIGINT, description="Only events with an id above this"),
     limit: int = Query(1000, ge=1, le=10_000),
     session: Session = Depends(session_dep),
     _: Principal = Depends(viewer),

@@ -13,6 +13,7 @@ from maestro_dagster.api.auth import Principal
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.deps import admin, gateway_of, operator, session_dep, settings_of, viewer
 from maestro_dagster.api.schemas import (
+    MAX_BIGINT,
     ExecuteRequest,
     ExecuteResponse,
     ValidationResponse,
@@ -26,7 +27,7 @@ from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import store_definition
 from maestro_dagster.errors import ConflictError, DefinitionError, ValidationError
 from maestro_dagster.settings import Settings
-from maestro_dagster.spec import validate_definition
+from maestro_dagster.spec import BUILTIN_EXECUTORS, executor_ref_for, validate_definition
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"])
 DEFINITION_EXAMPLE = {
@@ -90,23 +91,35 @@ def detail(row: WorkflowDefinition) -> WorkflowDetail:
     )
 
 
+def _builtin_refs(definition: dict[str, Any]) -> dict[str, str]:
+    """node id -> executor, read from the raw document: checked even when the definition has other problems."""
+    nodes = definition.get("nodes")
+    refs = {}
+    for node_id, node in (nodes if isinstance(nodes, dict) else {}).items():
+        node = node if isinstance(node, dict) else {}
+        executor, node_type = node.get("executor"), node.get("type")
+        refs[str(node_id)] = executor_ref_for(
+            executor if isinstance(executor, str) else None, node_type if isinstance(node_type, str) else None
+        )
+    return refs
+
+
 def _store(settings: Settings, gateway: DagsterGateway, definition: dict[str, Any]) -> WorkflowDefinition:
     """Validate first (422 with every problem, nothing stored), store a new version, reload the location."""
     report = validate_definition(definition, allowed_executor_prefixes=settings.allowed_executor_prefixes, source="api")
     errors = [p.to_dict() for p in report.errors]
-    if report.spec is not None:
-        errors += [
-            {
-                "code": "executor_not_allowed",
-                "location": f"nodes.{node_id}.executor",
-                "node_id": node_id,
-                "message": f"node {node_id!r}: the built-in executor {node.executor_ref!r} is not allowed in "
-                "definitions posted through the API (MAESTRO_API_BUILTIN_EXECUTORS); commit the definition to "
-                "workflow_defs/ instead, or ask an operator to allow it",
-            }
-            for node_id, node in report.spec.nodes.items()
-            if ":" not in node.executor_ref and node.executor_ref not in settings.api_allowed_builtins
-        ]
+    errors += [
+        {
+            "code": "executor_not_allowed",
+            "location": f"nodes.{node_id}.executor",
+            "node_id": node_id,
+            "message": f"node {node_id!r}: the built-in executor {ref!r} is not allowed in "
+            "definitions posted through the API (MAESTRO_API_BUILTIN_EXECUTORS); commit the definition to "
+            "workflow_defs/ instead, or ask an operator to allow it",
+        }
+        for node_id, ref in _builtin_refs(definition).items()
+        if ref in BUILTIN_EXECUTORS and ref not in settings.api_allowed_builtins
+    ]
     if errors:
         raise DefinitionError(
             f"Definition {report.workflow_id or '?'} is invalid: {len(errors)} problem(s).",
@@ -123,7 +136,7 @@ def _store(settings: Settings, gateway: DagsterGateway, definition: dict[str, An
 @router.get("", response_model=list[WorkflowResponse])
 def list_workflows(
     limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_BIGINT),
     session: Session = Depends(session_dep),
     _: Principal = Depends(viewer),
 ) -> list[WorkflowResponse]:

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+MAX_BIGINT = 2**63 - 1  # offsets and event ids are compared with 64-bit SQL integers
+
 
 class WorkflowResponse(BaseModel):
     workflow_id: str

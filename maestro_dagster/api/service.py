@@ -24,7 +24,7 @@ from maestro_dagster.api.schemas import (
 from maestro_dagster.approvals import record_decision
 from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
 from maestro_dagster.db.enums import WorkflowStatus
-from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, WorkflowExecution
+from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import load_spec
@@ -36,6 +36,29 @@ from maestro_dagster.settings import Settings
 RESUMABLE = (WorkflowStatus.FAILED, WorkflowStatus.PAUSED, WorkflowStatus.CANCELLED)
 
 
+# What the status answer shows; the columns it does not (contexts, node inputs, artifact contents) can be large
+# JSON documents and are not read. The status answer is the API's most frequent read (clients poll it).
+_EXECUTION_COLUMNS = (
+    WorkflowExecution.id, WorkflowExecution.workflow_id, WorkflowExecution.workflow_version, WorkflowExecution.status,
+    WorkflowExecution.completed_nodes, WorkflowExecution.failed_nodes, WorkflowExecution.total_nodes,
+    WorkflowExecution.progress_percent, WorkflowExecution.current_phase, WorkflowExecution.error_message,
+    WorkflowExecution.error_node_id, WorkflowExecution.started_at, WorkflowExecution.completed_at,
+)  # fmt: skip
+_NODE_COLUMNS = (
+    NodeState.node_id, NodeState.node_name, NodeState.node_type, NodeState.status, NodeState.attempt_count,
+    NodeState.started_at, NodeState.completed_at, NodeState.duration_seconds, NodeState.outputs,
+    NodeState.error_message, NodeState.error_type, NodeState.quality_score,
+)  # fmt: skip
+_RUN_COLUMNS = (
+    ExecutionRun.run_id, ExecutionRun.kind, ExecutionRun.status, ExecutionRun.parent_run_id, ExecutionRun.root_run_id,
+    ExecutionRun.started_at, ExecutionRun.completed_at,
+)  # fmt: skip
+
+
+def _not_found(ref: str) -> NotFoundError:
+    return NotFoundError(f"Execution {ref!r} not found (neither an execution id nor a Dagster run id).")
+
+
 def find_execution(session: Session, ref: str) -> WorkflowExecution:
     """An execution by its id, or by the id of one of its Dagster runs."""
     execution = session.get(WorkflowExecution, ref)
@@ -43,15 +66,26 @@ def find_execution(session: Session, ref: str) -> WorkflowExecution:
         run = session.get(ExecutionRun, ref)
         execution = session.get(WorkflowExecution, run.execution_id) if run is not None else None
     if execution is None:
-        raise NotFoundError(f"Execution {ref!r} not found (neither an execution id nor a Dagster run id).")
+        raise _not_found(ref)
     return execution
 
 
-def execution_status(session: Session, execution: WorkflowExecution) -> ExecutionStatusResponse:
-    repos = RepositoryFactory(session)
+def execution_status(session: Session, ref: str) -> ExecutionStatusResponse:
+    """The status answer of an execution (by its id or a Dagster run id of it)."""
+    shown = select(*_EXECUTION_COLUMNS)
+    execution = session.execute(shown.where(WorkflowExecution.id == ref)).first()
+    if execution is None:
+        by_run = select(ExecutionRun.execution_id).where(ExecutionRun.run_id == ref).scalar_subquery()
+        execution = session.execute(shown.where(WorkflowExecution.id == by_run)).first()
+    if execution is None:
+        raise _not_found(ref)
     artifacts: dict[str, list[str]] = {}
-    for art in repos.artifact.list_by_execution(execution.id):
-        artifacts.setdefault(art.node_id, []).append(art.file_path or art.uri or art.name)
+    for node_id, file_path, uri, name in session.execute(
+        select(Artifact.node_id, Artifact.file_path, Artifact.uri, Artifact.name)
+        .where(Artifact.execution_id == execution.id)
+        .order_by(Artifact.created_at, Artifact.node_id)
+    ):
+        artifacts.setdefault(node_id, []).append(file_path or uri or name)
     nodes = [
         NodeStateResponse(
             node_id=n.node_id,
@@ -68,7 +102,9 @@ def execution_status(session: Session, execution: WorkflowExecution) -> Executio
             error_type=n.error_type,
             quality_score=n.quality_score,
         )
-        for n in repos.node_state.get_by_execution(execution.id)
+        for n in session.execute(
+            select(*_NODE_COLUMNS).where(NodeState.execution_id == execution.id).order_by(NodeState.created_at)
+        )
     ]
     runs = [
         RunResponse(
@@ -80,7 +116,9 @@ def execution_status(session: Session, execution: WorkflowExecution) -> Executio
             started_at=r.started_at,
             completed_at=r.completed_at,
         )
-        for r in sorted(execution.runs, key=lambda r: r.created_at)
+        for r in session.execute(
+            select(*_RUN_COLUMNS).where(ExecutionRun.execution_id == execution.id).order_by(ExecutionRun.created_at)
+        )
     ]
     return ExecutionStatusResponse(
         execution_id=execution.id,
@@ -185,8 +223,11 @@ def _latest_run(execution: WorkflowExecution) -> ExecutionRun | None:
 
 
 def resume(settings: Settings, gateway: DagsterGateway, ref: str) -> tuple[str, str]:
-    with get_db(settings) as session:
+    """Re-execute the latest run from failure. The execution is ``pending`` from here until the mirror sees the
+    new run start: a client polling for the end does not read the old end, and a second resume gets 409."""
+    with get_db(settings, immediate=True) as session:
         execution = find_execution(session, ref)
+        execution = session.get(WorkflowExecution, execution.id, with_for_update=True, populate_existing=True)
         latest = _latest_run(execution)
         if execution.status not in RESUMABLE or latest is None:
             raise ConflictError(
@@ -194,8 +235,16 @@ def resume(settings: Settings, gateway: DagsterGateway, ref: str) -> tuple[str, 
                 "with a run can be resumed.",
                 details={"status": execution.status.value},
             )
-        execution_id, parent = execution.id, latest.run_id
-    run_id = gateway.reexecute_from_failure(parent, {TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: "resume"})
+        execution_id, parent, previous = execution.id, latest.run_id, execution.status
+        execution.status = WorkflowStatus.PENDING
+    try:
+        run_id = gateway.reexecute_from_failure(parent, {TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: "resume"})
+    except Exception:
+        with get_db(settings) as session:
+            row = session.get(WorkflowExecution, execution_id)
+            if row is not None and row.status is WorkflowStatus.PENDING:
+                row.status = previous
+        raise
     return execution_id, run_id
 
 

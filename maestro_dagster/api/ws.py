@@ -22,7 +22,8 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from maestro_dagster.api import service
-from maestro_dagster.api.auth import authorize
+from maestro_dagster.api.auth import authorize_async
+from maestro_dagster.api.schemas import MAX_BIGINT
 from maestro_dagster.db.models import ExecutionEvent
 from maestro_dagster.db.session import get_db
 from maestro_dagster.errors import MaestroError
@@ -97,7 +98,7 @@ async def _stream(websocket: WebSocket, *, execution_id: str | None = None, work
     app = websocket.app
     settings: Settings = app.state.settings
     try:
-        authorize(websocket, settings, "viewer")  # type: ignore[arg-type]
+        await authorize_async(websocket, settings, "viewer")  # type: ignore[arg-type]
     except MaestroError as exc:
         await websocket.close(code=POLICY_VIOLATION, reason=exc.message[:120])
         return
@@ -108,7 +109,10 @@ async def _stream(websocket: WebSocket, *, execution_id: str | None = None, work
             if execution_id is not None:
                 service.find_execution(session, execution_id)
             if after_param is not None:
-                return int(after_param)
+                after = int(after_param)
+                if not 0 <= after <= MAX_BIGINT:
+                    raise ValueError(f"after must be an event id between 0 and {MAX_BIGINT}")
+                return after
             if execution_id is not None:
                 return 0
             return session.scalar(select(func.coalesce(func.max(ExecutionEvent.id), 0))) or 0

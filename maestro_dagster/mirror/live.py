@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from dagster import DagsterInstance, DagsterRun, ExecutorDefinition
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, ExecutorDefinition
 from dagster._core.executor.base import Executor
 
 from maestro_dagster.mirror.projector import mirror_run
@@ -40,8 +40,11 @@ _watch_lock = threading.Lock()
 class LiveMirror:
     """Keeps one run's rows within about a second of its event log, from the orchestrating process."""
 
-    def __init__(self, instance: DagsterInstance, run_id: str, interval: float = POLL_SECONDS) -> None:
+    def __init__(
+        self, instance: DagsterInstance, run_id: str, interval: float = POLL_SECONDS, run: DagsterRun | None = None
+    ) -> None:
         self.instance, self.run_id, self.interval = instance, run_id, interval
+        self.run = run  # the run as it started: periodic passes need not read it again (see ``mirror_run``)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._finished = False
@@ -57,10 +60,11 @@ class LiveMirror:
         if event_type is not None and event_type.value in TERMINAL_EVENTS:
             self.finish()
 
-    def pass_once(self) -> None:
+    def pass_once(self, periodic: bool = False) -> None:
         with self._lock:
+            known = self.run if periodic and not self._finished else None
             try:
-                mirror_run(self.instance, self.run_id)
+                mirror_run(self.instance, self.run_id, known=known)
             except Exception as exc:  # never fail the run; the catch-up loop repairs
                 log.warning("maestro mirror of run %s failed (will be caught up later): %s", self.run_id, exc)
 
@@ -68,7 +72,7 @@ class LiveMirror:
         # One pass per interval (counted from the end of the previous pass), never one per event: a pass costs
         # tens of milliseconds whatever it reads, and passes competing with the run's own thread slowed it down.
         while not self._stop.wait(self.interval):
-            self.pass_once()
+            self.pass_once(periodic=True)
 
     def stop(self) -> None:
         self._stop.set()
@@ -102,7 +106,8 @@ class MirroringExecutor(Executor):
             instance.add_run_tags(run_id, {TAG_WORKER_PID: str(os.getpid()), TAG_WORKER_HOST: socket.gethostname()})
         except Exception as exc:  # pragma: no cover - storage trouble; the run itself goes on
             log.warning("could not tag run %s with its worker pid: %s", run_id, exc)
-        live = LiveMirror(instance, run_id)
+        # The plan is executing, so the run has started (the context's copy may predate that status).
+        live = LiveMirror(instance, run_id, run=plan_context.dagster_run.with_status(DagsterRunStatus.STARTED))
         live.start()
         try:
             yield from self._inner.execute(plan_context, execution_plan)

@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dagster import DagsterInstance, DagsterRun
+from dagster import DagsterInstance, DagsterRun, RunRecord
 from sqlalchemy.orm import Session
 
 from maestro_dagster.compiler import TAG_WORKFLOW_ID, execution_id_of_run
 from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import get_db
 from maestro_dagster.mirror.model import DagsterEventIn, ExecutionView
-from maestro_dagster.mirror.reducer import Reducer
+from maestro_dagster.mirror.reducer import RUN_TERMINAL, Reducer
 from maestro_dagster.mirror.source import FINISHED, is_maestro_run, read_events
 from maestro_dagster.mirror.store import TAG_PAUSE, ensure_execution, load_view, save_view
 from maestro_dagster.names import dagster_name
@@ -36,9 +36,15 @@ class MirrorResult:
     skipped_reason: str | None = None
 
 
-def _prepare(session: Session, instance: DagsterInstance, run: DagsterRun) -> tuple[ExecutionRun | None, str]:
+def _prepare(
+    session: Session, instance: DagsterInstance, run: DagsterRun, record: RunRecord | None
+) -> tuple[ExecutionRun | None, str]:
+    """The run's ``execution_runs`` row; on the run's first pass, register it (and create its execution)."""
+    run_row = session.get(ExecutionRun, run.run_id)
+    if run_row is not None:
+        return run_row, run_row.execution_id
     execution_id = execution_id_of_run(instance, run)
-    record = instance.get_run_record_by_id(run.run_id)
+    record = record or instance.get_run_record_by_id(run.run_id)
     created = record.create_timestamp if record is not None else datetime.now(UTC)
     return ensure_execution(session, run, execution_id, created, run.tags[TAG_WORKFLOW_ID]), execution_id
 
@@ -54,25 +60,45 @@ def apply_events(view: ExecutionView, events: list[DagsterEventIn], pause_reques
     return reducer
 
 
-def mirror_run(instance: DagsterInstance, run_id: str, settings: Settings | None = None) -> MirrorResult:
-    """Mirror run ``run_id``; safe to call any number of times, from any process."""
+def mirror_run(
+    instance: DagsterInstance,
+    run_id: str,
+    settings: Settings | None = None,
+    *,
+    known: DagsterRun | RunRecord | None = None,
+) -> MirrorResult:
+    """Mirror run ``run_id``; safe to call any number of times, from any process.
+
+    ``known``: what the caller has just read of the run (the catch-up loop's listing), or the run as it started
+    (the live mirror's periodic passes), so that it is not read again. A run it shows as not ended yet is read
+    again only if the events include its end: its tags (a pause request) must be as new as that event.
+    """
     settings = settings or get_settings()
-    run = instance.get_run_by_id(run_id)
+    record = known if isinstance(known, RunRecord) else None
+    run = record.dagster_run if record is not None else known
     if run is None:
-        return MirrorResult(run_id, None, skipped_reason="no such Dagster run")
+        record = instance.get_run_record_by_id(run_id)  # the run and its create time, in one read
+        if record is None:
+            return MirrorResult(run_id, None, skipped_reason="no such Dagster run")
+        run = record.dagster_run
     if not is_maestro_run(run):
         return MirrorResult(run_id, None, skipped_reason="not a Maestro job")
     finished = run.status in FINISHED
 
     with get_db(settings, immediate=True) as session:
-        run_row, execution_id = _prepare(session, instance, run)
+        run_row, execution_id = _prepare(session, instance, run, record)
         if run_row is None:
             return MirrorResult(run_id, execution_id, skipped_reason="workflow definition not stored")
         if run_row.mirror_complete:
             return MirrorResult(run_id, execution_id, complete=True)
         cursor = 0 if finished else run_row.last_storage_id
+        unchanged_status = run_row.dagster_status == run.status.value
 
     events = read_events(instance, run_id, cursor)
+    if not events and not finished and unchanged_status:  # a live pass that found nothing new writes nothing
+        return MirrorResult(run_id, execution_id)
+    if known is not None and not finished and any(e.event_type in RUN_TERMINAL for e in events):
+        run = instance.get_run_by_id(run_id) or run
 
     with get_db(settings, immediate=True) as session:
         view = load_view(session, execution_id)

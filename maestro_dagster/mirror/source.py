@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunRecord, RunsFilter
 from dagster._core.storage.event_log.base import EventLogCursor
 
 from maestro_dagster.compiler import TAG_WORKFLOW_ID
@@ -98,9 +98,17 @@ def read_events(instance: DagsterInstance, run_id: str, after_storage_id: int = 
         cursor = conn.cursor
 
 
-def iter_maestro_runs(instance: DagsterInstance, *, updated_after: datetime | None = None) -> Iterator[DagsterRun]:
-    """Runs of Maestro jobs (tagged with a workflow id), oldest first; only those updated after a time if given."""
+def iter_maestro_run_records(
+    instance: DagsterInstance, *, updated_after: datetime | None = None
+) -> Iterator[RunRecord]:
+    """The records (run and create time) of the runs ``iter_maestro_runs`` lists."""
     filters = RunsFilter(updated_after=updated_after) if updated_after else None
     for record in instance.get_run_records(filters=filters, ascending=True):
         if is_maestro_run(record.dagster_run):
-            yield record.dagster_run
+            yield record
+
+
+def iter_maestro_runs(instance: DagsterInstance, *, updated_after: datetime | None = None) -> Iterator[DagsterRun]:
+    """Runs of Maestro jobs (tagged with a workflow id), oldest first; only those updated after a time if given."""
+    for record in iter_maestro_run_records(instance, updated_after=updated_after):
+        yield record.dagster_run

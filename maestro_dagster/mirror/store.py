@@ -26,10 +26,12 @@ from maestro_dagster.db.repositories import ExecutionRepository, WorkflowReposit
 from maestro_dagster.mirror.model import ArtifactRow, EventRow, ExecutionView, NodeView, RunView
 
 TAG_PAUSE = "maestro/pause_requested"
+_LOADED_ROWS = "maestro_mirror_loaded_rows"  # session.info key: rows load_view read, by execution id
 NODE_FIELDS = (
     "status", "attempt_count", "run_attempt", "last_run_id", "started_at", "completed_at", "duration_seconds",
     "error_message", "error_type", "inputs", "outputs", "quality_score", "contract_fulfilled",
 )  # fmt: skip
+UPDATED_NODE_COLUMNS = (*NODE_FIELDS, "updated_at")
 EXECUTION_FIELDS = (
     "status", "current_phase", "started_at", "completed_at", "paused_at", "error_message", "error_node_id",
     "final_context", "total_nodes", "completed_nodes", "failed_nodes", "progress_percent",
@@ -60,7 +62,8 @@ def ensure_execution(
     if run_row is not None:
         return run_row
     if session.get(WorkflowExecution, execution_id) is None:
-        if WorkflowRepository(session).get(workflow_id) is None:
+        definition = WorkflowRepository(session).get(workflow_id)  # held: create() reads it again from the session
+        if definition is None:
             return None
         version = run.tags.get(TAG_WORKFLOW_VERSION)
         ExecutionRepository(session).create(
@@ -91,6 +94,11 @@ def load_view(session: Session, execution_id: str) -> ExecutionView:
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     execution = session.scalars(stmt).one()
+    node_rows = list(session.scalars(select(NodeState).where(NodeState.execution_id == execution_id)))
+    run_rows = list(session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == execution_id)))
+    # The session's identity map holds rows weakly: keep these for save_view, which would otherwise select
+    # and build every one of them (JSON columns included) a second time.
+    session.info.setdefault(_LOADED_ROWS, {})[execution_id] = (execution, node_rows, run_rows)
     nodes = {
         row.node_id: NodeView(
             node_id=row.node_id,
@@ -100,7 +108,7 @@ def load_view(session: Session, execution_id: str) -> ExecutionView:
             quality_threshold=row.quality_threshold,
             **{f: getattr(row, f) for f in NODE_FIELDS},
         )
-        for row in session.scalars(select(NodeState).where(NodeState.execution_id == execution_id))
+        for row in node_rows
     }
     runs = {
         row.run_id: RunView(
@@ -115,7 +123,7 @@ def load_view(session: Session, execution_id: str) -> ExecutionView:
             started_at=row.started_at,
             completed_at=row.completed_at,
         )
-        for row in session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == execution_id))
+        for row in run_rows
     }
     view = ExecutionView(
         execution_id=execution.id,
@@ -129,35 +137,51 @@ def load_view(session: Session, execution_id: str) -> ExecutionView:
     return view
 
 
-def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+def _upsert(session: Session, table: Any, rows: list[dict[str, Any]], update: tuple[str, ...] = ()) -> None:
+    """INSERT ``rows`` (all with the same keys); on a conflict do nothing, or on the primary key update ``update``."""
     if not rows:
         return
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    session.execute(insert(model).on_conflict_do_nothing(), rows)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    stmt = (pg_insert if postgresql else sqlite_insert)(table)
+    if update:
+        pk = [c.name for c in table.primary_key]
+        stmt = stmt.on_conflict_do_update(index_elements=pk, set_={f: stmt.excluded[f] for f in update})
+    else:
+        stmt = stmt.on_conflict_do_nothing()
+    if postgresql:
+        # Without RETURNING, SQLAlchemy sends an INSERT ... ON CONFLICT with many rows as psycopg2's executemany:
+        # one round trip per row. With it, the rows go as a few multi-row statements ("insertmanyvalues").
+        session.execute(stmt.returning(*table.primary_key), rows).close()
+    else:
+        session.execute(stmt, rows)
 
 
 def save_view(session: Session, view: ExecutionView, events: list[EventRow], artifacts: list[ArtifactRow]) -> int:
     """Write the view back; returns how many event rows were offered for insertion."""
     now = datetime.now(UTC)
-    execution = session.get(WorkflowExecution, view.execution_id)
+    loaded = session.info.get(_LOADED_ROWS, {}).pop(view.execution_id, None)
+    if loaded is None:  # a view not loaded by this session
+        execution = session.get(WorkflowExecution, view.execution_id)
+        node_rows = session.scalars(select(NodeState).where(NodeState.execution_id == view.execution_id))
+        run_rows = session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == view.execution_id))
+    else:
+        execution, node_rows, run_rows = loaded
     for f in EXECUTION_FIELDS:
         setattr(execution, f, getattr(view, f))
     execution.updated_at = now
-    for row in session.scalars(select(NodeState).where(NodeState.execution_id == view.execution_id)):
-        node = view.nodes[row.node_id]
-        changed = False
-        for f in NODE_FIELDS:
-            value = getattr(node, f)
-            if getattr(row, f) != value:
-                setattr(row, f, value)
-                changed = True
-        if changed:
-            row.updated_at = now
-    for row in session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == view.execution_id)):
+    changed_nodes = []
+    for row in node_rows:
+        values = {f: getattr(view.nodes[row.node_id], f) for f in NODE_FIELDS}
+        if any(getattr(row, f) != value for f, value in values.items()):
+            changed_nodes.append({"id": row.id, "execution_id": row.execution_id, "node_id": row.node_id, **values})
+            session.expire(row)
+    # Existing rows, so the upsert always updates: one statement instead of the ORM's one UPDATE per node.
+    _upsert(session, NodeState.__table__, [{**row, "updated_at": now} for row in changed_nodes], UPDATED_NODE_COLUMNS)
+    for row in run_rows:
         run = view.runs[row.run_id]
         row.status, row.dagster_status = run.status, run.dagster_status
         row.started_at, row.completed_at = run.started_at, run.completed_at
-    _insert_ignore(
+    _upsert(
         session,
         ExecutionEvent.__table__,
         [

@@ -21,7 +21,7 @@ from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import get_db
 from maestro_dagster.mirror.live import TAG_WORKER_HOST, TAG_WORKER_PID
 from maestro_dagster.mirror.projector import MirrorResult, mirror_run
-from maestro_dagster.mirror.source import iter_maestro_runs
+from maestro_dagster.mirror.source import iter_maestro_run_records
 from maestro_dagster.settings import Settings, get_settings
 
 
@@ -78,13 +78,16 @@ def sync_runs(
     settings = settings or get_settings()
     report = SyncReport()
     if run_ids is not None:
-        runs = [r for r in (instance.get_run_by_id(rid) for rid in run_ids) if r is not None]
+        records = [r for r in (instance.get_run_record_by_id(rid) for rid in run_ids) if r is not None]
     else:
         done = _complete_run_ids(settings)
-        runs = [r for r in iter_maestro_runs(instance, updated_after=updated_after) if r.run_id not in done]
-    for run in runs:
+        listed = iter_maestro_run_records(instance, updated_after=updated_after)
+        records = [r for r in listed if r.dagster_run.run_id not in done]
+    for record in records:
+        run = record.dagster_run
         if worker_is_dead(run):
             fail_dead_run(instance, run)
             report.failed_dead_runs.append(run.run_id)
-        report.runs.append(mirror_run(instance, run.run_id, settings))
+            record = None  # its status just changed: mirror_run reads it again
+        report.runs.append(mirror_run(instance, run.run_id, settings, known=record))
     return report

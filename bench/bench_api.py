@@ -1,0 +1,457 @@
+"""Benchmarks of the REST API (``maestro api``, uvicorn) against PostgreSQL.
+
+    .venv/bin/python bench/bench_api.py [--write] [--rate 200] [--seconds 10] [--launches 7]
+
+1. Read latency: ``GET /api/executions/{id}`` of a completed 6-node execution (outputs, an artifact, one run),
+   requested at a fixed rate by an open-loop client (asyncio + httpx): request *i* is sent at t0 + i/rate
+   whatever the answers before it did, so a slow answer delays no later request (up to 64 connections).
+   Latency is from the scheduled send time to the end of the answer (a late send counts against the server).
+   Bounded: exactly rate * seconds requests, each with a 10 s timeout. Against one uvicorn worker
+   (``maestro api``'s default) and ``--workers 2``; the CPU one answer costs the 1-worker process is measured.
+2. Launch latency: ``POST /api/workflows/{id}/execute`` of a one-node workflow until Dagster's run is
+   ``STARTED`` (the ``RUN_START`` event, i.e. the run worker process is up and executing), with the daemon
+   warm (a run already went through it); each launch waits for the previous run to end. Broken down with the
+   run's own events: answered / ``RUN_ENQUEUED`` -> ``RUN_STARTING`` (the daemon dequeued it) -> ``RUN_START``.
+
+The stack is real: a temporary PostgreSQL database on ``MAESTRO_TEST_POSTGRES_URL`` (default the local
+server as user postgres; Maestro's tables and Dagster's storage), ``dagster-webserver``, ``dagster-daemon``
+and ``python -m maestro_dagster api`` (twice: 1 and 2 workers), all on free loopback ports, stopped by pid
+and dropped afterwards.
+``--write`` replaces the "## API" section of docs/benchmarks.md and keeps every other section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.chdir(ROOT)
+
+import httpx  # noqa: E402
+import yaml  # noqa: E402
+from dagster import DagsterEventType, DagsterRunStatus  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+
+from maestro_dagster.instance import PG_URL_ENV, get_instance, instance_config_source  # noqa: E402
+from maestro_dagster.settings import get_settings, normalise_url  # noqa: E402
+
+DOC = ROOT / "docs" / "benchmarks.md"
+SECTION = "API"
+COMMAND = ".venv/bin/python bench/bench_api.py --write"
+BIN = Path(sys.executable).parent
+DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+TOKEN = "bench-admin-token"
+EX = "maestro_examples.nodes"
+FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if value := predicate():
+                return value
+        time.sleep(interval)
+    raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def six_nodes(work: Path) -> dict[str, Any]:
+    """1 -> 4 -> 1: outputs on every node, an artifact on the last."""
+    middle = [f"part{i}" for i in range(1, 5)]
+    nodes: dict[str, Any] = {"start": {"executor": "noop"}}
+    nodes |= {m: {"executor": f"{EX}:echo", "config": {"output": {"part": m, "rows": 100}}} for m in middle}
+    nodes["report"] = {
+        "executor": f"{EX}:write_file",
+        "config": {"path": str(work / "report.txt"), "content": "x" * 2048},
+    }
+    edges = [{"source": "start", "target": m} for m in middle] + [{"source": m, "target": "report"} for m in middle]
+    return {"id": "bench_six", "workflow_type": "parallel", "nodes": nodes, "edges": edges}
+
+
+class Stack:
+    """PostgreSQL database + webserver + daemon + one API process, for this benchmark only."""
+
+    def __init__(self) -> None:
+        self.work = Path(tempfile.mkdtemp(prefix="maestro_bench_api_"))
+        admin_url = normalise_url(
+            os.environ.get("MAESTRO_TEST_POSTGRES_URL", DEFAULT_PG_URL), "MAESTRO_TEST_POSTGRES_URL"
+        )
+        self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.db_name = f"maestro_bench_api_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.db_name}"'))
+            self.pg_version = str(conn.execute(text("SHOW server_version")).scalar()).split()[0]
+        url = admin_url.set(database=self.db_name).render_as_string(hide_password=False)
+        self.web_port, self.api_port, self.api2_port = free_port(), free_port(), free_port()
+        for name in [n for n in os.environ if n.startswith(("MAESTRO_", "POSTGRES_", "DAGSTER_"))]:
+            if name != "MAESTRO_TEST_POSTGRES_URL":
+                del os.environ[name]
+        (self.work / "defs").mkdir()
+        os.environ.update(
+            MAESTRO_HOME=str(self.work / "home"),
+            MAESTRO_DATABASE_URL=url,
+            MAESTRO_DEFS_DIR=str(self.work / "defs"),
+            DAGSTER_HOME=str(self.work / "home" / "dagster"),
+            MAESTRO_DAGSTER_URL=f"http://127.0.0.1:{self.web_port}",
+            MAESTRO_API_TOKENS=json.dumps({TOKEN: {"role": "admin", "name": "bench"}}),
+            PYTHONUNBUFFERED="1",
+        )
+        os.environ[PG_URL_ENV] = url
+        get_settings.cache_clear()
+        self.procs: list[tuple[subprocess.Popen, Any]] = []
+        self.instance: Any = None
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.work / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
+        proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs.append((proc, log))
+        return proc
+
+    def up(self) -> None:
+        subprocess.run([sys.executable, "-m", "maestro_dagster", "db", "upgrade"], check=True, capture_output=True)
+        self.instance = get_instance(get_settings())  # writes DAGSTER_HOME/dagster.yaml, creates Dagster's tables
+        ws = str(ROOT / "workspace.yaml")
+        self.start("webserver", str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.web_port), "-w", ws)
+        self.start("daemon", str(BIN / "dagster-daemon"), "run", "-w", ws)
+        api = [sys.executable, "-m", "maestro_dagster", "api", "--port"]
+        self.start("api", *api, str(self.api_port))
+        self.start("api2", *api, str(self.api2_port), "--workers", "2")
+        wait_for(lambda: httpx.get(f"{self.api}/health", timeout=5).status_code == 200, 180, "API + webserver healthy")
+        wait_for(lambda: httpx.get(f"{self.api2}/health/ready", timeout=5).status_code == 200, 60, "2-worker API")
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def api2(self) -> str:
+        return f"http://127.0.0.1:{self.api2_port}"
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+
+    def run_record(self, run_id: str) -> Any:
+        return self.instance.get_run_record_by_id(run_id)
+
+    def close(self) -> None:
+        for proc, _ in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc, log in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            log.close()
+        if self.instance is not None:
+            self.instance.dispose()
+        from maestro_dagster.db.session import dispose_engines
+
+        dispose_engines()
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
+        self.admin.dispose()
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def execute_and_wait(stack: Stack, workflow_id: str, timeout: float = 180) -> dict[str, Any]:
+    with stack.client() as c:
+        started = c.post(f"/api/workflows/{workflow_id}/execute", json={"initial_context": {"bench": True}})
+        started.raise_for_status()
+        execution_id = started.json()["execution_id"]
+
+        def done() -> dict[str, Any] | None:
+            body = c.get(f"/api/executions/{execution_id}").json()
+            if body["status"] in ("failed", "cancelled", "paused"):
+                raise SystemExit(f"{execution_id} ended {body['status']}: {body.get('error_message')}")
+            return body if body["status"] == "completed" else None
+
+        return wait_for(done, timeout, f"{execution_id} to complete", interval=0.5)
+
+
+# ---- 1. read latency -------------------------------------------------------------------------------------
+
+
+async def paced_gets(url: str, rate: float, seconds: float, connections: int = 64) -> dict[str, Any]:
+    """Exactly ``rate * seconds`` GETs, request *i* due at t0 + i/rate, over at most ``connections`` keep-alive
+    connections (one httpx client each, handed out through a queue: httpx's own pool spends CPU in proportion
+    to the requests waiting in it, which would make the client the bottleneck once answers lag)."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    service: list[float] = []
+    errors: list[str] = []
+    sizes: list[int] = []
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    clients = [
+        httpx.AsyncClient(headers=headers, timeout=10, limits=httpx.Limits(max_connections=1))
+        for _ in range(connections)
+    ]
+    idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
+    for client in clients:
+        await client.get(url)  # connect and warm the server up, not counted
+        idle.put_nowait(client)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time() + 0.2
+
+    async def one(i: int) -> None:
+        scheduled = t0 + i / rate
+        await asyncio.sleep(max(0.0, scheduled - loop.time()))
+        client = await idle.get()
+        sent = loop.time()
+        try:
+            response = await client.get(url)
+            done = loop.time()
+            if response.status_code != 200:
+                errors.append(str(response.status_code))
+                return
+            latencies.append(done - scheduled)
+            service.append(done - sent)
+            sizes.append(len(response.content))
+        except httpx.HTTPError as exc:
+            errors.append(type(exc).__name__)
+        finally:
+            idle.put_nowait(client)
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(total))), timeout=seconds + 30)
+    finally:
+        elapsed = loop.time() - t0
+        for client in clients:
+            await client.aclose()
+    return {"total": total, "latencies": latencies, "service": service, "errors": errors, "sizes": sizes,
+            "elapsed": elapsed}  # fmt: skip
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+# ---- 2. launch latency -----------------------------------------------------------------------------------
+
+
+def one_launch(stack: Stack, workflow_id: str) -> dict[str, float]:
+    with stack.client() as c:
+        t_post = time.time()
+        response = c.post(f"/api/workflows/{workflow_id}/execute", json={})
+        t_answer = time.time()
+    response.raise_for_status()
+    run_id = response.json()["run_id"]
+    record = wait_for(
+        lambda: (
+            (r := stack.run_record(run_id)) and r.dagster_run.status != DagsterRunStatus.QUEUED and r.start_time and r
+        ),
+        60,
+        f"run {run_id} to start",
+        interval=0.05,
+    )
+    stamps: dict[str, float] = {}
+    for entry in stack.instance.all_logs(run_id):
+        if entry.dagster_event is not None and entry.dagster_event.event_type_value not in stamps:
+            stamps[entry.dagster_event.event_type_value] = entry.timestamp
+    wait_for(lambda: stack.run_record(run_id).dagster_run.status in FINISHED, 120, f"run {run_id} to end", 0.2)
+    started = stamps.get(DagsterEventType.RUN_START.value, record.start_time)
+    return {
+        "answered": t_answer - t_post,
+        "queued": stamps[DagsterEventType.RUN_STARTING.value] - stamps[DagsterEventType.RUN_ENQUEUED.value],
+        "worker": started - stamps[DagsterEventType.RUN_STARTING.value],
+        "total": started - t_post,
+    }
+
+
+# ---- report ----------------------------------------------------------------------------------------------
+
+
+def coordinator_settings() -> dict[str, Any]:
+    config = yaml.safe_load(instance_config_source(get_settings()).read_text())["run_coordinator"]
+    return {"class": config["class"], **config.get("config", {})}
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def read_row(label: str, read: dict[str, Any]) -> str:
+    lat = read["latencies"]
+    return (
+        f"| {label} | {read['total']:,} | {len(lat):,} | {len(read['errors'])} | {len(lat) / read['elapsed']:,.1f}/s "
+        f"| {ms(pct(lat, 50))} | {ms(pct(lat, 95))} | {ms(pct(lat, 99))} | {ms(max(lat))} "
+        f"| {ms(pct(read['service'], 50))} / {ms(pct(read['service'], 95))} |"
+    )
+
+
+def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], stack: Stack, load: str,
+           rate: float, cpu_ms: float) -> str:  # fmt: skip
+    p95 = pct(reads[1]["latencies"], 95)
+    med = {k: statistics.median(x[k] for x in launches) for k in launches[0]}
+    coord = coordinator_settings()
+    machine = (
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
+        f"Dagster {__import__('dagster').__version__}, PostgreSQL {stack.pg_version}"
+    )
+    verdict = "met" if p95 <= 0.020 else "**not met**"
+    rows = "\n".join(
+        f"| {i} | {ms(x['answered'])} | {ms(x['queued'])} | {ms(x['worker'])} | {ms(x['total'])} |"
+        for i, x in enumerate(launches, 1)
+    )
+    size = statistics.median(reads[1]["sizes"])
+    table = "\n".join(read_row(f"{w} worker{'s' if w > 1 else ''}", r) for w, r in sorted(reads.items()))
+    two = f" With `--workers 2` the same load gives p95 {ms(pct(reads[2]['latencies'], 95))}." if 2 in reads else ""
+    return f"""## API
+
+Measured by `{COMMAND}` in one run on this machine ({machine}); load average {load} when it started (other
+work was running on the machine). The API is `python -m maestro_dagster api` (uvicorn; one worker unless
+said), with PostgreSQL for Maestro's tables and Dagster's storage, `dagster-webserver` and `dagster-daemon`
+beside it, all on loopback.
+
+### (1) `GET /api/executions/{{id}}` at {rate:.0f} requests/s for {reads[1]["total"] / rate:.0f} s
+
+Open-loop paced client (asyncio + httpx, in its own process): request *i* is sent at t0 + i/{rate:.0f} s whatever
+the earlier answers did, so latency counts from the scheduled send to the end of the answer (queueing in the
+server shows). The execution has 6 nodes (1 -> 4 -> 1) with outputs, one artifact and one run; the answer is
+{size:,.0f} bytes. The last column is the time from the actual send (p50 / p95).
+
+| API | requests | answered 200 | errors | achieved | p50 | p95 | p99 | max | from actual send |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+{table}
+
+- Target p95 <= 20 ms (one worker): {verdict} ({ms(p95)}).{two} One answer costs the API process
+  {cpu_ms:.1f} ms of CPU (measured over 300 sequential requests): {rate:.0f} requests/s keep one worker
+  {cpu_ms * rate / 10:.0f}% busy, and the client, PostgreSQL and the Dagster processes share the same 2 CPUs,
+  so answers queue. The answer is read with column selects (no context or node-input JSON is loaded), and a
+  read costs one thread hop (the dependencies that do no I/O are `async`).
+
+### (2) `POST /api/workflows/{{id}}/execute` to run `STARTED`, warm daemon
+
+A one-node workflow, {len(launches)} launches one after the other (each after the previous run ended; one
+launch before them is not counted). Columns: the API's answer (execution row written, run submitted through
+the webserver's GraphQL); `RUN_ENQUEUED` to `RUN_STARTING` (waiting for the daemon's dequeue tick);
+`RUN_STARTING` to `RUN_START` (the run worker process starts, imports Dagster and the code location, opens the
+storage); POST to `RUN_START` in total.
+
+| launch | API answered | queued (dequeue wait) | worker start | POST -> STARTED |
+|---:|---:|---:|---:|---:|
+{rows}
+| **median** | **{ms(med["answered"])}** | **{ms(med["queued"])}** | **{ms(med["worker"])}** | **{ms(med["total"])}** |
+
+- Target median <= 2 s: {"met" if med["total"] <= 2.0 else "**not met**"} ({ms(med["total"])}). The API's part is
+  {ms(med["answered"])} and the queue wait {ms(med["queued"])} (at most the 1 s dequeue interval); the rest is the
+  run worker's start-up, a new Python process that imports Dagster and `maestro_dagster.definitions` (about 2 s
+  of CPU on this machine, see the compile section), slower while other processes compete for the CPUs. The API
+  cannot remove that part: every Dagster run launcher that starts a process per run pays it.
+- Run coordinator in use (`{instance_config_source(get_settings()).name}`, the same settings as `dagster.yaml`):
+  `{coord["class"]}` with `max_concurrent_runs: {coord.get("max_concurrent_runs")}`,
+  `dequeue_interval_seconds: {coord.get("dequeue_interval_seconds")}`,
+  `dequeue_use_threads: {str(coord.get("dequeue_use_threads")).lower()}`. Why: the queued coordinator lets the
+  webserver (and so the API) answer as soon as the run is stored, and the daemon applies the concurrency limit
+  and run monitoring; Dagster's default dequeue interval (5 s) would add up to 5 s (2.5 s on average) to every
+  launch, 1 s adds at most 1 s; with `dequeue_use_threads` the daemon launches runs from worker threads, so a
+  slow launch does not hold back the rest of the queue.
+"""
+
+
+def api_cpu_ms(stack: Stack, path: str, n: int = 300) -> float:
+    """CPU milliseconds the 1-worker API process spends per request, over ``n`` sequential requests."""
+    pid = next(p.pid for p, _ in stack.procs if str(stack.api_port) in p.args)
+
+    def cpu() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    with stack.client() as c:
+        before = cpu()
+        for _ in range(n):
+            c.get(path).raise_for_status()
+        return (cpu() - before) / n * 1000
+
+
+def write_section(body: str) -> None:
+    """Replace (or append) the "## API" section of docs/benchmarks.md; every other section is kept."""
+    text_in = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
+    parts = re.split(r"(?m)^(?=## )", text_in)
+    out, placed = [parts[0]], False
+    for part in parts[1:]:
+        if part.splitlines()[0][3:].strip() == SECTION:
+            if not placed:
+                out.append(body.rstrip() + "\n\n")
+                placed = True
+        else:
+            out.append(part if part.endswith("\n\n") else part.rstrip() + "\n\n")
+    if not placed:
+        out.append(body.rstrip() + "\n\n")
+    DOC.write_text("".join(out).rstrip() + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", action="store_true", help="update the '## API' section of docs/benchmarks.md")
+    parser.add_argument("--rate", type=float, default=200.0, help="GET requests per second (default 200)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of the GET load (default 10)")
+    parser.add_argument("--launches", type=int, default=7, help="execute launches to time (default 7)")
+    args = parser.parse_args()
+    load = "{:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())
+    stack = Stack()
+    try:
+        stack.up()
+        with stack.client() as c:
+            for raw in (six_nodes(stack.work), {"id": "bench_one", "nodes": {"only": {"executor": "noop"}}}):
+                c.post("/api/workflows", json=raw).raise_for_status()
+        print("warming up: one 6-node execution through the daemon ...", flush=True)
+        done = execute_and_wait(stack, "bench_six")
+        path = f"/api/executions/{done['execution_id']}"
+        cpu_ms = api_cpu_ms(stack, path)
+        reads = {}
+        for workers, base in ((1, stack.api), (2, stack.api2)):
+            print(f"GET {path} at {args.rate:.0f}/s for {args.seconds:.0f} s, {workers} worker(s) ...", flush=True)
+            reads[workers] = asyncio.run(paced_gets(f"{base}{path}", args.rate, args.seconds))
+            if not reads[workers]["latencies"]:
+                raise SystemExit(f"no successful GET: {reads[workers]['errors'][:5]}")
+        launches = []
+        for i in range(args.launches + 1):
+            result = one_launch(stack, "bench_one")
+            if i:  # the first launch of a new job warms its snapshot: not counted
+                launches.append(result)
+                print(f"launch {i}: POST -> STARTED {result['total']:.2f} s", flush=True)
+    except BaseException:
+        for log in sorted(stack.work.glob("*.log")):
+            print(f"---- {log.name} ----\n" + "\n".join(log.read_text(errors="replace").splitlines()[-25:]))
+        raise
+    finally:
+        stack.close()
+    body = render(reads, launches, stack, load, args.rate, cpu_ms)
+    print(body)
+    if args.write:
+        write_section(body)
+        print(f"wrote the '## {SECTION}' section of {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
