@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import StatementError
 from starlette.exceptions import HTTPException
 
 from maestro_dagster.errors import MaestroError
@@ -41,6 +42,16 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "http_error"
         )
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(ValueError)
+    @app.exception_handler(StatementError)
+    async def value_error(_: Request, exc: Exception) -> JSONResponse:
+        # Handled here (not by the catch-all below, which Starlette re-raises and which closes the connection).
+        if "NUL (0x00)" in str(exc):  # PostgreSQL text cannot hold NUL; psycopg2 refuses it before sending
+            body = error_body("validation_error", "Text in the request contains a NUL (0x00) character: remove it.")
+            return JSONResponse(body, status_code=422)
+        log.exception("unhandled API error")
+        return JSONResponse(error_body("internal_error", "Internal error; see the server log."), status_code=500)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
