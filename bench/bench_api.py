@@ -325,57 +325,54 @@ def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], s
     size = statistics.median(reads[1]["sizes"])
     table = "\n".join(read_row(f"{w} worker{'s' if w > 1 else ''}", r) for w, r in sorted(reads.items()))
     two = f" With `--workers 2` the same load gives p95 {ms(pct(reads[2]['latencies'], 95))}." if 2 in reads else ""
-    return f"""## API
-
-Measured by `{COMMAND}` in one run on this machine ({machine}); load average {load} when it started (other
-work was running on the machine). The API is `python -m maestro_dagster api` (uvicorn; one worker unless
-said), with PostgreSQL for Maestro's tables and Dagster's storage, `dagster-webserver` and `dagster-daemon`
-beside it, all on loopback.
-
-### (1) `GET /api/executions/{{id}}` at {rate:.0f} requests/s for {reads[1]["total"] / rate:.0f} s
-
-Open-loop paced client (asyncio + httpx, in its own process): request *i* is sent at t0 + i/{rate:.0f} s whatever
-the earlier answers did, so latency counts from the scheduled send to the end of the answer (queueing in the
-server shows). The execution has 6 nodes (1 -> 4 -> 1) with outputs, one artifact and one run; the answer is
-{size:,.0f} bytes. The last column is the time from the actual send (p50 / p95).
-
-| API | requests | answered 200 | errors | achieved | p50 | p95 | p99 | max | from actual send |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-{table}
-
-- Target p95 <= 20 ms (one worker): {verdict} ({ms(p95)}).{two} One answer costs the API process
-  {cpu_ms:.1f} ms of CPU (measured over 300 sequential requests): {rate:.0f} requests/s keep one worker
-  {cpu_ms * rate / 10:.0f}% busy, and the client, PostgreSQL and the Dagster processes share the same 2 CPUs,
-  so answers queue. The answer is read with column selects (no context or node-input JSON is loaded), and a
-  read costs one thread hop (the dependencies that do no I/O are `async`).
-
-### (2) `POST /api/workflows/{{id}}/execute` to run `STARTED`, warm daemon
-
-A one-node workflow, {len(launches)} launches one after the other (each after the previous run ended; one
-launch before them is not counted). Columns: the API's answer (execution row written, run submitted through
-the webserver's GraphQL); `RUN_ENQUEUED` to `RUN_STARTING` (waiting for the daemon's dequeue tick);
-`RUN_STARTING` to `RUN_START` (the run worker process starts, imports Dagster and the code location, opens the
-storage); POST to `RUN_START` in total.
-
-| launch | API answered | queued (dequeue wait) | worker start | POST -> STARTED |
-|---:|---:|---:|---:|---:|
-{rows}
-| **median** | **{ms(med["answered"])}** | **{ms(med["queued"])}** | **{ms(med["worker"])}** | **{ms(med["total"])}** |
-
-- Target median <= 2 s: {"met" if med["total"] <= 2.0 else "**not met**"} ({ms(med["total"])}). The API's part is
-  {ms(med["answered"])} and the queue wait {ms(med["queued"])} (at most the 1 s dequeue interval); the rest is the
-  run worker's start-up, a new Python process that imports Dagster and `maestro_dagster.definitions` (about 2 s
-  of CPU on this machine, see the compile section), slower while other processes compete for the CPUs. The API
-  cannot remove that part: every Dagster run launcher that starts a process per run pays it.
-- Run coordinator in use (`{instance_config_source(get_settings()).name}`, the same settings as `dagster.yaml`):
-  `{coord["class"]}` with `max_concurrent_runs: {coord.get("max_concurrent_runs")}`,
-  `dequeue_interval_seconds: {coord.get("dequeue_interval_seconds")}`,
-  `dequeue_use_threads: {str(coord.get("dequeue_use_threads")).lower()}`. Why: the queued coordinator lets the
-  webserver (and so the API) answer as soon as the run is stored, and the daemon applies the concurrency limit
-  and run monitoring; Dagster's default dequeue interval (5 s) would add up to 5 s (2.5 s on average) to every
-  launch, 1 s adds at most 1 s; with `dequeue_use_threads` the daemon launches runs from worker threads, so a
-  slow launch does not hold back the rest of the queue.
-"""
+    paragraphs = [
+        "## API",
+        f"Measured by `{COMMAND}` in one run on this machine ({machine}); load average {load} when it started "
+        "(the machine is shared: other work ran during the measurement, and figures move between runs). The API is "
+        "`python -m maestro_dagster api` (uvicorn), with PostgreSQL for Maestro's tables and Dagster's storage, "
+        "`dagster-webserver` and `dagster-daemon` beside it, all on loopback.",
+        f"### (1) `GET /api/executions/{{id}}` at {rate:.0f} requests/s for {reads[1]['total'] / rate:.0f} s",
+        f"Open-loop paced client (asyncio + httpx, in its own process, up to 64 connections): request *i* is sent "
+        f"at t0 + i/{rate:.0f} s whatever the earlier answers did, and its latency counts from that scheduled "
+        "time to the end of the answer, so queueing in the server shows. The execution has 6 nodes (1 -> 4 -> 1) "
+        f"with outputs, one artifact and one run; the answer is {size:,.0f} bytes. The last column counts from the "
+        "actual send (p50 / p95).",
+        "| API | requests | answered 200 | errors | achieved | p50 | p95 | p99 | max | from actual send |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" + table,
+        f"- Target p95 <= 20 ms (one worker, `maestro api`'s default): {verdict} ({ms(p95)}).{two}\n"
+        f"- One answer costs the API process {cpu_ms:.1f} ms of CPU (300 sequential requests), so {rate:.0f} "
+        f"requests/s keep one worker about {cpu_ms * rate / 10:.0f}% busy; the client, PostgreSQL, the Dagster "
+        "webserver and daemon (and a second worker) share the same 2 CPUs with it, so answers can wait for "
+        "a CPU. In a py-spy profile about half of that CPU is the HTTP stack (uvicorn, FastAPI) and "
+        "half the four reads (execution, artifacts, node states, runs). The answer reads only the columns it "
+        "shows (no context or node-input JSON), and a read costs one thread hop (dependencies that do no I/O "
+        "are `async`).",
+        "### (2) `POST /api/workflows/{id}/execute` to run `STARTED`, warm daemon",
+        f"A one-node workflow, {len(launches)} launches one after the other (each after the previous run ended; "
+        "one launch before them is not counted). Columns: the API's answer (execution row written, run submitted "
+        "through the webserver's GraphQL); `RUN_ENQUEUED` to `RUN_STARTING` (waiting for the daemon's dequeue "
+        "tick); `RUN_STARTING` to `RUN_START` (the run worker process starts, imports Dagster and the code "
+        "location, opens the storage); POST to `RUN_START` in total.",
+        "| launch | API answered | queued (dequeue wait) | worker start | POST -> STARTED |\n"
+        "|---:|---:|---:|---:|---:|\n" + rows + "\n"
+        f"| **median** | **{ms(med['answered'])}** | **{ms(med['queued'])}** | **{ms(med['worker'])}** "
+        f"| **{ms(med['total'])}** |",
+        f"- Target median <= 2 s: {'met' if med['total'] <= 2.0 else '**not met**'} ({ms(med['total'])}). The "
+        f"API's part is {ms(med['answered'])} and the queue wait {ms(med['queued'])} (the dequeue interval is 1 s); "
+        "the rest is the run worker's start-up: a new Python process that imports Dagster and "
+        "`maestro_dagster.definitions` (about 2 s of CPU on this machine, see the compile section), slower while "
+        "other processes compete for the CPUs. The API cannot remove that part: every Dagster run launcher that "
+        "starts a process per run pays it.\n"
+        f"- Run coordinator in use (`{instance_config_source(get_settings()).name}`, the same settings as "
+        f"`dagster.yaml`): `{coord['class']}` with `max_concurrent_runs: {coord.get('max_concurrent_runs')}`, "
+        f"`dequeue_interval_seconds: {coord.get('dequeue_interval_seconds')}`, "
+        f"`dequeue_use_threads: {str(coord.get('dequeue_use_threads')).lower()}`. Why: the queued coordinator "
+        "lets the webserver (and so the API) answer as soon as the run is stored, and the daemon applies the "
+        "concurrency limit and run monitoring; Dagster's default dequeue interval (5 s) would add up to 5 s "
+        "(2.5 s on average) to every launch, 1 s adds at most 1 s; with `dequeue_use_threads` the daemon "
+        "launches runs from worker threads, so a slow launch does not hold back the rest of the queue.",
+    ]
+    return "\n\n".join(paragraphs) + "\n"
 
 
 def api_cpu_ms(stack: Stack, path: str, n: int = 300) -> float:
@@ -426,6 +423,7 @@ def main() -> None:
                 c.post("/api/workflows", json=raw).raise_for_status()
         print("warming up: one 6-node execution through the daemon ...", flush=True)
         done = execute_and_wait(stack, "bench_six")
+        time.sleep(5)  # let the warm-up run's worker exit and the daemon's mirror pass over it finish
         path = f"/api/executions/{done['execution_id']}"
         cpu_ms = api_cpu_ms(stack, path)
         reads = {}
