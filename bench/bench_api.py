@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_api.py [--write] [--rate 200] [--seconds 10] [--launches 7]
 
 1. Read latency: ``GET /api/executions/{id}`` of a completed 6-node execution (outputs, an artifact, one run),
-   requested at a fixed rate by an open-loop client (asyncio + httpx): request *i* is sent at t0 + i/rate
+   requested at a fixed rate by an open-loop client (asyncio streams, keep-alive): request *i* is sent at t0 + i/rate
    whatever the answers before it did, so a slow answer delays no later request (up to 64 connections).
    Latency is from the scheduled send time to the end of the answer (a late send counts against the server).
    Bounded: exactly rate * seconds requests, each with a 10 s timeout. Against one uvicorn worker
@@ -200,52 +200,80 @@ def execute_and_wait(stack: Stack, workflow_id: str, timeout: float = 180) -> di
 # ---- 1. read latency -------------------------------------------------------------------------------------
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection that sends a fixed GET and reads the answer by its Content-Length.
+
+    The load generator shares the machine's CPUs with the server it measures: a general client (httpx) spends
+    about as much CPU per request as the server does, which would be measured as server latency. This one spends
+    a few tens of microseconds."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> None:
+        self.reader, self.writer, self.request = reader, writer, request
+
+    @classmethod
+    async def open(cls, url: str, headers: dict[str, str]) -> Connection:
+        parts = httpx.URL(url)
+        reader, writer = await asyncio.open_connection(parts.host, parts.port)
+        lines = [f"GET {parts.raw_path.decode()} HTTP/1.1", f"Host: {parts.host}:{parts.port}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        return cls(reader, writer, ("\r\n".join(lines) + "\r\n\r\n").encode())
+
+    async def get(self) -> tuple[int, bytes]:
+        self.writer.write(self.request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        if length is None:
+            raise ValueError(f"answer without Content-Length: {head[:200]!r}")
+        return int(head[9:12]), await self.reader.readexactly(int(length.group(1)))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 async def paced_gets(url: str, rate: float, seconds: float, connections: int = 64) -> dict[str, Any]:
     """Exactly ``rate * seconds`` GETs, request *i* due at t0 + i/rate, over at most ``connections`` keep-alive
-    connections (one httpx client each, handed out through a queue: httpx's own pool spends CPU in proportion
-    to the requests waiting in it, which would make the client the bottleneck once answers lag)."""
+    connections (handed out through a queue; a request waits for a free one, and that wait counts)."""
     total = int(rate * seconds)
     latencies: list[float] = []
     service: list[float] = []
     errors: list[str] = []
     sizes: list[int] = []
     headers = {"Authorization": f"Bearer {TOKEN}"}
-    clients = [
-        httpx.AsyncClient(headers=headers, timeout=10, limits=httpx.Limits(max_connections=1))
-        for _ in range(connections)
-    ]
-    idle: asyncio.Queue[httpx.AsyncClient] = asyncio.Queue()
-    for client in clients:
-        await client.get(url)  # connect and warm the server up, not counted
-        idle.put_nowait(client)
+    pool = [await Connection.open(url, headers) for _ in range(connections)]
+    idle: asyncio.Queue[Connection] = asyncio.Queue()
+    for conn in pool:
+        await conn.get()  # warm the connection and the server up, not counted
+        idle.put_nowait(conn)
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.2
 
     async def one(i: int) -> None:
         scheduled = t0 + i / rate
         await asyncio.sleep(max(0.0, scheduled - loop.time()))
-        client = await idle.get()
+        conn = await idle.get()
         sent = loop.time()
         try:
-            response = await client.get(url)
+            code, body = await asyncio.wait_for(conn.get(), timeout=10)
             done = loop.time()
-            if response.status_code != 200:
-                errors.append(str(response.status_code))
-                return
-            latencies.append(done - scheduled)
-            service.append(done - sent)
-            sizes.append(len(response.content))
-        except httpx.HTTPError as exc:
+            idle.put_nowait(conn)
+        except (TimeoutError, OSError, ValueError, asyncio.IncompleteReadError) as exc:
             errors.append(type(exc).__name__)
-        finally:
-            idle.put_nowait(client)
+            conn.close()  # its stream may hold part of an answer: replace it
+            idle.put_nowait(await Connection.open(url, headers))
+            return
+        if code != 200:
+            errors.append(str(code))
+            return
+        latencies.append(done - scheduled)
+        service.append(done - sent)
+        sizes.append(len(body))
 
     try:
         await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(total))), timeout=seconds + 30)
     finally:
         elapsed = loop.time() - t0
-        for client in clients:
-            await client.aclose()
+        while not idle.empty():
+            idle.get_nowait().close()
     return {"total": total, "latencies": latencies, "service": service, "errors": errors, "sizes": sizes,
             "elapsed": elapsed}  # fmt: skip
 
@@ -332,7 +360,8 @@ def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], s
         "`python -m maestro_dagster api` (uvicorn), with PostgreSQL for Maestro's tables and Dagster's storage, "
         "`dagster-webserver` and `dagster-daemon` beside it, all on loopback.",
         f"### (1) `GET /api/executions/{{id}}` at {rate:.0f} requests/s for {reads[1]['total'] / rate:.0f} s",
-        f"Open-loop paced client (asyncio + httpx, in its own process, up to 64 connections): request *i* is sent "
+        f"Open-loop paced client (plain asyncio streams, keep-alive, in the benchmark's process, up to 64 "
+        "connections; a general HTTP client would spend as much CPU per request as the server): request *i* is sent "
         f"at t0 + i/{rate:.0f} s whatever the earlier answers did, and its latency counts from that scheduled "
         "time to the end of the answer, so queueing in the server shows. The execution has 6 nodes (1 -> 4 -> 1) "
         f"with outputs, one artifact and one run; the answer is {size:,.0f} bytes. The last column counts from the "
@@ -413,7 +442,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="GET requests per second (default 200)")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of the GET load (default 10)")
     parser.add_argument("--launches", type=int, default=7, help="execute launches to time (default 7)")
+    parser.add_argument("--only", choices=("read", "launch"), help="run one part only (cannot be used with --write)")
     args = parser.parse_args()
+    if args.only and args.write:
+        parser.error("--write needs both parts: drop --only")
     load = "{:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())
     stack = Stack()
     try:
@@ -427,13 +459,13 @@ def main() -> None:
         path = f"/api/executions/{done['execution_id']}"
         cpu_ms = api_cpu_ms(stack, path)
         reads = {}
-        for workers, base in ((1, stack.api), (2, stack.api2)):
+        for workers, base in ((1, stack.api), (2, stack.api2)) if args.only != "launch" else ():
             print(f"GET {path} at {args.rate:.0f}/s for {args.seconds:.0f} s, {workers} worker(s) ...", flush=True)
             reads[workers] = asyncio.run(paced_gets(f"{base}{path}", args.rate, args.seconds))
             if not reads[workers]["latencies"]:
                 raise SystemExit(f"no successful GET: {reads[workers]['errors'][:5]}")
         launches = []
-        for i in range(args.launches + 1):
+        for i in range(args.launches + 1 if args.only != "read" else 0):
             result = one_launch(stack, "bench_one")
             if i:  # the first launch of a new job warms its snapshot: not counted
                 launches.append(result)
@@ -444,6 +476,12 @@ def main() -> None:
         raise
     finally:
         stack.close()
+    if args.only:
+        for workers, read in reads.items():
+            print(read_row(f"{workers} worker(s)", read))
+        for launch in launches:
+            print({k: f"{v * 1000:.0f} ms" for k, v in launch.items()})
+        return
     body = render(reads, launches, stack, load, args.rate, cpu_ms)
     print(body)
     if args.write:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.orm import Session
 
 from maestro_dagster.api import service
 from maestro_dagster.api.auth import Principal
 from maestro_dagster.api.dagster_client import DagsterGateway
-from maestro_dagster.api.deps import gateway_of, instance_of, operator, session_dep, settings_of, viewer
+from maestro_dagster.api.deps import gateway_of, instance_of, operator, read, session_dep, settings_of, viewer
 from maestro_dagster.api.schemas import (
     MAX_BIGINT,
     ActionResponse,
@@ -53,10 +53,10 @@ def list_executions(
 
 
 @router.get("/{execution_id}", response_model=ExecutionStatusResponse)
-def get_execution(
-    execution_id: str, session: Session = Depends(session_dep), _: Principal = Depends(viewer)
-) -> ExecutionStatusResponse:
-    return service.execution_status(session, execution_id)
+async def get_execution(execution_id: str, request: Request, _: Principal = Depends(viewer)) -> Response:
+    # The answer is already the declared model: serialized here, not validated and serialized again by FastAPI.
+    answer = await read(request, service.execution_status, execution_id)
+    return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.get("/{execution_id}/events", response_model=list[EventResponse])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from maestro_dagster.api.dagster_client import DagsterGateway
@@ -37,22 +37,35 @@ RESUMABLE = (WorkflowStatus.FAILED, WorkflowStatus.PAUSED, WorkflowStatus.CANCEL
 
 
 # What the status answer shows; the columns it does not (contexts, node inputs, artifact contents) can be large
-# JSON documents and are not read. The status answer is the API's most frequent read (clients poll it).
+# JSON documents and are not read. The status answer is the API's most frequent read (clients poll it), so its
+# four statements are built once, on the tables (Core, not ORM entities), and only their parameters change.
+_E, _N, _R, _A = (m.__table__.c for m in (WorkflowExecution, NodeState, ExecutionRun, Artifact))
 _EXECUTION_COLUMNS = (
-    WorkflowExecution.id, WorkflowExecution.workflow_id, WorkflowExecution.workflow_version, WorkflowExecution.status,
-    WorkflowExecution.completed_nodes, WorkflowExecution.failed_nodes, WorkflowExecution.total_nodes,
-    WorkflowExecution.progress_percent, WorkflowExecution.current_phase, WorkflowExecution.error_message,
-    WorkflowExecution.error_node_id, WorkflowExecution.started_at, WorkflowExecution.completed_at,
+    _E.id, _E.workflow_id, _E.workflow_version, _E.status, _E.completed_nodes, _E.failed_nodes, _E.total_nodes,
+    _E.progress_percent, _E.current_phase, _E.error_message, _E.error_node_id, _E.started_at, _E.completed_at,
 )  # fmt: skip
-_NODE_COLUMNS = (
-    NodeState.node_id, NodeState.node_name, NodeState.node_type, NodeState.status, NodeState.attempt_count,
-    NodeState.started_at, NodeState.completed_at, NodeState.duration_seconds, NodeState.outputs,
-    NodeState.error_message, NodeState.error_type, NodeState.quality_score,
+_EXECUTION_BY_ID = select(*_EXECUTION_COLUMNS).where(_E.id == bindparam("ref"))
+_EXECUTION_BY_RUN = select(*_EXECUTION_COLUMNS).where(
+    _E.id == select(_R.execution_id).where(_R.run_id == bindparam("ref")).scalar_subquery()
+)
+_NODES_OF = (
+    select(
+        _N.node_id, _N.node_name, _N.node_type, _N.status, _N.attempt_count, _N.started_at, _N.completed_at,
+        _N.duration_seconds, _N.outputs, _N.error_message, _N.error_type, _N.quality_score,
+    )
+    .where(_N.execution_id == bindparam("execution_id"))
+    .order_by(_N.created_at)
 )  # fmt: skip
-_RUN_COLUMNS = (
-    ExecutionRun.run_id, ExecutionRun.kind, ExecutionRun.status, ExecutionRun.parent_run_id, ExecutionRun.root_run_id,
-    ExecutionRun.started_at, ExecutionRun.completed_at,
-)  # fmt: skip
+_RUNS_OF = (
+    select(_R.run_id, _R.kind, _R.status, _R.parent_run_id, _R.root_run_id, _R.started_at, _R.completed_at)
+    .where(_R.execution_id == bindparam("execution_id"))
+    .order_by(_R.created_at)
+)
+_ARTIFACTS_OF = (
+    select(_A.node_id, _A.file_path, _A.uri, _A.name)
+    .where(_A.execution_id == bindparam("execution_id"))
+    .order_by(_A.created_at, _A.node_id)
+)
 
 
 def _not_found(ref: str) -> NotFoundError:
@@ -72,19 +85,15 @@ def find_execution(session: Session, ref: str) -> WorkflowExecution:
 
 def execution_status(session: Session, ref: str) -> ExecutionStatusResponse:
     """The status answer of an execution (by its id or a Dagster run id of it)."""
-    shown = select(*_EXECUTION_COLUMNS)
-    execution = session.execute(shown.where(WorkflowExecution.id == ref)).first()
+    conn = session.connection()
+    execution = conn.execute(_EXECUTION_BY_ID, {"ref": ref}).first()
     if execution is None:
-        by_run = select(ExecutionRun.execution_id).where(ExecutionRun.run_id == ref).scalar_subquery()
-        execution = session.execute(shown.where(WorkflowExecution.id == by_run)).first()
+        execution = conn.execute(_EXECUTION_BY_RUN, {"ref": ref}).first()
     if execution is None:
         raise _not_found(ref)
+    of_execution = {"execution_id": execution.id}
     artifacts: dict[str, list[str]] = {}
-    for node_id, file_path, uri, name in session.execute(
-        select(Artifact.node_id, Artifact.file_path, Artifact.uri, Artifact.name)
-        .where(Artifact.execution_id == execution.id)
-        .order_by(Artifact.created_at, Artifact.node_id)
-    ):
+    for node_id, file_path, uri, name in conn.execute(_ARTIFACTS_OF, of_execution):
         artifacts.setdefault(node_id, []).append(file_path or uri or name)
     nodes = [
         NodeStateResponse(
@@ -102,9 +111,7 @@ def execution_status(session: Session, ref: str) -> ExecutionStatusResponse:
             error_type=n.error_type,
             quality_score=n.quality_score,
         )
-        for n in session.execute(
-            select(*_NODE_COLUMNS).where(NodeState.execution_id == execution.id).order_by(NodeState.created_at)
-        )
+        for n in conn.execute(_NODES_OF, of_execution)
     ]
     runs = [
         RunResponse(
@@ -116,9 +123,7 @@ def execution_status(session: Session, ref: str) -> ExecutionStatusResponse:
             started_at=r.started_at,
             completed_at=r.completed_at,
         )
-        for r in session.execute(
-            select(*_RUN_COLUMNS).where(ExecutionRun.execution_id == execution.id).order_by(ExecutionRun.created_at)
-        )
+        for r in conn.execute(_RUNS_OF, of_execution)
     ]
     return ExecutionStatusResponse(
         execution_id=execution.id,

@@ -6,9 +6,18 @@ The seed's entry points are importable from here: ``get_db``, ``RepositoryFactor
 
 from maestro_dagster.db.context_store import DatabaseWorkflowContextStore, WorkflowContext
 from maestro_dagster.db.enums import EventType, NodeStatus, RunKind, WorkflowStatus
-from maestro_dagster.db.migrate import initialize_database
 from maestro_dagster.db.repositories import DefinitionRecord, NodeStateUpdate, RepositoryFactory
 from maestro_dagster.db.session import get_db, get_engine, session_scope
+
+
+def __getattr__(name: str) -> object:
+    # Alembic is imported only by what migrates: a run worker, which imports this package, never needs it.
+    if name == "initialize_database":
+        from maestro_dagster.db.migrate import initialize_database
+
+        return initialize_database
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DatabaseWorkflowContextStore",

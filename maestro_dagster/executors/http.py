@@ -27,8 +27,6 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
-import httpx
-
 from maestro_dagster.errors import ExecutorError, NodeTimeoutError
 from maestro_dagster.executors.base import (
     ExecutorContext,
@@ -72,6 +70,8 @@ def http_executor(node_input: NodeInput, ctx: ExecutorContext) -> NodeOutput:
         if method != "GET":
             raise _config_error(node_id, f"file:// URLs support only GET, not {method}")
         return _read_file_url(url, node_id)
+
+    import httpx  # here, not at module level: a run worker whose workflow makes no HTTP calls never loads it
 
     ctx.log.info("node %s: HTTP %s %s", node_id, method, url)
     started = time.monotonic()

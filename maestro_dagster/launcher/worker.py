@@ -1,0 +1,66 @@
+"""The run worker process of ``MaestroRunLauncher``: ``python -m maestro_dagster.launcher.worker``.
+
+It reads two lines on stdin. The first is the launcher's Dagster instance (a serialized ``InstanceRef``) and the
+module of the code location (``maestro_dagster.definitions``): the process then imports Dagster, opens the
+instance's storage and imports the code location, which is most of a run worker's start-up. The second line is
+the id of the run to execute, which it does exactly as ``dagster api execute_run`` does (same engine events, same
+interrupt handling), plus Dagster's run-cancellation thread so a terminate request reaches it from any process.
+One run per process; the process exits when the run ends.
+
+A warm worker is one started ahead of time that has done the first part and waits for the second line; if its
+launcher goes away (stdin closes) before a run arrives, it exits. Stdout and stderr are the launcher's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+
+def _prepare(first_line: str) -> Any:
+    """The instance, with Dagster, its storage and the code location imported (the slow part of a start)."""
+    from dagster import DagsterInstance
+    from dagster._core.instance.ref import InstanceRef
+    from dagster._serdes import deserialize_value
+
+    ref_json, _, module = first_line.rstrip("\n").partition("\t")
+    instance = DagsterInstance.from_ref(deserialize_value(ref_json, InstanceRef))
+    import dagster._cli.api  # noqa: F401 - the run's code path, imported while waiting
+
+    if module:
+        importlib.import_module(module)
+    return instance
+
+
+def _execute(instance: Any, run_id: str) -> int:
+    from dagster._cli.api import _execute_run_command_body
+    from dagster._core.execution.run_cancellation_thread import start_run_cancellation_thread
+    from dagster._utils.interrupts import capture_interrupts
+
+    with capture_interrupts():
+        thread, shutdown = start_run_cancellation_thread(instance, run_id)
+        try:
+            return _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=True)
+        finally:
+            shutdown.set()
+            thread.join(timeout=5)
+
+
+def main() -> int:
+    first = sys.stdin.readline()
+    if not first.strip():
+        return 0
+    instance = _prepare(first)
+    run_id = sys.stdin.readline().strip()
+    if not run_id:  # the launcher went away before giving this worker a run
+        instance.dispose()
+        return 0
+    try:
+        return _execute(instance, run_id)
+    finally:
+        instance.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""MaestroRunLauncher with a real Dagster instance: runs start in (warm) worker processes and end mirrored;
+a killed worker fails its run at once; terminate cancels; other runs are left to DefaultRunLauncher."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from dagster import DagsterRunStatus
+from dagster._core.launcher.base import WorkerStatus
+
+from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
+from maestro_dagster.db.models import WorkflowExecution
+from maestro_dagster.db.session import get_db
+from maestro_dagster.launcher import MaestroRunLauncher
+from maestro_dagster.launcher import launcher as launcher_module
+from maestro_dagster.launcher.launcher import TAG_LAUNCH, worker_alive
+from maestro_dagster.mirror import live
+from maestro_dagster.mirror.sync import sync_runs
+from maestro_dagster.runs import IN_PROCESS, _recon_job, create_execution
+
+EXAMPLES = "maestro_examples.nodes"
+FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+
+
+def one_node(workflow_id: str, executor: str, **config: Any) -> dict[str, Any]:
+    return {"id": workflow_id, "nodes": {"only": {"executor": f"{EXAMPLES}:{executor}", "config": config}}, "edges": []}
+
+
+def three_nodes(workflow_id: str) -> dict[str, Any]:
+    nodes = {n: {"executor": f"{EXAMPLES}:echo"} for n in ("a", "b", "c")}
+    return {
+        "id": workflow_id,
+        "nodes": nodes,
+        "edges": [{"source": "a", "target": "b"}, {"source": "b", "target": "c"}],
+    }
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def launch(env, workflow_id: str, context: dict | None = None) -> tuple[str, str]:
+    """Create an execution and a run of it, and launch the run through the instance's run launcher."""
+    execution_id, _spec, _version = create_execution(workflow_id, context or {}, "test", env.settings)
+    recon = _recon_job(workflow_id)
+    run = env.instance.create_run_for_job(
+        job_def=recon.get_definition(),
+        run_config={"initial_context": context or {}, "execution": IN_PROCESS},
+        tags={TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: "test", TAG_WORKFLOW_ID: workflow_id},
+        job_code_origin=recon.get_python_origin(),
+    )
+    env.instance.launch_run(run.run_id, workspace=None)
+    return run.run_id, execution_id
+
+
+def finished(env, run_id: str, timeout: float = 90):
+    return wait_for(
+        lambda: (r := env.instance.get_run_by_id(run_id)) is not None and r.status in FINISHED and r,
+        timeout,
+        f"run {run_id} to end",
+    )
+
+
+def execution_status(env, execution_id: str) -> str:
+    with get_db(env.settings) as session:
+        return session.get(WorkflowExecution, execution_id).status.value
+
+
+def test_launcher_is_configured_and_its_tags_are_the_mirrors(maestro_env):
+    assert isinstance(maestro_env.instance.run_launcher, MaestroRunLauncher)
+    assert maestro_env.instance.run_launcher.warm_workers == 1
+    assert launcher_module.TAG_WORKFLOW_ID == TAG_WORKFLOW_ID
+    assert (launcher_module.TAG_WORKER_PID, launcher_module.TAG_WORKER_HOST) == (
+        live.TAG_WORKER_PID,
+        live.TAG_WORKER_HOST,
+    )
+    with pytest.raises(ValueError, match="warm_workers must be 0 or more"):
+        MaestroRunLauncher(warm_workers=-1)
+
+
+def test_runs_start_cold_then_warm_and_are_mirrored(maestro_env):
+    maestro_env.add_definition(three_nodes("launch_linear"))
+    launcher = maestro_env.instance.run_launcher
+    try:
+        first, first_execution = launch(maestro_env, "launch_linear", {"n": 1})
+        run = finished(maestro_env, first)
+        assert run.status == DagsterRunStatus.SUCCESS
+        assert run.tags[TAG_LAUNCH] == "cold"
+        waiting = list(wait_for(lambda: launcher._warm, 10, "a warm worker to be started"))
+        assert worker_alive(waiting[0].pid)
+
+        second, second_execution = launch(maestro_env, "launch_linear", {"n": 2})
+        run = finished(maestro_env, second)
+        assert run.status == DagsterRunStatus.SUCCESS
+        assert run.tags[TAG_LAUNCH] == "warm"
+        assert run.tags[live.TAG_WORKER_PID] == str(waiting[0].pid)  # the waiting worker ran it
+        messages = [e.message for e in maestro_env.instance.all_logs(second) if e.message]
+        assert any(f"warm Maestro run worker process {waiting[0].pid}" in m for m in messages)
+        for execution_id in (first_execution, second_execution):
+            wait_for(lambda e=execution_id: execution_status(maestro_env, e) == "completed", 30, "mirrored")
+            assert maestro_env.verify(execution_id) == []
+        wait_for(lambda: not worker_alive(waiting[0].pid), 30, "the worker to exit after its run")
+    finally:
+        launcher.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_killed_worker_fails_its_run_at_once_and_health_says_failed(maestro_env):
+    maestro_env.add_definition(one_node("launch_nap", "sleep", seconds=60))
+    launcher = maestro_env.instance.run_launcher
+    try:
+        run_id, execution_id = launch(maestro_env, "launch_nap")
+        run = wait_for(
+            lambda: (r := maestro_env.instance.get_run_by_id(run_id)).status == DagsterRunStatus.STARTED and r,
+            60,
+            "the run to start",
+        )
+        pid = int(run.tags[live.TAG_WORKER_PID])
+        assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        run = finished(maestro_env, run_id, timeout=15)
+        assert run.status == DagsterRunStatus.FAILURE
+        assert time.monotonic() - killed < 10  # by the launcher's reaper, not a monitoring poll
+        failure = [e.message for e in maestro_env.instance.all_logs(run_id) if e.message]
+        assert any(f"worker process {pid} exited with code -9" in m for m in failure), failure[-3:]
+        assert launcher.check_run_worker_health(run).status == WorkerStatus.FAILED
+        # Failed in Dagster; the worker is gone, so the tables follow with a catch-up pass (the daemon's sensor).
+        sync_runs(maestro_env.instance, run_ids=[run_id], settings=maestro_env.settings)
+        assert execution_status(maestro_env, execution_id) == "failed"
+        assert maestro_env.verify(execution_id) == []
+    finally:
+        launcher.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_terminate_cancels_the_run_in_its_worker(maestro_env):
+    maestro_env.add_definition(one_node("launch_cancel", "sleep", seconds=60))
+    launcher = maestro_env.instance.run_launcher
+    try:
+        run_id, execution_id = launch(maestro_env, "launch_cancel")
+        wait_for(lambda: maestro_env.instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED, 60, "start")
+        assert launcher.terminate(run_id) is True
+        run = finished(maestro_env, run_id, timeout=30)
+        assert run.status == DagsterRunStatus.CANCELED
+        wait_for(lambda: execution_status(maestro_env, execution_id) == "cancelled", 30, "mirrored cancel")
+        assert launcher.terminate(run_id) is False  # already ended
+        assert maestro_env.verify(execution_id) == []
+    finally:
+        launcher.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"])
+def test_other_runs_are_left_to_the_default_launcher_and_dispose_releases_workers(maestro_env):
+    maestro_env.add_definition(one_node("launch_other", "echo"))
+    launcher: MaestroRunLauncher = maestro_env.instance.run_launcher
+    recon = _recon_job("launch_other")
+    job_def = recon.get_definition()
+    origin = recon.get_python_origin()
+    plain = maestro_env.instance.create_run_for_job(job_def=job_def, job_code_origin=origin, tags={TAG_WORKFLOW_ID: ""})
+    assert launcher.target_of(plain) is None  # not a Maestro workflow's run
+    elsewhere = maestro_env.instance.create_run_for_job(
+        job_def=job_def,
+        job_code_origin=origin._replace(
+            repository_origin=origin.repository_origin._replace(executable_path="/nonexistent/python")
+        ),
+        tags={TAG_WORKFLOW_ID: "launch_other"},
+    )
+    assert launcher.target_of(elsewhere) is None  # its Python is not on this host (a remote code server)
+    assert launcher.check_run_worker_health(plain).status == WorkerStatus.RUNNING  # not ours: not judged
+    ours = maestro_env.instance.create_run_for_job(
+        job_def=job_def, job_code_origin=origin, tags={TAG_WORKFLOW_ID: "launch_other"}
+    )
+    target = launcher.target_of(ours)
+    assert target is not None and target.module == "maestro_dagster.definitions"
+
+    launcher._top_up(target)
+    waiting = list(launcher._warm)
+    assert len(waiting) == 1 and worker_alive(waiting[0].pid)
+    launcher.dispose()
+    wait_for(lambda: waiting[0].proc.poll() is not None, 30, "the waiting worker to exit when released")
+    assert waiting[0].proc.returncode == 0
