@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from maestro_dagster.api.dagster_client import DagsterGateway
@@ -37,35 +37,33 @@ RESUMABLE = (WorkflowStatus.FAILED, WorkflowStatus.PAUSED, WorkflowStatus.CANCEL
 
 
 # What the status answer shows; the columns it does not (contexts, node inputs, artifact contents) can be large
-# JSON documents and are not read. The status answer is the API's most frequent read (clients poll it), so its
-# four statements are built once, on the tables (Core, not ORM entities), and only their parameters change.
+# JSON documents and are not read. The status answer is the API's most frequent read (clients poll it), so it is
+# two statements built once, on the tables (Core, not ORM entities): the execution (found by its id or one of its
+# runs' ids) with its runs, then its nodes with their artifacts.
 _E, _N, _R, _A = (m.__table__.c for m in (WorkflowExecution, NodeState, ExecutionRun, Artifact))
-_EXECUTION_COLUMNS = (
-    _E.id, _E.workflow_id, _E.workflow_version, _E.status, _E.completed_nodes, _E.failed_nodes, _E.total_nodes,
-    _E.progress_percent, _E.current_phase, _E.error_message, _E.error_node_id, _E.started_at, _E.completed_at,
+_RUNS, _ARTIFACTS = ExecutionRun.__table__, Artifact.__table__
+_RUN_OF_REF = select(_R.execution_id).where(_R.run_id == bindparam("ref")).scalar_subquery()
+_EXECUTION_AND_RUNS = (
+    select(
+        _E.id, _E.workflow_id, _E.workflow_version, _E.status, _E.completed_nodes, _E.failed_nodes,
+        _E.total_nodes, _E.progress_percent, _E.current_phase, _E.error_message, _E.error_node_id, _E.started_at,
+        _E.completed_at, _R.run_id, _R.kind.label("run_kind"), _R.status.label("run_status"), _R.parent_run_id,
+        _R.root_run_id, _R.started_at.label("run_started_at"), _R.completed_at.label("run_completed_at"),
+    )
+    .outerjoin(_RUNS, _R.execution_id == _E.id)
+    .where(or_(_E.id == bindparam("ref"), _E.id == _RUN_OF_REF))
+    .order_by(_R.created_at)
 )  # fmt: skip
-_EXECUTION_BY_ID = select(*_EXECUTION_COLUMNS).where(_E.id == bindparam("ref"))
-_EXECUTION_BY_RUN = select(*_EXECUTION_COLUMNS).where(
-    _E.id == select(_R.execution_id).where(_R.run_id == bindparam("ref")).scalar_subquery()
-)
-_NODES_OF = (
+_NODES_AND_ARTIFACTS = (
     select(
         _N.node_id, _N.node_name, _N.node_type, _N.status, _N.attempt_count, _N.started_at, _N.completed_at,
         _N.duration_seconds, _N.outputs, _N.error_message, _N.error_type, _N.quality_score,
+        func.coalesce(_A.file_path, _A.uri, _A.name).label("artifact"),
     )
+    .outerjoin(_ARTIFACTS, and_(_A.execution_id == _N.execution_id, _A.node_id == _N.node_id))
     .where(_N.execution_id == bindparam("execution_id"))
-    .order_by(_N.created_at)
+    .order_by(_N.created_at, _A.created_at)
 )  # fmt: skip
-_RUNS_OF = (
-    select(_R.run_id, _R.kind, _R.status, _R.parent_run_id, _R.root_run_id, _R.started_at, _R.completed_at)
-    .where(_R.execution_id == bindparam("execution_id"))
-    .order_by(_R.created_at)
-)
-_ARTIFACTS_OF = (
-    select(_A.node_id, _A.file_path, _A.uri, _A.name)
-    .where(_A.execution_id == bindparam("execution_id"))
-    .order_by(_A.created_at, _A.node_id)
-)
 
 
 def _not_found(ref: str) -> NotFoundError:
@@ -86,45 +84,44 @@ def find_execution(session: Session, ref: str) -> WorkflowExecution:
 def execution_status(session: Session, ref: str) -> ExecutionStatusResponse:
     """The status answer of an execution (by its id or a Dagster run id of it)."""
     conn = session.connection()
-    execution = conn.execute(_EXECUTION_BY_ID, {"ref": ref}).first()
-    if execution is None:
-        execution = conn.execute(_EXECUTION_BY_RUN, {"ref": ref}).first()
-    if execution is None:
+    rows = conn.execute(_EXECUTION_AND_RUNS, {"ref": ref}).all()
+    if not rows:
         raise _not_found(ref)
-    of_execution = {"execution_id": execution.id}
-    artifacts: dict[str, list[str]] = {}
-    for node_id, file_path, uri, name in conn.execute(_ARTIFACTS_OF, of_execution):
-        artifacts.setdefault(node_id, []).append(file_path or uri or name)
-    nodes = [
-        NodeStateResponse(
-            node_id=n.node_id,
-            node_name=n.node_name,
-            node_type=n.node_type,
-            status=n.status.value,
-            attempt_count=n.attempt_count,
-            started_at=n.started_at,
-            completed_at=n.completed_at,
-            duration=n.duration_seconds,
-            outputs=n.outputs,
-            artifacts=artifacts.get(n.node_id, []),
-            error=n.error_message,
-            error_type=n.error_type,
-            quality_score=n.quality_score,
-        )
-        for n in conn.execute(_NODES_OF, of_execution)
-    ]
+    execution = rows[0]
     runs = [
         RunResponse(
             run_id=r.run_id,
-            kind=r.kind.value,
-            status=r.status.value,
+            kind=r.run_kind.value,
+            status=r.run_status.value,
             parent_run_id=r.parent_run_id,
             root_run_id=r.root_run_id,
-            started_at=r.started_at,
-            completed_at=r.completed_at,
+            started_at=r.run_started_at,
+            completed_at=r.run_completed_at,
         )
-        for r in conn.execute(_RUNS_OF, of_execution)
+        for r in rows
+        if r.run_id is not None
     ]
+    nodes: dict[str, NodeStateResponse] = {}
+    for n in conn.execute(_NODES_AND_ARTIFACTS, {"execution_id": execution.id}):
+        shown = nodes.get(n.node_id)
+        if shown is None:
+            shown = nodes[n.node_id] = NodeStateResponse(
+                node_id=n.node_id,
+                node_name=n.node_name,
+                node_type=n.node_type,
+                status=n.status.value,
+                attempt_count=n.attempt_count,
+                started_at=n.started_at,
+                completed_at=n.completed_at,
+                duration=n.duration_seconds,
+                outputs=n.outputs,
+                artifacts=[],
+                error=n.error_message,
+                error_type=n.error_type,
+                quality_score=n.quality_score,
+            )
+        if n.artifact is not None:
+            shown.artifacts.append(n.artifact)
     return ExecutionStatusResponse(
         execution_id=execution.id,
         workflow_id=execution.workflow_id,
@@ -135,7 +132,7 @@ def execution_status(session: Session, ref: str) -> ExecutionStatusResponse:
         total_nodes=execution.total_nodes,
         progress_percent=execution.progress_percent,
         current_phase=execution.current_phase,
-        node_states=nodes,
+        node_states=list(nodes.values()),
         runs=runs,
         error_message=execution.error_message,
         error_node_id=execution.error_node_id,
