@@ -35,6 +35,10 @@ def sync(
     for run_id in report.failed_dead_runs:
         typer.echo(f"run {run_id}: worker process is gone; reported failed")
     typer.echo(f"{len(report.runs)} run(s), {report.events_read} event(s) read in {elapsed:.2f}s")
+    for result in report.errors:
+        typer.secho(f"run {result.run_id}: not mirrored: {result.error}", err=True, fg=typer.colors.RED)
+    if report.errors:
+        raise typer.Exit(1)
 
 
 @app.command()

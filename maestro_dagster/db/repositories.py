@@ -184,6 +184,26 @@ class ExecutionRepository:
         metadata: dict[str, Any] | None = None,
     ) -> WorkflowExecution:
         """A PENDING execution with a pending node state for every node of the definition's version."""
+        execution, node_states = self.new_rows(
+            workflow_id, initial_context, execution_id=execution_id, workflow_version=workflow_version,
+            metadata=metadata,
+        )  # fmt: skip
+        self.session.add(execution)
+        for values in node_states:
+            self.session.add(NodeState(**values))
+        self.session.flush()
+        return execution
+
+    def new_rows(
+        self,
+        workflow_id: str,
+        initial_context: dict[str, Any] | None = None,
+        *,
+        execution_id: str | None = None,
+        workflow_version: int | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> tuple[WorkflowExecution, list[dict[str, Any]]]:
+        """What ``create`` inserts, not added to the session: the execution, and its node states' column values."""
         definition = WorkflowRepository(self.session).require(workflow_id)
         version = workflow_version or definition.version
         stored = WorkflowRepository(self.session).get_version(workflow_id, version)
@@ -198,23 +218,22 @@ class ExecutionRepository:
             total_nodes=len(nodes),
             execution_metadata=metadata or {},
         )
-        self.session.add(execution)
+        node_states = []
         for node_id, node in nodes.items():
             node = node if isinstance(node, dict) else {}
-            self.session.add(
-                NodeState(
-                    execution_id=execution.id,
-                    node_id=node_id,
-                    node_name=node.get("name") or node_id,
-                    node_type=node.get("type") or "custom",
-                    status=NodeStatus.PENDING,
-                    attempt_count=0,
-                    max_retries=_max_retries(node, definition.definition),
-                    quality_threshold=node.get("quality_threshold", 0.7),
-                )
+            node_states.append(
+                {
+                    "execution_id": execution.id,
+                    "node_id": node_id,
+                    "node_name": node.get("name") or node_id,
+                    "node_type": node.get("type") or "custom",
+                    "status": NodeStatus.PENDING,
+                    "attempt_count": 0,
+                    "max_retries": _max_retries(node, definition.definition),
+                    "quality_threshold": node.get("quality_threshold", 0.7),
+                }
             )
-        self.session.flush()
-        return execution
+        return execution, node_states
 
     def get(self, execution_id: str) -> WorkflowExecution | None:
         return self.session.get(WorkflowExecution, execution_id)

@@ -1,7 +1,8 @@
 """The one mirror primitive: project the not-yet-mirrored events of run R into Maestro's tables.
 
-Used by the run itself (``live.py``), the catch-up loop (the daemon's sensor and ``maestro mirror sync``)
-and the terminal pass. While the run is alive only events after the run's cursor are read; once it is
+Used by the run itself (``live.py``) and the terminal pass; the catch-up loop (the daemon's sensor and
+``maestro mirror sync``) mirrors runs in batches (``batch.py``) by the same rules, through ``project``.
+While the run is alive only events after the run's cursor are read; once it is
 finished, one full pass re-reads all of its events (catching any that committed out of order) and marks
 the run ``mirror_complete``. Dagster is read before Maestro's write transaction opens, so the write lock is
 held only while rows are written. Everything is idempotent: running it twice, or from two processes at
@@ -34,6 +35,7 @@ class MirrorResult:
     events_read: int = 0
     complete: bool = False
     skipped_reason: str | None = None
+    error: str | None = None  # the catch-up loop could not mirror it (it is retried on the next pass)
 
 
 def _prepare(
@@ -101,13 +103,23 @@ def mirror_run(
         run = instance.get_run_by_id(run_id) or run
 
     with get_db(settings, immediate=True) as session:
-        view = load_view(session, execution_id)
-        reducer = apply_events(view, events, {run_id: run.tags.get(TAG_PAUSE) == "true"})
-        save_view(session, view, reducer.events, reducer.artifacts)
-        run_row = session.get(ExecutionRun, run_id)
-        if events:
-            run_row.last_storage_id = max(run_row.last_storage_id, events[-1].storage_id)
-        run_row.dagster_status = run.status.value
-        if finished:
-            run_row.mirror_complete = True
+        project(session, execution_id, run, events, complete=finished)
     return MirrorResult(run_id, execution_id, events_read=len(events), complete=finished)
+
+
+def project(
+    session: Session, execution_id: str, run: DagsterRun, events: list[DagsterEventIn], *, complete: bool
+) -> None:
+    """Apply ``events`` of ``run`` to its execution's rows and advance its cursor.
+
+    ``complete``: ``events`` are all of the run's events, read once it had finished (the full pass).
+    """
+    view = load_view(session, execution_id)
+    reducer = apply_events(view, events, {run.run_id: run.tags.get(TAG_PAUSE) == "true"})
+    save_view(session, view, reducer.events, reducer.artifacts)
+    run_row = session.get(ExecutionRun, run.run_id)
+    if events:
+        run_row.last_storage_id = max(run_row.last_storage_id, events[-1].storage_id)
+    run_row.dagster_status = run.status.value
+    if complete:
+        run_row.mirror_complete = True

@@ -27,9 +27,11 @@ def maestro_mirror_sensor(context: SensorEvaluationContext):
     now = datetime.now(UTC)
     since = datetime.fromisoformat(context.cursor) - MARGIN if context.cursor else None
     report = sync_runs(context.instance, updated_after=since)
-    context.update_cursor(now.isoformat())
+    if not report.errors:  # else the same runs are listed again next tick
+        context.update_cursor(now.isoformat())
     touched = [r for r in report.runs if r.events_read]
+    errors = "".join(f"; run {r.run_id} not mirrored: {r.error}" for r in report.errors[:3])
     return SkipReason(
         f"mirrored {report.events_read} event(s) of {len(touched)} run(s); "
-        f"{len(report.failed_dead_runs)} dead run(s) failed"
+        f"{len(report.failed_dead_runs)} dead run(s) failed{errors}"
     )

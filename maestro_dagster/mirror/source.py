@@ -1,24 +1,25 @@
-"""Reading Dagster: the events of a run after a cursor, reduced to ``DagsterEventIn``; which runs to mirror."""
+"""Reading Dagster: the events of runs after their cursors (decoded by ``decode.py``); which runs to mirror."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunRecord, RunsFilter
 from dagster._core.storage.event_log.base import EventLogCursor
+from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
+from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from sqlalchemy import and_, or_, select
 
 from maestro_dagster.compiler import TAG_WORKFLOW_ID
+from maestro_dagster.mirror.decode import decode_event, to_event_in
 from maestro_dagster.mirror.model import DagsterEventIn
 from maestro_dagster.mirror.reducer import MIRRORED_TYPES
 
 _TYPES = {DagsterEventType(t) for t in MIRRORED_TYPES}
-_ATTEMPT_RE = re.compile(r"attempt # (\d+)")
 PAGE = 5000
-# Dagster's wrappers around the user's exception (the mirror records the user's).
-_WRAPPERS = ("DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError", "RetryRequestedFromPolicy")
+RUNS_PER_QUERY = 50  # runs whose events one query reads (a single-database event log)
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 
@@ -26,65 +27,63 @@ def is_maestro_run(run: DagsterRun) -> bool:
     return bool(run.tags.get(TAG_WORKFLOW_ID))
 
 
-def _metadata(values: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in (values or {}).items():
-        out[key] = getattr(value, "value", value)
+def read_events(instance: DagsterInstance, run_id: str, after_storage_id: int = 0) -> list[DagsterEventIn]:
+    """Every mirrored-type event of ``run_id`` with a storage id above ``after_storage_id``, in order."""
+    return read_events_many(instance, {run_id: after_storage_id})[run_id]
+
+
+def read_events_many(instance: DagsterInstance, cursors: dict[str, int]) -> dict[str, list[DagsterEventIn]]:
+    """``read_events`` of several runs (run id -> storage id to read after), with as few storage calls as it can.
+
+    On a SQL event log (every storage Dagster ships) the rows are selected directly, as Dagster's
+    ``get_records_for_run`` does (same table, same filters, in storage id order), and decoded by
+    ``decode.decode_event``; on PostgreSQL (and any single-database event log) one query serves a batch of runs,
+    on Dagster's default SQLite storage (a database file per run) one query per run. Other storages go through
+    ``get_records_for_run``.
+    """
+    out: dict[str, list[DagsterEventIn]] = {run_id: [] for run_id in cursors}
+    storage = instance.event_log_storage
+    if not isinstance(storage, SqlEventLogStorage):
+        for run_id, after in cursors.items():
+            out[run_id] = _read_through_api(instance, run_id, after)
+        return out
+    if isinstance(storage, SqliteEventLogStorage):  # one database file per run
+        groups = [{run_id: after} for run_id, after in cursors.items()]
+    else:
+        groups = [dict(list(cursors.items())[i : i + RUNS_PER_QUERY]) for i in range(0, len(cursors), RUNS_PER_QUERY)]
+    for group in groups:
+        for run_id, storage_id, raw in _select_rows(storage, group):
+            event = decode_event(storage_id, raw)
+            if event is not None:
+                out[run_id].append(event)
     return out
 
 
-def _error(error: Any) -> tuple[str | None, str | None]:
-    """The user's error (the cause Dagster wraps), as (``str(exc)``, class name).
-
-    Dagster's message is ``traceback.format_exception_only`` (``"RuntimeError: b broke"``); the class name
-    prefix is dropped, as the original recorded ``str(e)`` (a message-less exception keeps its class name).
-    """
-    if error is None:
-        return None, None
-    while getattr(error, "cause", None) is not None and error.cls_name in _WRAPPERS:
-        error = error.cause
-    text = (error.message or "").strip()
-    head, sep, rest = text.partition(": ")
-    if sep and error.cls_name and (head == error.cls_name or head.endswith("." + error.cls_name)):
-        text = rest.strip() or text
-    return text or None, error.cls_name
-
-
-def to_event_in(record: Any) -> DagsterEventIn | None:
-    entry = record.event_log_entry
-    event = entry.dagster_event
-    if event is None:
-        return None
-    etype = event.event_type_value
-    data = event.event_specific_data
-    kwargs: dict[str, Any] = {}
-    if etype == "STEP_START":
-        kwargs["attempt"] = 1
-    elif etype == "STEP_RESTARTED":
-        match = _ATTEMPT_RE.search(event.message or "")
-        kwargs["attempt"] = int(match.group(1)) if match else None
-    elif etype in ("STEP_UP_FOR_RETRY", "STEP_FAILURE"):
-        kwargs["error_message"], kwargs["error_type"] = _error(getattr(data, "error", None))
-        kwargs["seconds_to_wait"] = getattr(data, "seconds_to_wait", None)
-    elif etype == "STEP_SUCCESS":
-        kwargs["duration_ms"] = getattr(data, "duration_ms", None)
-    elif etype == "STEP_OUTPUT":
-        kwargs["metadata"] = _metadata(getattr(data, "metadata", None))
-    elif etype == "PIPELINE_FAILURE":
-        kwargs["error_message"], kwargs["error_type"] = _error(getattr(data, "error", None))
-    return DagsterEventIn(
-        run_id=entry.run_id,
-        storage_id=record.storage_id,
-        event_type=etype,
-        timestamp=datetime.fromtimestamp(entry.timestamp, UTC),
-        step_key=event.step_key,
-        message=(kwargs.get("error_message") if etype == "PIPELINE_FAILURE" else None) or event.message or "",
-        **kwargs,
+def _select_rows(storage: SqlEventLogStorage, cursors: dict[str, int]) -> Iterator[tuple[str, int, str]]:
+    """(run id, storage id, serialized event) of the mirrored-type rows after each run's cursor, by storage id."""
+    table = SqlEventLogStorageTable
+    per_run = [
+        and_(table.c.run_id == run_id, table.c.id > after) if after else table.c.run_id == run_id
+        for run_id, after in cursors.items()
+    ]
+    query = (
+        select(table.c.run_id, table.c.id, table.c.event)
+        .where(or_(*per_run) if len(per_run) > 1 else per_run[0])
+        .where(table.c.dagster_event_type.in_(MIRRORED_TYPES))
+        .order_by(table.c.id.asc())
+        .limit(PAGE)
     )
+    last = 0
+    while True:
+        with storage.run_connection(next(iter(cursors))) as conn:
+            rows = conn.execute(query.where(table.c.id > last) if last else query).fetchall()
+        yield from ((run_id, storage_id, raw) for run_id, storage_id, raw in rows)
+        if len(rows) < PAGE:
+            return
+        last = rows[-1][1]
 
 
-def read_events(instance: DagsterInstance, run_id: str, after_storage_id: int = 0) -> list[DagsterEventIn]:
-    """Every mirrored-type event of ``run_id`` with a storage id above ``after_storage_id``, in order."""
+def _read_through_api(instance: DagsterInstance, run_id: str, after_storage_id: int) -> list[DagsterEventIn]:
     cursor = EventLogCursor.from_storage_id(after_storage_id).to_string() if after_storage_id else None
     out: list[DagsterEventIn] = []
     while True:

@@ -65,15 +65,30 @@ def ensure_execution(
         definition = WorkflowRepository(session).get(workflow_id)  # held: create() reads it again from the session
         if definition is None:
             return None
-        version = run.tags.get(TAG_WORKFLOW_VERSION)
-        ExecutionRepository(session).create(
-            workflow_id,
-            dict((run.run_config or {}).get("initial_context") or {}),
-            execution_id=execution_id,
-            workflow_version=int(version) if version and version.isdigit() else None,
-            metadata={"trigger": _trigger(run), "job_name": run.job_name},
-        )
-    run_row = ExecutionRun(
+        execution, node_states = new_execution(session, run, execution_id, workflow_id)
+        session.add(execution)
+        session.add_all([NodeState(**values) for values in node_states])
+    run_row = new_run_row(run, execution_id, created)
+    session.add(run_row)
+    session.flush()
+    return run_row
+
+
+def new_execution(session: Session, run: DagsterRun, execution_id: str, workflow_id: str) -> tuple[Any, list[dict]]:
+    """The execution ``ensure_execution`` would create for ``run`` (and its node states' values), not added yet."""
+    version = run.tags.get(TAG_WORKFLOW_VERSION)
+    return ExecutionRepository(session).new_rows(
+        workflow_id,
+        dict((run.run_config or {}).get("initial_context") or {}),
+        execution_id=execution_id,
+        workflow_version=int(version) if version and version.isdigit() else None,
+        metadata={"trigger": _trigger(run), "job_name": run.job_name},
+    )
+
+
+def new_run_row(run: DagsterRun, execution_id: str, created: datetime) -> ExecutionRun:
+    """The ``execution_runs`` row registering ``run`` (not added to the session)."""
+    return ExecutionRun(
         run_id=run.run_id,
         execution_id=execution_id,
         parent_run_id=run.parent_run_id or run.tags.get(PARENT_RUN_TAG),
@@ -84,9 +99,6 @@ def ensure_execution(
         created_at=created,
         last_storage_id=0,
     )
-    session.add(run_row)
-    session.flush()
-    return run_row
 
 
 def load_view(session: Session, execution_id: str) -> ExecutionView:
@@ -110,21 +122,7 @@ def load_view(session: Session, execution_id: str) -> ExecutionView:
         )
         for row in node_rows
     }
-    runs = {
-        row.run_id: RunView(
-            run_id=row.run_id,
-            order=row.created_at.timestamp(),
-            kind=row.kind,
-            parent_run_id=row.parent_run_id,
-            root_run_id=row.root_run_id,
-            status=row.status,
-            dagster_status=row.dagster_status,
-            trigger=row.trigger,
-            started_at=row.started_at,
-            completed_at=row.completed_at,
-        )
-        for row in run_rows
-    }
+    runs = {row.run_id: run_view(row) for row in run_rows}
     view = ExecutionView(
         execution_id=execution.id,
         workflow_id=execution.workflow_id,
@@ -137,7 +135,22 @@ def load_view(session: Session, execution_id: str) -> ExecutionView:
     return view
 
 
-def _upsert(session: Session, table: Any, rows: list[dict[str, Any]], update: tuple[str, ...] = ()) -> None:
+def run_view(row: ExecutionRun) -> RunView:
+    return RunView(
+        run_id=row.run_id,
+        order=row.created_at.timestamp(),
+        kind=row.kind,
+        parent_run_id=row.parent_run_id,
+        root_run_id=row.root_run_id,
+        status=row.status,
+        dagster_status=row.dagster_status,
+        trigger=row.trigger,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+    )
+
+
+def upsert(session: Session, table: Any, rows: list[dict[str, Any]], update: tuple[str, ...] = ()) -> None:
     """INSERT ``rows`` (all with the same keys); on a conflict do nothing, or on the primary key update ``update``."""
     if not rows:
         return
@@ -176,38 +189,44 @@ def save_view(session: Session, view: ExecutionView, events: list[EventRow], art
             changed_nodes.append({"id": row.id, "execution_id": row.execution_id, "node_id": row.node_id, **values})
             session.expire(row)
     # Existing rows, so the upsert always updates: one statement instead of the ORM's one UPDATE per node.
-    _upsert(session, NodeState.__table__, [{**row, "updated_at": now} for row in changed_nodes], UPDATED_NODE_COLUMNS)
+    upsert(session, NodeState.__table__, [{**row, "updated_at": now} for row in changed_nodes], UPDATED_NODE_COLUMNS)
     for row in run_rows:
         run = view.runs[row.run_id]
         row.status, row.dagster_status = run.status, run.dagster_status
         row.started_at, row.completed_at = run.started_at, run.completed_at
-    _upsert(
-        session,
-        ExecutionEvent.__table__,
-        [
-            {
-                "execution_id": view.execution_id,
-                "event_type": e.event_type,
-                "node_id": e.node_id,
-                "message": e.message,
-                "data": e.data,
-                "timestamp": e.timestamp,
-                "dagster_run_id": e.run_id,
-                "dagster_storage_id": e.storage_id,
-                "dagster_event_part": e.part,
-            }
-            for e in events
-        ],
-    )
-    _upsert_artifacts(session, view.execution_id, artifacts, now)
-    if events and session.get_bind().dialect.name == "postgresql":
-        # Wakes WebSocket streams of every API instance when this transaction commits.
-        session.execute(text("SELECT pg_notify('maestro_events', :execution_id)"), {"execution_id": view.execution_id})
+    insert_events(session, {view.execution_id: events})
+    upsert_artifacts(session, view.execution_id, artifacts, now)
     session.flush()
     return len(events)
 
 
-def _upsert_artifacts(session: Session, execution_id: str, artifacts: list[ArtifactRow], now: datetime) -> None:
+def insert_events(session: Session, events: dict[str, list[EventRow]]) -> None:
+    """Insert the event rows of executions (execution id -> rows), skipping those already stored, in one statement."""
+    rows = [
+        {
+            "execution_id": execution_id,
+            "event_type": e.event_type,
+            "node_id": e.node_id,
+            "message": e.message,
+            "data": e.data,
+            "timestamp": e.timestamp,
+            "dagster_run_id": e.run_id,
+            "dagster_storage_id": e.storage_id,
+            "dagster_event_part": e.part,
+        }
+        for execution_id, execution_events in events.items()
+        for e in execution_events
+    ]
+    upsert(session, ExecutionEvent.__table__, rows)
+    notify = [execution_id for execution_id, execution_events in events.items() if execution_events]
+    if notify and session.get_bind().dialect.name == "postgresql":
+        # Wakes WebSocket streams of every API instance when this transaction commits.
+        session.execute(
+            text("SELECT pg_notify('maestro_events', x) FROM unnest(CAST(:ids AS text[])) AS x"), {"ids": notify}
+        )
+
+
+def upsert_artifacts(session: Session, execution_id: str, artifacts: list[ArtifactRow], now: datetime) -> None:
     """One row per (execution, node, path); a re-run that rewrote the file refreshes size and sha256."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for a in {(a.node_id, a.path): a for a in artifacts}.values():

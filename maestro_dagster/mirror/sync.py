@@ -1,4 +1,5 @@
-"""The catch-up loop: mirror every Maestro run not yet complete, and fail runs whose worker died.
+"""The catch-up loop: mirror every Maestro run not yet complete (in batches, ``batch.py``), and fail runs whose
+worker died.
 
 Called by the daemon's sensor (``maestro_mirror_sensor``) and ``maestro mirror sync``. A run started
 outside a run launcher (``dagster job execute``, ``maestro run``) whose process is killed is never noticed
@@ -19,8 +20,9 @@ from sqlalchemy import select
 
 from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import get_db
+from maestro_dagster.mirror.batch import mirror_runs
 from maestro_dagster.mirror.live import TAG_WORKER_HOST, TAG_WORKER_PID
-from maestro_dagster.mirror.projector import MirrorResult, mirror_run
+from maestro_dagster.mirror.projector import MirrorResult
 from maestro_dagster.mirror.source import iter_maestro_run_records
 from maestro_dagster.settings import Settings, get_settings
 
@@ -33,6 +35,10 @@ class SyncReport:
     @property
     def events_read(self) -> int:
         return sum(r.events_read for r in self.runs)
+
+    @property
+    def errors(self) -> list[MirrorResult]:
+        return [r for r in self.runs if r.error]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -83,11 +89,11 @@ def sync_runs(
         done = _complete_run_ids(settings)
         listed = iter_maestro_run_records(instance, updated_after=updated_after)
         records = [r for r in listed if r.dagster_run.run_id not in done]
-    for record in records:
+    for i, record in enumerate(records):
         run = record.dagster_run
         if worker_is_dead(run):
             fail_dead_run(instance, run)
             report.failed_dead_runs.append(run.run_id)
-            record = None  # its status just changed: mirror_run reads it again
-        report.runs.append(mirror_run(instance, run.run_id, settings, known=record))
+            records[i] = instance.get_run_record_by_id(run.run_id) or record  # its status just changed
+    report.runs.extend(mirror_runs(instance, records, settings))
     return report

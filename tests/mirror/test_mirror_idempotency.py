@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from _mirror_support import definition, events, maestro_cli, node, nodes, snapshot
-from sqlalchemy import delete, update
+from sqlalchemy import delete, text, update
 
 from maestro_dagster.db.enums import EventType, NodeStatus
-from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState
+from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.session import get_db
 from maestro_dagster.mirror import mirror_run, sync_runs
 
@@ -122,3 +122,56 @@ def test_two_concurrent_sync_processes_write_each_row_once(maestro_env, tmp_path
     assert sum(e.event_type is EventType.WORKFLOW_COMPLETED for e in evs) == 1
     assert _comparable(snapshot(settings)) == before
     assert maestro_env.verify(result.execution_id) == []
+
+
+def _refuse_run(session, run_id: str) -> None:
+    """A database trigger that rejects the ``execution_runs`` row of ``run_id``: a run that cannot be mirrored."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text(
+                "CREATE FUNCTION refuse_run() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.run_id = '{run_id}' THEN RAISE EXCEPTION 'refused by test'; END IF; RETURN NEW; END $$ "
+                "LANGUAGE plpgsql"
+            )
+        )
+        session.execute(
+            text("CREATE TRIGGER refuse_run BEFORE INSERT ON execution_runs FOR EACH ROW EXECUTE FUNCTION refuse_run()")
+        )
+    else:
+        session.execute(
+            text(
+                "CREATE TRIGGER refuse_run BEFORE INSERT ON execution_runs "
+                f"WHEN NEW.run_id = '{run_id}' BEGIN SELECT RAISE(ABORT, 'refused by test'); END"
+            )
+        )
+
+
+def test_a_run_that_cannot_be_mirrored_holds_back_no_other(maestro_env, tmp_path):
+    maestro_env.add_definition(_workflow(tmp_path))
+    results = [maestro_env.run("idem_flow") for _ in range(3)]
+    settings = maestro_env.settings
+    with get_db(settings) as session:  # lose the whole mirror of the three runs
+        session.execute(delete(WorkflowExecution).where(WorkflowExecution.id.in_([r.execution_id for r in results])))
+    with get_db(settings) as session:
+        _refuse_run(session, results[1].run_id)
+
+    report = sync_runs(maestro_env.instance)
+    by_run = {r.run_id: r for r in report.runs}
+    assert [r.run_id for r in report.errors] == [results[1].run_id]
+    assert "refused by test" in by_run[results[1].run_id].error
+    for good in (results[0], results[2]):
+        assert by_run[good.run_id].complete and by_run[good.run_id].error is None
+        assert maestro_env.verify(good.execution_id) == []
+    cli = maestro_cli(maestro_env, "mirror", "sync", "--all")
+    output = cli.communicate(timeout=120)[0]
+    assert cli.returncode == 1 and f"run {results[1].run_id}: not mirrored" in output and "refused by test" in output
+
+    with get_db(settings) as session:
+        session.execute(text("DROP TRIGGER refuse_run" + (" ON execution_runs" if _is_pg(session) else "")))
+    report = sync_runs(maestro_env.instance)
+    assert [r.run_id for r in report.runs] == [results[1].run_id] and not report.errors
+    assert maestro_env.verify(results[1].execution_id) == []
+
+
+def _is_pg(session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"

@@ -1,0 +1,121 @@
+"""Finished runs whose execution does not exist yet (most of a catch-up): their rows, inserted once, final.
+
+``ensure_execution`` followed by ``project`` would insert the execution and a pending state per node, read
+them back, and update every one of them. Here the execution and its node states are built in memory exactly as
+``ensure_execution`` builds them (``ExecutionRepository.new_rows``, ``new_run_row``), as ``load_view`` would
+have read them, the run's events are applied by the same reducer, and the rows of a group of such runs are
+inserted with their final values: the executions and runs in one flush, node states and events in a statement
+each. The caller owns the transaction (and decides which runs qualify: see ``batch.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from dagster import DagsterRun
+from sqlalchemy.orm import Session
+
+from maestro_dagster.compiler import TAG_WORKFLOW_ID
+from maestro_dagster.db.enums import WorkflowStatus
+from maestro_dagster.db.models import NodeState
+from maestro_dagster.db.repositories import WorkflowRepository
+from maestro_dagster.mirror.model import DagsterEventIn, EventRow, ExecutionView, NodeView, RunView
+from maestro_dagster.mirror.projector import MirrorResult, apply_events
+from maestro_dagster.mirror.store import (
+    EXECUTION_FIELDS,
+    NODE_FIELDS,
+    TAG_PAUSE,
+    insert_events,
+    new_execution,
+    new_run_row,
+    upsert,
+    upsert_artifacts,
+)
+
+
+@dataclass
+class FreshRun:
+    """A finished run, read in full (``events``), whose execution and ``execution_runs`` row do not exist."""
+
+    run: DagsterRun
+    execution_id: str
+    created: datetime
+    events: list[DagsterEventIn]
+
+
+def write_fresh(session: Session, runs: list[FreshRun]) -> list[MirrorResult]:
+    """Create each run's execution with the rows a full mirror pass of the run leaves; one result per run."""
+    now = datetime.now(UTC)
+    results: list[MirrorResult] = []
+    rows: list[object] = []
+    node_rows: list[dict] = []
+    events: dict[str, list[EventRow]] = {}
+    artifacts = []
+    for item in runs:
+        run, execution_id = item.run, item.execution_id
+        workflow_id = run.tags[TAG_WORKFLOW_ID]
+        if WorkflowRepository(session).get(workflow_id) is None:
+            results.append(MirrorResult(run.run_id, execution_id, skipped_reason="workflow definition not stored"))
+            continue
+        execution, node_values = new_execution(session, run, execution_id, workflow_id)
+        run_row = new_run_row(run, execution_id, item.created)
+        view = ExecutionView(
+            execution_id=execution_id,
+            workflow_id=workflow_id,
+            nodes={
+                v["node_id"]: NodeView(
+                    node_id=v["node_id"],
+                    node_name=v["node_name"],
+                    node_type=v["node_type"],
+                    max_retries=v["max_retries"],
+                    quality_threshold=v["quality_threshold"],
+                    status=v["status"],
+                    attempt_count=v["attempt_count"],
+                )
+                for v in node_values
+            },
+            runs={run.run_id: _run_view(run_row)},
+            global_context=execution.global_context or {},
+        )
+        view.total_nodes = len(view.nodes) or execution.total_nodes
+        reducer = apply_events(view, item.events, {run.run_id: run.tags.get(TAG_PAUSE) == "true"})
+        for f in EXECUTION_FIELDS:
+            setattr(execution, f, getattr(view, f))
+        run_view = view.runs[run.run_id]
+        run_row.status, run_row.started_at, run_row.completed_at = (
+            run_view.status,
+            run_view.started_at,
+            run_view.completed_at,
+        )
+        run_row.dagster_status = run.status.value
+        run_row.last_storage_id = item.events[-1].storage_id if item.events else 0
+        run_row.mirror_complete = True
+        rows += [execution, run_row]
+        for v in node_values:
+            node = view.nodes[v["node_id"]]
+            node_rows.append({**v, **{f: getattr(node, f) for f in NODE_FIELDS}, "updated_at": now})
+        events[execution_id] = reducer.events
+        artifacts.append((execution_id, reducer.artifacts))
+        results.append(MirrorResult(run.run_id, execution_id, events_read=len(item.events), complete=True))
+    session.add_all(rows)
+    session.flush()
+    upsert(session, NodeState.__table__, node_rows)
+    insert_events(session, events)
+    for execution_id, execution_artifacts in artifacts:
+        upsert_artifacts(session, execution_id, execution_artifacts, now)
+    return results
+
+
+def _run_view(row) -> RunView:
+    """The run as ``load_view`` reads a just registered run (its row's defaults: status pending)."""
+    return RunView(
+        run_id=row.run_id,
+        order=row.created_at.timestamp(),
+        kind=row.kind,
+        parent_run_id=row.parent_run_id,
+        root_run_id=row.root_run_id,
+        status=WorkflowStatus.PENDING,
+        dagster_status=row.dagster_status,
+        trigger=row.trigger,
+    )
