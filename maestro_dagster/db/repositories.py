@@ -204,10 +204,7 @@ class ExecutionRepository:
         metadata: dict[str, Any] | None = None,
     ) -> tuple[WorkflowExecution, list[dict[str, Any]]]:
         """What ``create`` inserts, not added to the session: the execution, and its node states' column values."""
-        definition = WorkflowRepository(self.session).require(workflow_id)
-        version = workflow_version or definition.version
-        stored = WorkflowRepository(self.session).get_version(workflow_id, version)
-        nodes: dict[str, Any] = (stored.definition if stored else definition.definition).get("nodes") or {}
+        version, nodes, document = self._definition_nodes(workflow_id, workflow_version)
         execution = WorkflowExecution(
             id=execution_id or new_execution_id(workflow_id),
             workflow_id=workflow_id,
@@ -229,11 +226,28 @@ class ExecutionRepository:
                     "node_type": node.get("type") or "custom",
                     "status": NodeStatus.PENDING,
                     "attempt_count": 0,
-                    "max_retries": _max_retries(node, definition.definition),
+                    "max_retries": _max_retries(node, document),
                     "quality_threshold": node.get("quality_threshold", 0.7),
                 }
             )
         return execution, node_states
+
+    def _definition_nodes(self, workflow_id: str, workflow_version: int | None) -> tuple[int, dict[str, Any], dict]:
+        """(version, its nodes, the current definition document), read once per transaction: a catch-up creates
+        many executions of the same definition in one."""
+        transaction = self.session.get_transaction()
+        if self.session.info.get("maestro_definition_nodes_tx") is not transaction:
+            self.session.info["maestro_definition_nodes_tx"] = transaction
+            self.session.info["maestro_definition_nodes"] = {}
+        memo = self.session.info["maestro_definition_nodes"]
+        key = (workflow_id, workflow_version)
+        if key not in memo:
+            definition = WorkflowRepository(self.session).require(workflow_id)
+            version = workflow_version or definition.version
+            stored = WorkflowRepository(self.session).get_version(workflow_id, version)
+            nodes: dict[str, Any] = (stored.definition if stored else definition.definition).get("nodes") or {}
+            memo[key] = (version, nodes, definition.definition)
+        return memo[key]
 
     def get(self, execution_id: str) -> WorkflowExecution | None:
         return self.session.get(WorkflowExecution, execution_id)

@@ -52,10 +52,13 @@ def write_fresh(session: Session, runs: list[FreshRun]) -> list[MirrorResult]:
     node_rows: list[dict] = []
     events: dict[str, list[EventRow]] = {}
     artifacts = []
+    stored: dict[str, bool] = {}  # workflow id -> is its definition stored (read once per call)
     for item in runs:
         run, execution_id = item.run, item.execution_id
         workflow_id = run.tags[TAG_WORKFLOW_ID]
-        if WorkflowRepository(session).get(workflow_id) is None:
+        if workflow_id not in stored:
+            stored[workflow_id] = WorkflowRepository(session).get(workflow_id) is not None
+        if not stored[workflow_id]:
             results.append(MirrorResult(run.run_id, execution_id, skipped_reason="workflow definition not stored"))
             continue
         execution, node_values = new_execution(session, run, execution_id, workflow_id)
