@@ -236,10 +236,10 @@ class ExecutionRepository:
         """(version, its nodes, the current definition document), read once per transaction: a catch-up creates
         many executions of the same definition in one."""
         transaction = self.session.get_transaction()
-        if self.session.info.get("maestro_definition_nodes_tx") is not transaction:
-            self.session.info["maestro_definition_nodes_tx"] = transaction
-            self.session.info["maestro_definition_nodes"] = {}
-        memo = self.session.info["maestro_definition_nodes"]
+        held = self.session.info.get("maestro_definition_nodes")
+        if transaction is None or held is None or held[0] is not transaction:
+            held = self.session.info["maestro_definition_nodes"] = (transaction, {})
+        memo = held[1]
         key = (workflow_id, workflow_version)
         if key not in memo:
             definition = WorkflowRepository(self.session).require(workflow_id)
