@@ -25,6 +25,7 @@ from typing import Any
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, ExecutorDefinition
 from dagster._core.executor.base import Executor
 
+from maestro_dagster.mirror.live_view import LiveState
 from maestro_dagster.mirror.projector import mirror_run
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class LiveMirror:
     ) -> None:
         self.instance, self.run_id, self.interval = instance, run_id, interval
         self.run = run  # the run as it started: periodic passes need not read it again (see ``mirror_run``)
+        self.state = LiveState()  # the view kept between periodic passes (see ``live_view.py``)
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._finished = False
@@ -62,10 +64,12 @@ class LiveMirror:
 
     def pass_once(self, periodic: bool = False) -> None:
         with self._lock:
-            known = self.run if periodic and not self._finished else None
+            periodic = periodic and not self._finished
+            known = self.run if periodic else None
             try:
-                mirror_run(self.instance, self.run_id, known=known)
+                mirror_run(self.instance, self.run_id, known=known, live=self.state if periodic else None)
             except Exception as exc:  # never fail the run; the catch-up loop repairs
+                self.state.reset()  # the next pass starts from the tables again
                 log.warning("maestro mirror of run %s failed (will be caught up later): %s", self.run_id, exc)
 
     def _loop(self) -> None:

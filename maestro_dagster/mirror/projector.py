@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from maestro_dagster.compiler import TAG_WORKFLOW_ID, execution_id_of_run
 from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import get_db
+from maestro_dagster.mirror.live_view import LiveState, save_changes, view_for
 from maestro_dagster.mirror.model import DagsterEventIn, ExecutionView
 from maestro_dagster.mirror.reducer import RUN_TERMINAL, Reducer
 from maestro_dagster.mirror.source import FINISHED, is_maestro_run, read_events
@@ -68,12 +69,14 @@ def mirror_run(
     settings: Settings | None = None,
     *,
     known: DagsterRun | RunRecord | None = None,
+    live: LiveState | None = None,
 ) -> MirrorResult:
     """Mirror run ``run_id``; safe to call any number of times, from any process.
 
     ``known``: what the caller has just read of the run (the catch-up loop's listing), or the run as it started
     (the live mirror's periodic passes), so that it is not read again. A run it shows as not ended yet is read
     again only if the events include its end: its tags (a pause request) must be as new as that event.
+    ``live``: the live mirror's state of this run (``live_view.py``) for its periodic passes while it is going.
     """
     settings = settings or get_settings()
     record = known if isinstance(known, RunRecord) else None
@@ -86,15 +89,20 @@ def mirror_run(
     if not is_maestro_run(run):
         return MirrorResult(run_id, None, skipped_reason="not a Maestro job")
     finished = run.status in FINISHED
+    live = live if live is not None and not finished else None
 
-    with get_db(settings, immediate=True) as session:
-        run_row, execution_id = _prepare(session, instance, run, record)
-        if run_row is None:
-            return MirrorResult(run_id, execution_id, skipped_reason="workflow definition not stored")
-        if run_row.mirror_complete:
-            return MirrorResult(run_id, execution_id, complete=True)
-        cursor = 0 if finished else run_row.last_storage_id
-        unchanged_status = run_row.dagster_status == run.status.value
+    if live is not None and live.execution_id is not None:  # a later pass of the live mirror: nothing to read
+        execution_id, cursor = live.execution_id, live.cursor
+        unchanged_status = live.dagster_status == run.status.value
+    else:
+        with get_db(settings, immediate=True) as session:
+            run_row, execution_id = _prepare(session, instance, run, record)
+            if run_row is None:
+                return MirrorResult(run_id, execution_id, skipped_reason="workflow definition not stored")
+            if run_row.mirror_complete:
+                return MirrorResult(run_id, execution_id, complete=True)
+            cursor = 0 if finished else run_row.last_storage_id
+            unchanged_status = run_row.dagster_status == run.status.value
 
     events = read_events(instance, run_id, cursor)
     if not events and not finished and unchanged_status:  # a live pass that found nothing new writes nothing
@@ -103,7 +111,16 @@ def mirror_run(
         run = instance.get_run_by_id(run_id) or run
 
     with get_db(settings, immediate=True) as session:
-        project(session, execution_id, run, events, complete=finished)
+        if live is None:
+            project(session, execution_id, run, events, complete=finished)
+        else:
+            cached = view_for(session, live, execution_id)
+            reducer = apply_events(cached.view, events, {run_id: run.tags.get(TAG_PAUSE) == "true"})
+            new_cursor = max(cursor, events[-1].storage_id) if events else cursor
+            save_changes(session, cached, reducer.events, reducer.artifacts, run_id, run.status.value, new_cursor)
+    if live is not None:
+        live.execution_id, live.dagster_status = execution_id, run.status.value
+        live.cursor = max(cursor, events[-1].storage_id) if events else cursor
     return MirrorResult(run_id, execution_id, events_read=len(events), complete=finished)
 
 

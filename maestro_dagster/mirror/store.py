@@ -26,7 +26,7 @@ from maestro_dagster.db.repositories import ExecutionRepository, WorkflowReposit
 from maestro_dagster.mirror.model import ArtifactRow, EventRow, ExecutionView, NodeView, RunView
 
 TAG_PAUSE = "maestro/pause_requested"
-_LOADED_ROWS = "maestro_mirror_loaded_rows"  # session.info key: rows load_view read, by execution id
+LOADED_ROWS = "maestro_mirror_loaded_rows"  # session.info key: rows load_view read, by execution id
 NODE_FIELDS = (
     "status", "attempt_count", "run_attempt", "last_run_id", "started_at", "completed_at", "duration_seconds",
     "error_message", "error_type", "inputs", "outputs", "quality_score", "contract_fulfilled",
@@ -110,7 +110,7 @@ def load_view(session: Session, execution_id: str) -> ExecutionView:
     run_rows = list(session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == execution_id)))
     # The session's identity map holds rows weakly: keep these for save_view, which would otherwise select
     # and build every one of them (JSON columns included) a second time.
-    session.info.setdefault(_LOADED_ROWS, {})[execution_id] = (execution, node_rows, run_rows)
+    session.info.setdefault(LOADED_ROWS, {})[execution_id] = (execution, node_rows, run_rows)
     nodes = {
         row.node_id: NodeView(
             node_id=row.node_id,
@@ -172,7 +172,7 @@ def upsert(session: Session, table: Any, rows: list[dict[str, Any]], update: tup
 def save_view(session: Session, view: ExecutionView, events: list[EventRow], artifacts: list[ArtifactRow]) -> int:
     """Write the view back; returns how many event rows were offered for insertion."""
     now = datetime.now(UTC)
-    loaded = session.info.get(_LOADED_ROWS, {}).pop(view.execution_id, None)
+    loaded = session.info.get(LOADED_ROWS, {}).pop(view.execution_id, None)
     if loaded is None:  # a view not loaded by this session
         execution = session.get(WorkflowExecution, view.execution_id)
         node_rows = session.scalars(select(NodeState).where(NodeState.execution_id == view.execution_id))

@@ -1,0 +1,132 @@
+"""The live mirror's copy of its execution's view, kept between its periodic passes (the caller owns the transaction).
+
+A periodic pass of a running run reads a few new events, yet ``load_view`` reads (and locks) every node row of the
+execution, JSON columns included, and ``save_view`` compares them all. While its run is going, the live mirror is
+normally the only writer of its execution, so it keeps the view it saved and the values it wrote, and the next pass
+only checks that nobody wrote since (the execution's ``updated_at`` is still the one it wrote; the row is locked on
+PostgreSQL as ``load_view`` locks it). If someone did (the daemon's catch-up, another re-execution), the view is
+loaded again. Rows are written as ``save_view`` writes them, but only those whose values changed in this pass.
+The final pass of a run is a normal full pass (``mirror_run`` without this state).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import case, select, update
+from sqlalchemy.orm import Session
+
+from maestro_dagster.db.models import ExecutionRun, NodeState, WorkflowExecution
+from maestro_dagster.mirror.model import ArtifactRow, EventRow, ExecutionView, NodeView, RunView
+from maestro_dagster.mirror.store import (
+    EXECUTION_FIELDS,
+    LOADED_ROWS,
+    NODE_FIELDS,
+    UPDATED_NODE_COLUMNS,
+    insert_events,
+    load_view,
+    upsert,
+    upsert_artifacts,
+)
+
+_E, _R = WorkflowExecution.__table__, ExecutionRun.__table__
+
+
+def _node_values(node: NodeView) -> tuple[Any, ...]:
+    return tuple(getattr(node, f) for f in NODE_FIELDS)
+
+
+def _run_values(run: RunView) -> tuple[Any, ...]:
+    return (run.status, run.dagster_status, run.started_at, run.completed_at)
+
+
+@dataclass
+class CachedView:
+    view: ExecutionView
+    updated_at: datetime | None  # the execution's updated_at as this mirror last wrote (or read) it
+    node_row_ids: dict[str, str]
+    saved_nodes: dict[str, tuple[Any, ...]]
+    saved_runs: dict[str, tuple[Any, ...]]
+
+
+@dataclass
+class LiveState:
+    """What the live mirror of one run remembers between passes (reset after any failed pass)."""
+
+    execution_id: str | None = None
+    cursor: int = 0
+    dagster_status: str | None = None
+    cached: CachedView | None = field(default=None, repr=False)
+
+    def reset(self) -> None:
+        self.execution_id, self.cursor, self.dagster_status, self.cached = None, 0, None, None
+
+
+def view_for(session: Session, state: LiveState, execution_id: str) -> CachedView:
+    """The execution's view: the kept one if nobody wrote the execution since, else loaded (and kept)."""
+    stmt = select(_E.c.updated_at).where(_E.c.id == execution_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    current = session.execute(stmt).scalar_one()
+    cached = state.cached
+    if cached is not None and cached.view.execution_id == execution_id and cached.updated_at == current:
+        return cached
+    view = load_view(session, execution_id)
+    _execution, node_rows, _runs = session.info[LOADED_ROWS].pop(execution_id)
+    state.cached = CachedView(
+        view=view,
+        updated_at=current,
+        node_row_ids={row.node_id: row.id for row in node_rows},
+        saved_nodes={node_id: _node_values(node) for node_id, node in view.nodes.items()},
+        saved_runs={run_id: _run_values(run) for run_id, run in view.runs.items()},
+    )
+    return state.cached
+
+
+def save_changes(
+    session: Session,
+    cached: CachedView,
+    events: list[EventRow],
+    artifacts: list[ArtifactRow],
+    run_id: str,
+    dagster_status: str,
+    cursor: int,
+) -> None:
+    """Write what changed in ``cached.view`` since it was saved, the pass's rows, and the run's cursor."""
+    view, now = cached.view, datetime.now(UTC)
+    changed = []
+    for node_id, node in view.nodes.items():
+        values = _node_values(node)
+        if values != cached.saved_nodes.get(node_id):
+            row = {"id": cached.node_row_ids[node_id], "execution_id": view.execution_id, "node_id": node_id}
+            changed.append({**row, **dict(zip(NODE_FIELDS, values, strict=True)), "updated_at": now})
+            cached.saved_nodes[node_id] = values
+    upsert(session, NodeState.__table__, changed, UPDATED_NODE_COLUMNS)
+    session.execute(
+        update(_E)
+        .where(_E.c.id == view.execution_id)
+        .values(**{f: getattr(view, f) for f in EXECUTION_FIELDS}, updated_at=now)
+    )
+    for rid, run in view.runs.items():
+        values = _run_values(run)
+        if values != cached.saved_runs.get(rid):
+            session.execute(
+                update(_R)
+                .where(_R.c.run_id == rid)
+                .values(status=run.status, dagster_status=run.dagster_status, started_at=run.started_at,
+                        completed_at=run.completed_at)
+            )  # fmt: skip
+            cached.saved_runs[rid] = values
+    insert_events(session, {view.execution_id: events})
+    upsert_artifacts(session, view.execution_id, artifacts, now)
+    session.execute(
+        update(_R)
+        .where(_R.c.run_id == run_id)
+        .values(
+            last_storage_id=case((_R.c.last_storage_id < cursor, cursor), else_=_R.c.last_storage_id),
+            dagster_status=dagster_status,
+        )
+    )
+    cached.updated_at = now
