@@ -74,6 +74,17 @@ class Worker:
         return self.proc.pid
 
 
+def pid_alive(pid: int) -> bool:
+    """Does process ``pid`` exist on this host (one we may not signal counts)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def worker_alive(pid: int) -> bool:
     """Is ``pid`` a live (not zombie) Maestro run worker? Without /proc, whether the pid exists."""
     proc = Path(f"/proc/{pid}")
@@ -83,13 +94,7 @@ def worker_alive(pid: int) -> bool:
             return state not in ("Z", "X") and WORKER_MODULE.encode() in (proc / "cmdline").read_bytes()
         except (OSError, IndexError):
             return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 class MaestroRunLauncher(DefaultRunLauncher):

@@ -17,10 +17,9 @@ from dagster import DagsterRun
 from sqlalchemy.orm import Session
 
 from maestro_dagster.compiler import TAG_WORKFLOW_ID
-from maestro_dagster.db.enums import WorkflowStatus
 from maestro_dagster.db.models import NodeState
 from maestro_dagster.db.repositories import WorkflowRepository
-from maestro_dagster.mirror.model import DagsterEventIn, EventRow, ExecutionView, NodeView, RunView
+from maestro_dagster.mirror.model import DagsterEventIn, EventRow, ExecutionView, NodeView
 from maestro_dagster.mirror.projector import MirrorResult, apply_events
 from maestro_dagster.mirror.store import (
     EXECUTION_FIELDS,
@@ -29,6 +28,7 @@ from maestro_dagster.mirror.store import (
     insert_events,
     new_execution,
     new_run_row,
+    run_view,
     upsert,
     upsert_artifacts,
 )
@@ -78,18 +78,18 @@ def write_fresh(session: Session, runs: list[FreshRun]) -> list[MirrorResult]:
                 )
                 for v in node_values
             },
-            runs={run.run_id: _run_view(run_row)},
+            runs={run.run_id: run_view(run_row)},
             global_context=execution.global_context or {},
         )
         view.total_nodes = len(view.nodes) or execution.total_nodes
         reducer = apply_events(view, item.events, {run.run_id: run.tags.get(TAG_PAUSE) == "true"})
         for f in EXECUTION_FIELDS:
             setattr(execution, f, getattr(view, f))
-        run_view = view.runs[run.run_id]
+        ran = view.runs[run.run_id]
         run_row.status, run_row.started_at, run_row.completed_at = (
-            run_view.status,
-            run_view.started_at,
-            run_view.completed_at,
+            ran.status,
+            ran.started_at,
+            ran.completed_at,
         )
         run_row.dagster_status = run.status.value
         run_row.last_storage_id = item.events[-1].storage_id if item.events else 0
@@ -108,17 +108,3 @@ def write_fresh(session: Session, runs: list[FreshRun]) -> list[MirrorResult]:
     for execution_id, execution_artifacts in artifacts:
         upsert_artifacts(session, execution_id, execution_artifacts, now)
     return results
-
-
-def _run_view(row) -> RunView:
-    """The run as ``load_view`` reads a just registered run (its row's defaults: status pending)."""
-    return RunView(
-        run_id=row.run_id,
-        order=row.created_at.timestamp(),
-        kind=row.kind,
-        parent_run_id=row.parent_run_id,
-        root_run_id=row.root_run_id,
-        status=WorkflowStatus.PENDING,
-        dagster_status=row.dagster_status,
-        trigger=row.trigger,
-    )

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from maestro_dagster.compiler import TAG_TRIGGER, TAG_WORKFLOW_VERSION
 from maestro_dagster.compiler.runtime import PARENT_RUN_TAG, ROOT_RUN_TAG
-from maestro_dagster.db.enums import RunKind
+from maestro_dagster.db.enums import RunKind, WorkflowStatus
 from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.repositories import ExecutionRepository, WorkflowRepository
 from maestro_dagster.mirror.model import ArtifactRow, EventRow, ExecutionView, NodeView, RunView
@@ -95,6 +95,7 @@ def new_run_row(run: DagsterRun, execution_id: str, created: datetime) -> Execut
         root_run_id=run.root_run_id or run.tags.get(ROOT_RUN_TAG) or run.run_id,
         kind=_kind(run),
         trigger=_trigger(run),
+        status=WorkflowStatus.PENDING,  # the column's default, set here so the row reads the same before a flush
         dagster_status=run.status.value,
         created_at=created,
         last_storage_id=0,

@@ -10,7 +10,6 @@ by Dagster itself: its worker pid and host are run tags (see ``live.py``), and a
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +19,7 @@ from sqlalchemy import select
 
 from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import get_db
+from maestro_dagster.launcher.launcher import pid_alive
 from maestro_dagster.mirror.batch import mirror_runs
 from maestro_dagster.mirror.live import TAG_WORKER_HOST, TAG_WORKER_PID
 from maestro_dagster.mirror.projector import MirrorResult
@@ -41,16 +41,6 @@ class SyncReport:
         return [r for r in self.runs if r.error]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def worker_is_dead(run: DagsterRun) -> bool:
     """True when the run is started, ran on this host, and its worker process is gone."""
     if run.status not in (DagsterRunStatus.STARTED, DagsterRunStatus.CANCELING):
@@ -58,7 +48,7 @@ def worker_is_dead(run: DagsterRun) -> bool:
     pid, host = run.tags.get(TAG_WORKER_PID), run.tags.get(TAG_WORKER_HOST)
     if not pid or not pid.isdigit() or host != socket.gethostname():
         return False
-    return not _pid_alive(int(pid))
+    return not pid_alive(int(pid))
 
 
 def fail_dead_run(instance: DagsterInstance, run: DagsterRun) -> None:
