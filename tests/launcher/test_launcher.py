@@ -71,6 +71,12 @@ def finished(env, run_id: str, timeout: float = 90):
     )
 
 
+def started(env, run_id: str):
+    return wait_for(
+        lambda: (r := env.instance.get_run_by_id(run_id)).status == DagsterRunStatus.STARTED and r, 60, "start"
+    )
+
+
 def execution_status(env, execution_id: str) -> str:
     with get_db(env.settings) as session:
         return session.get(WorkflowExecution, execution_id).status.value
@@ -120,11 +126,7 @@ def test_killed_worker_fails_its_run_at_once_and_health_says_failed(maestro_env)
     launcher = maestro_env.instance.run_launcher
     try:
         run_id, execution_id = launch(maestro_env, "launch_nap")
-        run = wait_for(
-            lambda: (r := maestro_env.instance.get_run_by_id(run_id)).status == DagsterRunStatus.STARTED and r,
-            60,
-            "the run to start",
-        )
+        run = started(maestro_env, run_id)
         pid = int(run.tags[live.TAG_WORKER_PID])
         assert launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
         os.kill(pid, signal.SIGKILL)
@@ -149,7 +151,7 @@ def test_terminate_cancels_the_run_in_its_worker(maestro_env):
     launcher = maestro_env.instance.run_launcher
     try:
         run_id, execution_id = launch(maestro_env, "launch_cancel")
-        wait_for(lambda: maestro_env.instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED, 60, "start")
+        started(maestro_env, run_id)
         assert launcher.terminate(run_id) is True
         run = finished(maestro_env, run_id, timeout=30)
         assert run.status == DagsterRunStatus.CANCELED
