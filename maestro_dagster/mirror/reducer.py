@@ -12,7 +12,8 @@ when the run was terminated by a pause); ``STEP_START`` and each ``STEP_RESTARTE
 ``STEP_UP_FOR_RETRY`` -> ``node_retry``; ``STEP_OUTPUT`` of a skipped node -> ``node_skipped``, of a
 completed one -> its outputs and ``artifact_created`` per file; ``STEP_SUCCESS`` -> ``node_completed``;
 ``STEP_FAILURE`` -> ``node_failed``. When a run fails or is cancelled, nodes that never ran are
-``blocked`` (``node_blocked``) and nodes still running are failed.
+``blocked`` (``node_blocked``) and nodes still running are failed. A run ends once: its first end event
+counts, and a later one for the same run (a failure reported twice) adds no row.
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ class Reducer:
 
     def _run_end(self, ev: DagsterEventIn) -> None:
         run = self._run(ev.run_id)
+        if run.completed_at is not None and run.completed_at != ev.timestamp:
+            # A run ends once. A second end event (two processes noticed the same dead worker and both
+            # reported the failure) changes nothing; a replay of the end already applied has its time.
+            return
         status = {
             RUN_SUCCESS: WorkflowStatus.COMPLETED,
             RUN_FAILURE: WorkflowStatus.FAILED,

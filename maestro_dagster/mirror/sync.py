@@ -80,10 +80,15 @@ def sync_runs(
         listed = iter_maestro_run_records(instance, updated_after=updated_after)
         records = [r for r in listed if r.dagster_run.run_id not in done]
     for i, record in enumerate(records):
-        run = record.dagster_run
-        if worker_is_dead(run):
-            fail_dead_run(instance, run)
-            report.failed_dead_runs.append(run.run_id)
-            records[i] = instance.get_run_record_by_id(run.run_id) or record  # its status just changed
+        if not worker_is_dead(record.dagster_run):
+            continue
+        # Read again: the listing may be seconds old, and the launcher that started the run fails it
+        # itself as soon as its worker exits. (Should both still report it, the mirror counts one end.)
+        current = instance.get_run_record_by_id(record.dagster_run.run_id) or record
+        if worker_is_dead(current.dagster_run):
+            fail_dead_run(instance, current.dagster_run)
+            report.failed_dead_runs.append(current.dagster_run.run_id)
+            current = instance.get_run_record_by_id(current.dagster_run.run_id) or current  # its status changed
+        records[i] = current
     report.runs.extend(mirror_runs(instance, records, settings))
     return report

@@ -116,6 +116,30 @@ def test_incremental_passes_equal_one_pass(split):
     assert pieces == whole and replay == whole_rows
 
 
+def test_a_failure_reported_twice_ends_the_run_once():
+    """The launcher's reaper and the catch-up loop can both report a dead worker's run failed."""
+    events = [
+        *failing_run()[:5],
+        ev("r1", 6, "PIPELINE_FAILURE", message="worker exited with code -9"),
+        ev("r1", 7, "PIPELINE_FAILURE", message="the process running this run died"),
+    ]
+    whole = make_view("r1")
+    whole_rows = rows(apply_events(whole, events, {}))
+    ends = [r for r in whole_rows if r[0] is EventType.WORKFLOW_FAILED]
+    assert [r[4] for r in ends] == [6]
+    assert [(r[0], r[1]) for r in whole_rows if r[4] == 6] == [
+        (EventType.NODE_FAILED, "b"),
+        (EventType.NODE_BLOCKED, "c"),
+        (EventType.WORKFLOW_FAILED, None),
+    ]
+    assert whole.error_message == "worker exited with code -9" and whole.runs["r1"].completed_at == events[5].timestamp
+    for split in (6, 7):  # the second report read by a later pass; then the terminal full pass
+        pieces = make_view("r1")
+        piece_rows = rows(apply_events(pieces, events[:split], {})) + rows(apply_events(pieces, events[split:], {}))
+        assert pieces == whole and piece_rows == whole_rows
+        assert rows(apply_events(pieces, events, {})) == whole_rows and pieces == whole
+
+
 def test_step_start_after_success_of_the_same_attempt_does_not_move_the_node_back():
     view = make_view("r1")
     events = [ev("r1", 1, "PIPELINE_START"), ev("r1", 2, "STEP_START", "a", attempt=1)]
