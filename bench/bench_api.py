@@ -124,12 +124,14 @@ class Stack:
         os.environ[PG_URL_ENV] = url
         get_settings.cache_clear()
         self.procs: list[tuple[subprocess.Popen, Any]] = []
+        self.named: dict[str, subprocess.Popen] = {}
         self.instance: Any = None
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
         log = open(self.work / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         proc = subprocess.Popen(args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.procs.append((proc, log))
+        self.named[name] = proc
         return proc
 
     def up(self) -> None:
@@ -198,6 +200,76 @@ def execute_and_wait(stack: Stack, workflow_id: str, timeout: float = 180) -> di
 
 
 # ---- 1. read latency -------------------------------------------------------------------------------------
+
+
+def _proc_cpu(pid: int) -> tuple[int, float] | None:
+    """(parent pid, user + system CPU seconds) of a live process, or None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> float:
+    """CPU seconds all processes of the machine have used (user, nice, system, irq, softirq, steal)."""
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    return sum(int(fields[i]) for i in (0, 1, 2, 5, 6, 7)) / os.sysconf("SC_CLK_TCK")
+
+
+def stack_cpu(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by each part of the stack: its processes and all their children (code servers,
+    run workers, step processes), by the name the stack started them with."""
+    table = {int(p.name): c for p in Path("/proc").iterdir() if p.name.isdigit() and (c := _proc_cpu(int(p.name)))}
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    used: dict[str, float] = {}
+    for name, proc in stack.named.items():
+        todo, total = [proc.pid], 0.0
+        while todo:
+            pid = todo.pop()
+            total += table[pid][1] if pid in table else 0.0
+            todo += children.get(pid, [])
+        used[name] = total
+    return used
+
+
+def wait_quiet(stack: Stack, cores: float = 0.15, hold: float = 3.0, timeout: float = 180.0) -> float:
+    """Wait until the machine uses less than ``cores`` CPUs for ``hold`` seconds in a row (the warm-up run's
+    processes have exited, the code server started by the new workflows is up, the launcher's standby worker
+    has imported everything); returns the seconds waited. Gives up (and goes on) after ``timeout``."""
+    started = time.monotonic()
+    quiet_since, last = None, machine_cpu()
+    while time.monotonic() - started < timeout:
+        time.sleep(0.5)
+        now = machine_cpu()
+        busy, last = (now - last) / 0.5, now
+        if busy >= cores:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= hold:
+            break
+    return time.monotonic() - started
+
+
+def measured_reads(stack: Stack, url: str, rate: float, seconds: float) -> dict[str, Any]:
+    """``paced_gets`` with the CPU each part of the stack, and the whole machine, used meanwhile."""
+    before, machine_before, client_before = stack_cpu(stack), machine_cpu(), time.process_time()
+    read = asyncio.run(paced_gets(url, rate, seconds))
+    after, machine_after, client = stack_cpu(stack), machine_cpu(), time.process_time() - client_before
+    cpu = {name: after[name] - before[name] for name in before}
+    cpu["client"] = client
+    cpu["rest of the machine"] = machine_after - machine_before - sum(cpu.values())
+    read["cpu"] = cpu
+    return read
+
+
+def cpu_line(read: dict[str, Any]) -> str:
+    """CPU seconds each part used during a read window (the window is ``elapsed`` seconds on 2 CPUs)."""
+    parts = ", ".join(f"{name} {seconds:.2f}" for name, seconds in read["cpu"].items())
+    return f"CPU s during the {read['elapsed']:.1f} s window: {parts}"
 
 
 class Connection:
@@ -337,7 +409,7 @@ def read_row(label: str, read: dict[str, Any]) -> str:
 
 
 def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], stack: Stack, load: str,
-           rate: float, cpu_ms: float) -> str:  # fmt: skip
+           rate: float, cpu_ms: float, quiet: float) -> str:  # fmt: skip
     p95 = pct(reads[1]["latencies"], 95)
     med = {k: statistics.median(x[k] for x in launches) for k in launches[0]}
     coord, launcher = instance_settings("run_coordinator"), instance_settings("run_launcher")
@@ -353,6 +425,15 @@ def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], s
     size = statistics.median(reads[1]["sizes"])
     table = "\n".join(read_row(f"{w} worker{'s' if w > 1 else ''}", r) for w, r in sorted(reads.items()))
     two = f" With `--workers 2` the same load gives p95 {ms(pct(reads[2]['latencies'], 95))}." if 2 in reads else ""
+    names = list(reads[1]["cpu"])
+    cpu_table = (
+        "| during the load on | " + " | ".join(names) + " |\n|---|" + "---:|" * len(names) + "\n"
+        + "\n".join(
+            f"| {w} worker{'s' if w > 1 else ''} ({r['elapsed']:.1f} s) | "
+            + " | ".join(f"{r['cpu'][n]:.2f}" for n in names) + " |"
+            for w, r in sorted(reads.items())
+        )
+    )  # fmt: skip
     paragraphs = [
         "## API",
         f"Measured by `{COMMAND}` in one run on this machine ({machine}); load average {load} when it started "
@@ -368,6 +449,13 @@ def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], s
         "actual send (p50 / p95).",
         "| API | requests | answered 200 | errors | achieved | p50 | p95 | p99 | max | from actual send |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" + table,
+        "Before each load the benchmark waits until the machine is quiet (under 0.15 CPU busy for 3 s: the "
+        "warm-up run's processes gone, the code server that the new workflows started up, the launcher's standby "
+        f"worker done importing; {quiet:.0f} s before the first load). CPU seconds each part of the stack used "
+        "during each load (a part counts its children: the webserver its code server, the daemon its sensors' "
+        "code server and run workers; *rest of the machine* is PostgreSQL and whatever else ran; the window "
+        "offers 2 CPU-seconds per second):",
+        cpu_table,
         f"- Target p95 <= 20 ms (one worker, `maestro api`'s default): {verdict} ({ms(p95)}).{two}\n"
         f"- One answer costs the API process {cpu_ms:.1f} ms of CPU (300 sequential requests), so {rate:.0f} "
         f"requests/s keep one worker about {cpu_ms * rate / 10:.0f}% busy; the client, PostgreSQL, the Dagster "
@@ -458,13 +546,18 @@ def main() -> None:
                 c.post("/api/workflows", json=raw).raise_for_status()
         print("warming up: one 6-node execution through the daemon ...", flush=True)
         done = execute_and_wait(stack, "bench_six")
-        time.sleep(5)  # let the warm-up run's worker exit and the daemon's mirror pass over it finish
+        quiet = wait_quiet(stack)
+        print(f"stack quiet after {quiet:.1f} s", flush=True)
         path = f"/api/executions/{done['execution_id']}"
         cpu_ms = api_cpu_ms(stack, path)
         reads = {}
         for workers, base in ((1, stack.api), (2, stack.api2)) if args.only != "launch" else ():
             print(f"GET {path} at {args.rate:.0f}/s for {args.seconds:.0f} s, {workers} worker(s) ...", flush=True)
-            reads[workers] = asyncio.run(paced_gets(f"{base}{path}", args.rate, args.seconds))
+            if workers > 1:
+                wait_quiet(stack)
+            reads[workers] = measured_reads(stack, f"{base}{path}", args.rate, args.seconds)
+            print(read_row(f"{workers} worker(s)", reads[workers]), flush=True)
+            print(cpu_line(reads[workers]), flush=True)
             if not reads[workers]["latencies"]:
                 raise SystemExit(f"no successful GET: {reads[workers]['errors'][:5]}")
         launches = []
@@ -485,7 +578,7 @@ def main() -> None:
         for launch in launches:
             print({k: f"{v * 1000:.0f} ms" for k, v in launch.items()})
         return
-    body = render(reads, launches, stack, load, args.rate, cpu_ms)
+    body = render(reads, launches, stack, load, args.rate, cpu_ms, quiet)
     print(body)
     if args.write:
         write_section(body)
