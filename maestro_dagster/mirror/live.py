@@ -67,7 +67,7 @@ class LiveMirror:
             periodic = periodic and not self._finished
             known = self.run if periodic else None
             try:
-                mirror_run(self.instance, self.run_id, known=known, live=self.state if periodic else None)
+                mirror_run(self.instance, self.run_id, known=known, live=self.state)
             except Exception as exc:  # never fail the run; the catch-up loop repairs
                 self.state.reset()  # the next pass starts from the tables again
                 log.warning("maestro mirror of run %s failed (will be caught up later): %s", self.run_id, exc)

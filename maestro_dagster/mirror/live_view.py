@@ -6,16 +6,19 @@ normally the only writer of its execution, so it keeps the view it saved and the
 only checks that nobody wrote since (the execution's ``updated_at`` is still the one it wrote; the row is locked on
 PostgreSQL as ``load_view`` locks it). If someone did (the daemon's catch-up, another re-execution), the view is
 loaded again. Rows are written as ``save_view`` writes them, but only those whose values changed in this pass.
-The final pass of a run is a normal full pass (``mirror_run`` without this state).
+The final pass of a run is its full pass (every event read again and replayed) on the kept view; it inserts only
+the rows of events the earlier passes did not write (``written``), as the others are already there.
 """
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.models import ExecutionRun, NodeState, WorkflowExecution
@@ -34,12 +37,24 @@ from maestro_dagster.mirror.store import (
 _E, _R = WorkflowExecution.__table__, ExecutionRun.__table__
 
 
-def _node_values(node: NodeView) -> tuple[Any, ...]:
-    return tuple(getattr(node, f) for f in NODE_FIELDS)
-
-
-def _run_values(run: RunView) -> tuple[Any, ...]:
-    return (run.status, run.dagster_status, run.started_at, run.completed_at)
+_node_values: Callable[[NodeView], tuple[Any, ...]] = operator.attrgetter(*NODE_FIELDS)
+# Statements of every pass, built once (building one per pass costs more than running it).
+_UPDATE_EXECUTION = (
+    update(_E).where(_E.c.id == bindparam("_id")).values({f: bindparam(f) for f in (*EXECUTION_FIELDS, "updated_at")})
+)
+_RUN_FIELDS = ("status", "dagster_status", "started_at", "completed_at")
+_run_values: Callable[[RunView], tuple[Any, ...]] = operator.attrgetter(*_RUN_FIELDS)
+_UPDATE_RUN = update(_R).where(_R.c.run_id == bindparam("_run_id")).values({f: bindparam(f) for f in _RUN_FIELDS})
+_cursor = bindparam("_cursor")
+_ADVANCE_RUN = (
+    update(_R)
+    .where(_R.c.run_id == bindparam("_run_id"))
+    .values(
+        last_storage_id=case((_R.c.last_storage_id < _cursor, _cursor), else_=_R.c.last_storage_id),
+        dagster_status=bindparam("dagster_status"),
+    )
+)
+_COMPLETE_RUN = _ADVANCE_RUN.values(mirror_complete=True)
 
 
 @dataclass
@@ -59,9 +74,12 @@ class LiveState:
     cursor: int = 0
     dagster_status: str | None = None
     cached: CachedView | None = field(default=None, repr=False)
+    written: set[int] = field(default_factory=set, repr=False)  # storage ids whose rows this mirror committed
+    complete: bool = False  # the run's full pass is done
 
     def reset(self) -> None:
         self.execution_id, self.cursor, self.dagster_status, self.cached = None, 0, None, None
+        self.written, self.complete = set(), False
 
 
 def view_for(session: Session, state: LiveState, execution_id: str) -> CachedView:
@@ -93,8 +111,11 @@ def save_changes(
     run_id: str,
     dagster_status: str,
     cursor: int,
+    *,
+    complete: bool = False,
 ) -> None:
-    """Write what changed in ``cached.view`` since it was saved, the pass's rows, and the run's cursor."""
+    """Write what changed in ``cached.view`` since it was saved, the pass's rows, and the run's cursor (and
+    ``mirror_complete`` after the run's full pass)."""
     view, now = cached.view, datetime.now(UTC)
     changed = []
     for node_id, node in view.nodes.items():
@@ -104,29 +125,15 @@ def save_changes(
             changed.append({**row, **dict(zip(NODE_FIELDS, values, strict=True)), "updated_at": now})
             cached.saved_nodes[node_id] = values
     upsert(session, NodeState.__table__, changed, UPDATED_NODE_COLUMNS)
-    session.execute(
-        update(_E)
-        .where(_E.c.id == view.execution_id)
-        .values(**{f: getattr(view, f) for f in EXECUTION_FIELDS}, updated_at=now)
-    )
+    values = {f: getattr(view, f) for f in EXECUTION_FIELDS}
+    session.execute(_UPDATE_EXECUTION, {"_id": view.execution_id, **values, "updated_at": now})
     for rid, run in view.runs.items():
         values = _run_values(run)
         if values != cached.saved_runs.get(rid):
-            session.execute(
-                update(_R)
-                .where(_R.c.run_id == rid)
-                .values(status=run.status, dagster_status=run.dagster_status, started_at=run.started_at,
-                        completed_at=run.completed_at)
-            )  # fmt: skip
+            session.execute(_UPDATE_RUN, {"_run_id": rid, **dict(zip(_RUN_FIELDS, values, strict=True))})
             cached.saved_runs[rid] = values
     insert_events(session, {view.execution_id: events})
     upsert_artifacts(session, view.execution_id, artifacts, now)
-    session.execute(
-        update(_R)
-        .where(_R.c.run_id == run_id)
-        .values(
-            last_storage_id=case((_R.c.last_storage_id < cursor, cursor), else_=_R.c.last_storage_id),
-            dagster_status=dagster_status,
-        )
-    )
+    advance = _COMPLETE_RUN if complete else _ADVANCE_RUN
+    session.execute(advance, {"_run_id": run_id, "_cursor": cursor, "dagster_status": dagster_status})
     cached.updated_at = now

@@ -89,10 +89,11 @@ def mirror_run(
     if not is_maestro_run(run):
         return MirrorResult(run_id, None, skipped_reason="not a Maestro job")
     finished = run.status in FINISHED
-    live = live if live is not None and not finished else None
+    if live is not None and live.complete:  # this live mirror already made the run's full pass
+        return MirrorResult(run_id, live.execution_id, complete=True)
 
     if live is not None and live.execution_id is not None:  # a later pass of the live mirror: nothing to read
-        execution_id, cursor = live.execution_id, live.cursor
+        execution_id, cursor = live.execution_id, 0 if finished else live.cursor
         unchanged_status = live.dagster_status == run.status.value
     else:
         with get_db(settings, immediate=True) as session:
@@ -103,6 +104,7 @@ def mirror_run(
                 return MirrorResult(run_id, execution_id, complete=True)
             cursor = 0 if finished else run_row.last_storage_id
             unchanged_status = run_row.dagster_status == run.status.value
+        live = live if not finished else None  # a first pass of a finished run is an ordinary full pass
 
     events = read_events(instance, run_id, cursor)
     if not events and not finished and unchanged_status:  # a live pass that found nothing new writes nothing
@@ -110,17 +112,25 @@ def mirror_run(
     if known is not None and not finished and any(e.event_type in RUN_TERMINAL for e in events):
         run = instance.get_run_by_id(run_id) or run
 
+    new_cursor = max(cursor, events[-1].storage_id) if events else cursor
     with get_db(settings, immediate=True) as session:
         if live is None:
             project(session, execution_id, run, events, complete=finished)
         else:
+            # On the run's full pass (finished: every event read again, out-of-order ones included) the replay
+            # on the kept view offers again the rows of events this mirror already wrote: the same rows
+            # (``reducer.py``), so only the others are inserted.
             cached = view_for(session, live, execution_id)
             reducer = apply_events(cached.view, events, {run_id: run.tags.get(TAG_PAUSE) == "true"})
-            new_cursor = max(cursor, events[-1].storage_id) if events else cursor
-            save_changes(session, cached, reducer.events, reducer.artifacts, run_id, run.status.value, new_cursor)
+            rows = [e for e in reducer.events if e.storage_id not in live.written] if finished else reducer.events
+            save_changes(
+                session, cached, rows, reducer.artifacts, run_id, run.status.value, max(new_cursor, live.cursor),
+                complete=finished,
+            )  # fmt: skip
     if live is not None:
         live.execution_id, live.dagster_status = execution_id, run.status.value
-        live.cursor = max(cursor, events[-1].storage_id) if events else cursor
+        live.cursor, live.complete = max(new_cursor, live.cursor), finished
+        live.written.update(e.storage_id for e in events)
     return MirrorResult(run_id, execution_id, events_read=len(events), complete=finished)
 
 

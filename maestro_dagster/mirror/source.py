@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Iterator
+from contextlib import AbstractContextManager as ContextManager
 from datetime import datetime
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunRecord, RunsFilter
@@ -10,7 +13,8 @@ from dagster._core.storage.event_log.base import EventLogCursor
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable
 from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from sqlalchemy import and_, or_, select
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
+from sqlalchemy import Connection, Engine, NullPool, and_, create_engine, or_, select
 
 from maestro_dagster.compiler import TAG_WORKFLOW_ID
 from maestro_dagster.mirror.decode import decode_event, to_event_in
@@ -75,12 +79,42 @@ def _select_rows(storage: SqlEventLogStorage, cursors: dict[str, int]) -> Iterat
     )
     last = 0
     while True:
-        with storage.run_connection(next(iter(cursors))) as conn:
+        with _connection(storage, next(iter(cursors))) as conn:
             rows = conn.execute(query.where(table.c.id > last) if last else query).fetchall()
         yield from ((run_id, storage_id, raw) for run_id, storage_id, raw in rows)
         if len(rows) < PAGE:
             return
         last = rows[-1][1]
+
+
+def _connection(storage: SqlEventLogStorage, run_id: str) -> ContextManager[Connection]:
+    """A connection to read ``run_id``'s events through an engine of the mirror's own, kept per process.
+
+    The mirror reads a running run's events every half second. Dagster's storages build a connection for
+    every call: its PostgreSQL event log opens a new server connection (its engine has no pool), its SQLite
+    event log creates an engine (so every query is compiled again) under a lock that the run's own event
+    writes wait for. Here PostgreSQL is read through a small pool (checked before use) and a run's SQLite file
+    through a cached engine; anything else (a file not created yet, another storage) goes through Dagster.
+    """
+    if isinstance(storage, SqliteEventLogStorage):
+        path = os.path.abspath(storage.path_for_shard(run_id))
+        if os.path.exists(path):
+            return _engine(f"sqlite:///{path}", os.getpid()).connect()
+        return storage.run_connection(run_id)
+    # dagster-postgres is not imported for this check: importing it costs a process about half a second.
+    url = getattr(storage, "postgres_url", None)
+    postgres = type(storage).__name__ == "PostgresEventLogStorage" and isinstance(url, str)
+    if not postgres or getattr(storage, "_token_provider", None) is not None:
+        return storage.run_connection(run_id)
+    return _engine(url, os.getpid()).connect()
+
+
+@functools.lru_cache(maxsize=64)
+def _engine(url: str, pid: int) -> Engine:
+    del pid  # in the key only: a forked process (a step subprocess) builds its own
+    if url.startswith("sqlite"):
+        return create_engine(url, poolclass=NullPool, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
+    return create_engine(url, pool_size=1, max_overflow=4, pool_pre_ping=True, isolation_level="AUTOCOMMIT")
 
 
 def _read_through_api(instance: DagsterInstance, run_id: str, after_storage_id: int) -> list[DagsterEventIn]:

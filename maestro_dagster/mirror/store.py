@@ -8,6 +8,7 @@ view back and inserts event rows with ``ON CONFLICT DO NOTHING``: a replayed eve
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -156,6 +157,16 @@ def upsert(session: Session, table: Any, rows: list[dict[str, Any]], update: tup
     if not rows:
         return
     postgresql = session.get_bind().dialect.name == "postgresql"
+    stmt = _upsert_statement(postgresql, table, update)
+    if postgresql:
+        session.execute(stmt, rows).close()
+    else:
+        session.execute(stmt, rows)
+
+
+@functools.cache
+def _upsert_statement(postgresql: bool, table: Any, update: tuple[str, ...]) -> Any:
+    """Built once per table and update list (building ``excluded`` costs more than a small insert)."""
     stmt = (pg_insert if postgresql else sqlite_insert)(table)
     if update:
         pk = [c.name for c in table.primary_key]
@@ -165,9 +176,8 @@ def upsert(session: Session, table: Any, rows: list[dict[str, Any]], update: tup
     if postgresql:
         # Without RETURNING, SQLAlchemy sends an INSERT ... ON CONFLICT with many rows as psycopg2's executemany:
         # one round trip per row. With it, the rows go as a few multi-row statements ("insertmanyvalues").
-        session.execute(stmt.returning(*table.primary_key), rows).close()
-    else:
-        session.execute(stmt, rows)
+        stmt = stmt.returning(*table.primary_key)
+    return stmt
 
 
 def save_view(session: Session, view: ExecutionView, events: list[EventRow], artifacts: list[ArtifactRow]) -> int:

@@ -6,14 +6,19 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from typing import Any
 
-from _mirror_support import definition, node
-from sqlalchemy import select
+from _mirror_support import definition, linear, node, snapshot
+from dagster import DagsterRunStatus
+from sqlalchemy import delete, select
 
+import maestro_dagster.mirror.projector as projector
 from maestro_dagster.db.enums import NodeStatus
 from maestro_dagster.db.models import NodeState, WorkflowExecution
 from maestro_dagster.db.session import get_db
-from maestro_dagster.mirror import sync_runs
+from maestro_dagster.mirror import mirror_run, sync_runs
+from maestro_dagster.mirror.live_view import LiveState
+from maestro_dagster.mirror.source import read_events
 
 
 def test_live_passes_follow_the_run_and_survive_a_catch_up_in_between(maestro_env):
@@ -51,3 +56,48 @@ def test_live_passes_follow_the_run_and_survive_a_catch_up_in_between(maestro_en
     assert len(set(middle)) >= 3, f"the tables followed the run node by node: {progress}"
     assert progress == sorted(progress), "progress never went backwards"
     assert maestro_env.verify(result.execution_id) == []
+
+
+def _mirrored(settings, execution_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The execution's node states and event rows, without row ids and creation times (re-created here)."""
+    snap = snapshot(settings)
+    drop = {"id", "created_at"}
+    events = [{k: v for k, v in r.items() if k not in drop} for r in snap["execution_events"]]
+    states = [{k: v for k, v in r.items() if k not in drop} for r in snap["node_states"]]
+    return {
+        "events": sorted(events, key=lambda r: (r["dagster_storage_id"], r["dagster_event_part"])),
+        "states": sorted(states, key=lambda r: r["node_id"]),
+    }
+
+
+def test_the_full_pass_on_the_kept_view_writes_an_event_the_periodic_passes_missed(maestro_env, monkeypatch):
+    """On PostgreSQL an event can commit after one with a higher storage id that a periodic pass already read:
+    the live mirror's full pass at the run's end (on the view it kept) must still write it, once."""
+    maestro_env.add_definition(linear("late_flow", 3))
+    result = maestro_env.run("late_flow")
+    settings, instance = maestro_env.settings, maestro_env.instance
+    expected = _mirrored(settings, result.execution_id)
+    with get_db(settings) as session:  # mirror the run again from nothing, with a live mirror's state
+        session.execute(delete(WorkflowExecution).where(WorkflowExecution.id == result.execution_id))
+    stored = read_events(instance, result.run_id)
+    late = [e for e in stored if e.event_type == "STEP_SUCCESS"][1]  # n2's success
+    end = stored[-1].storage_id  # RUN_SUCCESS: written once every step's events are
+
+    def without_late(instance_: Any, run_id: str, after: int = 0) -> list:
+        return [e for e in read_events(instance_, run_id, after) if e.storage_id not in (late.storage_id, end)]
+
+    state = LiveState()
+    going = instance.get_run_by_id(result.run_id).with_status(DagsterRunStatus.STARTED)
+    with monkeypatch.context() as m:  # the periodic pass: the late event has not committed yet
+        m.setattr(projector, "read_events", without_late)
+        mirror_run(instance, result.run_id, known=going, live=state)
+    assert state.cursor > late.storage_id and late.storage_id not in state.written and not state.complete
+    missing = _mirrored(settings, result.execution_id)
+    assert len(missing["events"]) == len(expected["events"]) - 2  # n2's node_completed, workflow_completed
+    assert {s["node_id"]: s["status"] for s in missing["states"]}["n2"] is NodeStatus.RUNNING
+
+    final = mirror_run(instance, result.run_id, live=state)  # the run has ended: its full pass
+    assert final.complete and state.complete and state.cached is not None
+    assert _mirrored(settings, result.execution_id) == expected
+    assert maestro_env.verify(result.execution_id) == []
+    assert mirror_run(instance, result.run_id, live=state).complete  # nothing more to do
