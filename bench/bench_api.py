@@ -6,7 +6,8 @@
    requested at a fixed rate by an open-loop client (asyncio streams, keep-alive): request *i* is sent at t0 + i/rate
    whatever the answers before it did, so a slow answer delays no later request (up to 64 connections).
    Latency is from the scheduled send time to the end of the answer (a late send counts against the server).
-   Bounded: exactly rate * seconds requests, each with a 10 s timeout. Against one uvicorn worker
+   Bounded: exactly rate * seconds requests, each with a 10 s timeout, after 3 s of the same load not counted
+   (the server's pools grow then) and once the machine is quiet (no other process busy). Against one uvicorn worker
    (``maestro api``'s default) and ``--workers 2``; the CPU one answer costs the 1-worker process is measured.
 2. Launch latency: ``POST /api/workflows/{id}/execute`` of a one-node workflow until Dagster's run is
    ``STARTED`` (the ``RUN_START`` event, i.e. the run worker process is up and executing), with the daemon
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -61,6 +63,7 @@ BIN = Path(sys.executable).parent
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 TOKEN = "bench-admin-token"
 EX = "maestro_examples.nodes"
+WARMUP_SECONDS = 3.0  # load at the same rate before each measured window
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
 
 
@@ -211,10 +214,11 @@ def _proc_cpu(pid: int) -> tuple[int, float] | None:
     return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def machine_cpu() -> float:
-    """CPU seconds all processes of the machine have used (user, nice, system, irq, softirq, steal)."""
+def machine_cpu(steal: bool = False) -> float:
+    """CPU seconds all processes of the machine have used (user, nice, system, irq, softirq), or with
+    ``steal`` the time the hypervisor gave this virtual machine's CPUs to others (its ``steal`` column)."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    return sum(int(fields[i]) for i in (0, 1, 2, 5, 6, 7)) / os.sysconf("SC_CLK_TCK")
+    return sum(int(fields[i]) for i in ((7,) if steal else (0, 1, 2, 5, 6))) / os.sysconf("SC_CLK_TCK")
 
 
 def stack_cpu(stack: Stack) -> dict[str, float]:
@@ -256,12 +260,15 @@ def wait_quiet(stack: Stack, cores: float = 0.15, hold: float = 3.0, timeout: fl
 
 def measured_reads(stack: Stack, url: str, rate: float, seconds: float) -> dict[str, Any]:
     """``paced_gets`` with the CPU each part of the stack, and the whole machine, used meanwhile."""
+    asyncio.run(paced_gets(url, rate, WARMUP_SECONDS))  # the server's thread and connection pools grow: not counted
     before, machine_before, client_before = stack_cpu(stack), machine_cpu(), time.process_time()
+    steal_before = machine_cpu(steal=True)
     read = asyncio.run(paced_gets(url, rate, seconds))
     after, machine_after, client = stack_cpu(stack), machine_cpu(), time.process_time() - client_before
     cpu = {name: after[name] - before[name] for name in before}
     cpu["client"] = client
     cpu["rest of the machine"] = machine_after - machine_before - sum(cpu.values())
+    cpu["stolen"] = machine_cpu(steal=True) - steal_before
     read["cpu"] = cpu
     return read
 
@@ -319,9 +326,7 @@ async def paced_gets(url: str, rate: float, seconds: float, connections: int = 6
     loop = asyncio.get_running_loop()
     t0 = loop.time() + 0.2
 
-    async def one(i: int) -> None:
-        scheduled = t0 + i / rate
-        await asyncio.sleep(max(0.0, scheduled - loop.time()))
+    async def one(scheduled: float) -> None:
         conn = await idle.get()
         sent = loop.time()
         try:
@@ -340,10 +345,26 @@ async def paced_gets(url: str, rate: float, seconds: float, connections: int = 6
         service.append(done - sent)
         sizes.append(len(body))
 
+    async def produce() -> None:
+        """Each request is started at its time (not all created up front, which keeps the loop busy at t0)."""
+        started = []
+        for i in range(total):
+            scheduled = t0 + i / rate
+            if scheduled > loop.time():
+                await asyncio.sleep(scheduled - loop.time())
+            started.append(asyncio.create_task(one(scheduled)))
+        await asyncio.gather(*started)
+
+    # The client must not pause: this process holds Dagster's modules and instance (hundreds of thousands of
+    # objects), and a full garbage collection in it, set off by creating the requests, stalls every answer in
+    # flight for tens of milliseconds, which would count against the server.
+    gc.collect()
+    gc.disable()
     try:
-        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(total))), timeout=seconds + 30)
+        await asyncio.wait_for(produce(), timeout=seconds + 30)
     finally:
         elapsed = loop.time() - t0
+        gc.enable()
         while not idle.empty():
             idle.get_nowait().close()
     return {"total": total, "latencies": latencies, "service": service, "errors": errors, "sizes": sizes,
@@ -449,12 +470,16 @@ def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], s
         "actual send (p50 / p95).",
         "| API | requests | answered 200 | errors | achieved | p50 | p95 | p99 | max | from actual send |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n" + table,
+        f"Each measured load follows {WARMUP_SECONDS:.0f} s of the same load that is not counted: at its start the API "
+        "process grows its worker-thread pool and opens database connections (requests overlap for the first "
+        "time), and answers in those first seconds wait for that (up to about 100 ms). "
         "Before each load the benchmark waits until the machine is quiet (under 0.15 CPU busy for 3 s: the "
         "warm-up run's processes gone, the code server that the new workflows started up, the launcher's standby "
         f"worker done importing; {quiet:.0f} s before the first load). CPU seconds each part of the stack used "
         "during each load (a part counts its children: the webserver its code server, the daemon its sensors' "
-        "code server and run workers; *rest of the machine* is PostgreSQL and whatever else ran; the window "
-        "offers 2 CPU-seconds per second):",
+        "code server and run workers; *rest of the machine* is PostgreSQL, the kernel and whatever else ran; "
+        "*stolen* is time the hypervisor gave this virtual machine's CPUs to other guests (`steal` in "
+        "`/proc/stat`), during which nothing here runs; the window offers 2 CPU-seconds per second):",
         cpu_table,
         f"- Target p95 <= 20 ms (one worker, `maestro api`'s default): {verdict} ({ms(p95)}).{two}\n"
         f"- One answer costs the API process {cpu_ms:.1f} ms of CPU (300 sequential requests), so {rate:.0f} "

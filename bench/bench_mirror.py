@@ -6,7 +6,7 @@ All in one run, side by side:
 
 1. Overhead: ``run_workflow(..., in_process=True)`` (the ``execute_job`` path, which uses the job's executor) of
    linear-100 (a chain of 100 no-op nodes) and fanout-100 (1 -> 98 -> 1) with the in-run mirror
-   (``MAESTRO_MIRROR_IN_RUN=true``) and without it (``false``), same storage, repetitions interleaved (5 each,
+   (``MAESTRO_MIRROR_IN_RUN=true``) and without it (``false``), same storage, repetitions interleaved (9 each,
    ``--quick`` 1). Without the in-run mirror ``run_workflow`` still makes one mirror pass after the job returns;
    that pass is timed too, so the job alone (no mirroring at all) is reported as well. Every run is checked:
    execution ``completed``, 100 nodes completed.
@@ -739,11 +739,11 @@ def main() -> int:
     parser.add_argument("--write", action="store_true", help="write the sections into docs/benchmarks.md")
     parser.add_argument("--backend", choices=BACKENDS, action="append", help="only this backend (repeatable)")
     parser.add_argument("--only", choices=PARTS, action="append", help="only this part (repeatable)")
-    parser.add_argument("--reps", type=int, help="repetitions of each variant (default 5; --quick 1)")
+    parser.add_argument("--reps", type=int, help="repetitions of each variant (default 9; --quick 1)")
     parser.add_argument("--events", type=int, help="catch-up events (default 50,000; --quick 5,000)")
     parser.add_argument("--nodes", type=int, default=100, help="nodes per workflow (for development only)")
     args = parser.parse_args()
-    reps = args.reps or (1 if args.quick else 5)
+    reps = args.reps or (1 if args.quick else 9)
     target = args.events or (5_000 if args.quick else 50_000)
     backends = args.backend or list(BACKENDS)
     parts = args.only or list(PARTS)

@@ -23,7 +23,7 @@ from maestro_dagster.api import routes_executions, routes_system, routes_workflo
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.errors import error_body, install_error_handlers
 from maestro_dagster.db.models import AuditLog
-from maestro_dagster.db.session import get_db, session_factory
+from maestro_dagster.db.session import get_db, read_session_factory
 from maestro_dagster.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = DagsterGateway(settings.dagster_url)
     app.state.instance = _instance
     app.state.notifier = ws.Notifier(settings)
-    app.state.sessions = session_factory(settings)  # for read-only endpoints (deps.session_dep)
+    app.state.sessions = read_session_factory(settings)  # for read-only endpoints (deps.read, deps.session_dep)
     install_error_handlers(app)
     app.add_middleware(LimitsAndAudit, settings=settings)
 

@@ -98,6 +98,17 @@ def session_factory(settings: Settings | None = None, *, immediate: bool = False
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def read_session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
+    """Sessions for reads only (the API's GET endpoints). On PostgreSQL their statements run in autocommit: no
+    ``BEGIN`` before the first one and no ``ROLLBACK`` when the connection goes back to the pool, two round
+    trips fewer per read. Nothing is lost: under READ COMMITTED each statement of a transaction sees its own
+    snapshot anyway. A session from here must not write (in autocommit, each statement would commit alone)."""
+    engine = get_engine(settings)
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")  # type: ignore[assignment]
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
 @contextmanager
 def get_db(settings: Settings | None = None, *, immediate: bool = False) -> Iterator[Session]:
     """A session whose transaction commits when the block ends and rolls back if it raises.
