@@ -206,12 +206,14 @@ def execute_and_wait(stack: Stack, workflow_id: str, timeout: float = 180) -> di
 
 
 def _proc_cpu(pid: int) -> tuple[int, float] | None:
-    """(parent pid, user + system CPU seconds) of a live process, or None."""
+    """(parent pid, user + system CPU seconds of it and its reaped children) of a live process, or None."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # utime + stime, and cutime + cstime: the children it has reaped (a run worker that exited counts in its
+    # daemon's figure; while alive it counts as the daemon's descendant).
+    return int(fields[1]), sum(int(fields[i]) for i in (11, 12, 13, 14)) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_cpu(steal: bool = False) -> float:
