@@ -10,15 +10,11 @@ by PostgreSQL ``LISTEN/NOTIFY``. ``api`` (function-scoped) points this test proc
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -26,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from _procs import Proc, free_port, tail, wait_for
 
 from maestro_dagster.db.session import dispose_engines
 from maestro_dagster.instance import PG_URL_ENV, prepare_dagster_env
@@ -44,62 +41,6 @@ _SCRUB = (
     "MAESTRO_API_TOKENS", "MAESTRO_API_OPEN", "MAESTRO_DAGSTER_URL", "MAESTRO_API_MAX_BODY_BYTES",
     "MAESTRO_API_POLL_SECONDS", PG_URL_ENV,
 )  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except AssertionError:
-            raise
-        except Exception as exc:  # a server still starting is retried
-            last, value = exc, None
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}" + (f" ({last!r})" if last else ""))
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else f"(no {path})"
-
-
-class Proc:
-    """A process started here (own process group, default signal handling), stopped by its pid."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.name, self.log = name, log
-        self._out = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def terminate(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-
-    def stop(self) -> None:
-        self.terminate()
-        try:
-            self.popen.wait(20)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(10)
-        with contextlib.suppress(ProcessLookupError, PermissionError):  # what it left behind in its group
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self._out.close()
 
 
 def node(executor: str, **fields: Any) -> dict[str, Any]:

@@ -6,48 +6,12 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except AssertionError:
-            raise
-        except Exception as exc:  # a transient error (server still starting, DB restarting) is retried
-            last_error, value = exc, None
-        if value:
-            return value
-        time.sleep(interval)
-    suffix = f" (last error: {last_error!r})" if last_error else ""
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{suffix}")
-
-
-def tail(path: Path, lines: int = 60) -> str:
-    if not path.exists():
-        return f"({path} does not exist)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+from _procs import ROOT, Proc, free_port, tail, wait_for  # noqa: F401 - re-exported for the e2e tests
 
 
 def descendants(pid: int) -> list[int]:
@@ -75,37 +39,6 @@ def pid_alive(pid: int) -> bool:
         if (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
             return False
     return True
-
-
-class Proc:
-    """A process this test session started (own session), its log file, and how to stop it by pid."""
-
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.name, self.args, self.log = name, args, log
-        self._log_handle = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self._log_handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, timeout: float = 20) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(10)
-        # Whatever it started and left behind (code servers, run workers) is in its own process group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self._log_handle.close()
 
 
 # ---- a throwaway PostgreSQL cluster (never the shared server) ---------------------------------------------

@@ -1,0 +1,82 @@
+"""Processes for the tests that start servers: free ports, waiting with deadlines, log tails, and processes
+started in their own session and stopped by pid (never by name). Used by ``tests/e2e`` and ``tests/api``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except AssertionError:
+            raise
+        except Exception as exc:  # a transient error (server still starting, DB restarting) is retried
+            last_error, value = exc, None
+        if value:
+            return value
+        time.sleep(interval)
+    suffix = f" (last error: {last_error!r})" if last_error else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{suffix}")
+
+
+def tail(path: Path, lines: int = 60) -> str:
+    if not path.exists():
+        return f"({path} does not exist)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+class Proc:
+    """A process this test session started (own session), its log file, and how to stop it by pid."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.name, self.args, self.log = name, args, log
+        self._log_handle = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.popen = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=self._log_handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM) without waiting: stopping several at once, then ``stop`` each."""
+        if self.popen.poll() is None:
+            self.popen.terminate()
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(10)
+        # Whatever it started and left behind (code servers, run workers) is in its own process group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        self._log_handle.close()
