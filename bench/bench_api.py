@@ -524,11 +524,12 @@ def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], s
 
 def api_cpu_ms(stack: Stack, path: str, n: int = 300) -> float:
     """CPU milliseconds the 1-worker API process spends per request, over ``n`` sequential requests."""
-    pid = next(p.pid for p, _ in stack.procs if str(stack.api_port) in p.args)
+    pid = stack.named["api"].pid
 
     def cpu() -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        stat = _proc_cpu(pid)
+        assert stat is not None, "the API process exited"
+        return stat[1]
 
     with stack.client() as c:
         before = cpu()

@@ -27,6 +27,7 @@ from maestro_dagster.mirror.store import (
     EXECUTION_FIELDS,
     LOADED_ROWS,
     NODE_FIELDS,
+    RUN_FIELDS,
     UPDATED_NODE_COLUMNS,
     insert_events,
     load_view,
@@ -42,9 +43,8 @@ _node_values: Callable[[NodeView], tuple[Any, ...]] = operator.attrgetter(*NODE_
 _UPDATE_EXECUTION = (
     update(_E).where(_E.c.id == bindparam("_id")).values({f: bindparam(f) for f in (*EXECUTION_FIELDS, "updated_at")})
 )
-_RUN_FIELDS = ("status", "dagster_status", "started_at", "completed_at")
-_run_values: Callable[[RunView], tuple[Any, ...]] = operator.attrgetter(*_RUN_FIELDS)
-_UPDATE_RUN = update(_R).where(_R.c.run_id == bindparam("_run_id")).values({f: bindparam(f) for f in _RUN_FIELDS})
+_run_values: Callable[[RunView], tuple[Any, ...]] = operator.attrgetter(*RUN_FIELDS)
+_UPDATE_RUN = update(_R).where(_R.c.run_id == bindparam("_run_id")).values({f: bindparam(f) for f in RUN_FIELDS})
 _cursor = bindparam("_cursor")
 _ADVANCE_RUN = (
     update(_R)
@@ -130,7 +130,7 @@ def save_changes(
     for rid, run in view.runs.items():
         values = _run_values(run)
         if values != cached.saved_runs.get(rid):
-            session.execute(_UPDATE_RUN, {"_run_id": rid, **dict(zip(_RUN_FIELDS, values, strict=True))})
+            session.execute(_UPDATE_RUN, {"_run_id": rid, **dict(zip(RUN_FIELDS, values, strict=True))})
             cached.saved_runs[rid] = values
     insert_events(session, {view.execution_id: events})
     upsert_artifacts(session, view.execution_id, artifacts, now)

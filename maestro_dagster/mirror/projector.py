@@ -113,6 +113,8 @@ def mirror_run(
         run = instance.get_run_by_id(run_id) or run
 
     new_cursor = max(cursor, events[-1].storage_id) if events else cursor
+    if live is not None:  # a full pass re-reads from 0: the cursor never moves back
+        new_cursor = max(new_cursor, live.cursor)
     with get_db(settings, immediate=True) as session:
         if live is None:
             project(session, execution_id, run, events, complete=finished)
@@ -124,12 +126,11 @@ def mirror_run(
             reducer = apply_events(cached.view, events, {run_id: run.tags.get(TAG_PAUSE) == "true"})
             rows = [e for e in reducer.events if e.storage_id not in live.written] if finished else reducer.events
             save_changes(
-                session, cached, rows, reducer.artifacts, run_id, run.status.value, max(new_cursor, live.cursor),
-                complete=finished,
-            )  # fmt: skip
+                session, cached, rows, reducer.artifacts, run_id, run.status.value, new_cursor, complete=finished
+            )
     if live is not None:
         live.execution_id, live.dagster_status = execution_id, run.status.value
-        live.cursor, live.complete = max(new_cursor, live.cursor), finished
+        live.cursor, live.complete = new_cursor, finished
         live.written.update(e.storage_id for e in events)
     return MirrorResult(run_id, execution_id, events_read=len(events), complete=finished)
 

@@ -33,6 +33,7 @@ NODE_FIELDS = (
     "error_message", "error_type", "inputs", "outputs", "quality_score", "contract_fulfilled",
 )  # fmt: skip
 UPDATED_NODE_COLUMNS = (*NODE_FIELDS, "updated_at")
+RUN_FIELDS = ("status", "dagster_status", "started_at", "completed_at")  # of execution_runs, kept by the view
 EXECUTION_FIELDS = (
     "status", "current_phase", "started_at", "completed_at", "paused_at", "error_message", "error_node_id",
     "final_context", "total_nodes", "completed_nodes", "failed_nodes", "progress_percent",
@@ -203,8 +204,8 @@ def save_view(session: Session, view: ExecutionView, events: list[EventRow], art
     upsert(session, NodeState.__table__, [{**row, "updated_at": now} for row in changed_nodes], UPDATED_NODE_COLUMNS)
     for row in run_rows:
         run = view.runs[row.run_id]
-        row.status, row.dagster_status = run.status, run.dagster_status
-        row.started_at, row.completed_at = run.started_at, run.completed_at
+        for f in RUN_FIELDS:
+            setattr(row, f, getattr(run, f))
     insert_events(session, {view.execution_id: events})
     upsert_artifacts(session, view.execution_id, artifacts, now)
     session.flush()
