@@ -34,18 +34,30 @@ def instance_of(request: Request) -> Any:
     return request.app.state.instance()  # created on first use (opens Dagster's storage): in a thread
 
 
+def _in_session(request: Request, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    with request.app.state.sessions() as session:
+        return fn(session, *args)
+
+
 def _read(request: Request, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
     settings: Settings = request.app.state.settings
     try:
-        with request.app.state.sessions() as session:
-            return fn(session, *args)
+        try:
+            return _in_session(request, fn, args)
+        except OperationalError as exc:
+            # A pooled connection found broken by this read (the server restarted): SQLAlchemy has discarded the
+            # pool's connections; a read is safe to repeat once, on a new one.
+            if not exc.connection_invalidated:
+                raise
+        return _in_session(request, fn, args)
     except OperationalError as exc:
         raise _database_error(settings, exc) from exc
 
 
 async def read(request: Request, fn: Callable[..., T], *args: Any) -> T:
     """``fn(session, *args)`` in a worker thread, with a read-only session closed before it returns: one thread
-    hop in all (``session_dep`` plus a plain ``def`` endpoint take two). Database errors become ``DatabaseError``."""
+    hop in all (``session_dep`` plus a plain ``def`` endpoint take two). A read that finds its pooled connection
+    broken is repeated once on a new one; other database errors become ``DatabaseError``."""
     return await run_in_threadpool(_read, request, fn, args)
 
 

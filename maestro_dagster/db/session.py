@@ -9,19 +9,21 @@ on success and rolls back on error; functions that take a session never commit t
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from maestro_dagster.errors import DatabaseError
 from maestro_dagster.settings import Settings, get_settings, mask_url
 
-_engines: dict[tuple[str, str | None], Engine] = {}
+_engines: dict[tuple[str, str | None, bool], Engine] = {}
+READ_PING_AFTER_IDLE_SECONDS = 10.0
 _lock = threading.Lock()
 
 
@@ -46,8 +48,37 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def build_engine(settings: Settings, url: URL | None = None) -> Engine:
-    """A new engine for ``url`` (default: the Maestro database) configured as described above."""
+def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
+    """Test a pooled connection with ``SELECT 1`` when it is checked out after ``idle_seconds`` unused (a server
+    restart or a dropped connection is found then, and the pool connects afresh); a connection in steady use
+    skips that round trip. A connection that breaks while in use is found by its error: SQLAlchemy then discards
+    every connection the pool held before it."""
+
+    @event.listens_for(engine, "checkin")
+    def checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["maestro_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("maestro_idle_since", None)
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
+
+
+def build_engine(settings: Settings, url: URL | None = None, *, reads: bool = False) -> Engine:
+    """A new engine for ``url`` (default: the Maestro database) configured as described above.
+
+    ``reads=True`` (PostgreSQL): an engine for read-only sessions. Its connections are in autocommit for good
+    (set once when connected: no ``BEGIN`` before a read, no ``ROLLBACK`` or isolation reset when the connection
+    goes back to the pool), and a connection is pinged only after it sat idle, not at every checkout."""
     url = url or settings.database_url
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
@@ -61,25 +92,31 @@ def build_engine(settings: Settings, url: URL | None = None) -> Engine:
     connect_args: dict[str, Any] = {"connect_timeout": 10, "application_name": "maestro-dagster"}
     if url == settings.database_url and settings.schema_name:
         connect_args["options"] = f"-csearch_path={settings.schema_name},public"
-    return create_engine(
-        url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
-        pool_recycle=settings.db_pool_recycle,
-        pool_pre_ping=True,
-        connect_args=connect_args,
+    pool = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+        "pool_recycle": settings.db_pool_recycle,
+    }
+    if not reads:
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **pool)
+    engine = create_engine(
+        url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, connect_args=connect_args, **pool
     )
+    _ping_after_idle(engine, READ_PING_AFTER_IDLE_SECONDS)
+    return engine
 
 
-def get_engine(settings: Settings | None = None) -> Engine:
-    """The process-wide engine for the Maestro database (one per URL and schema)."""
+def get_engine(settings: Settings | None = None, *, reads: bool = False) -> Engine:
+    """The process-wide engine for the Maestro database (one per URL and schema; on PostgreSQL a second one
+    for read-only sessions, see ``build_engine``)."""
     settings = settings or get_settings()
-    key = (settings.database_url.render_as_string(hide_password=False), settings.schema_name)
+    reads = reads and settings.database_url.get_backend_name() == "postgresql"
+    key = (settings.database_url.render_as_string(hide_password=False), settings.schema_name, reads)
     with _lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _engines[key] = build_engine(settings)
+            engine = _engines[key] = build_engine(settings, reads=reads)
         return engine
 
 
@@ -99,14 +136,12 @@ def session_factory(settings: Settings | None = None, *, immediate: bool = False
 
 
 def read_session_factory(settings: Settings | None = None) -> sessionmaker[Session]:
-    """Sessions for reads only (the API's GET endpoints). On PostgreSQL their statements run in autocommit: no
-    ``BEGIN`` before the first one and no ``ROLLBACK`` when the connection goes back to the pool, two round
-    trips fewer per read. Nothing is lost: under READ COMMITTED each statement of a transaction sees its own
-    snapshot anyway. A session from here must not write (in autocommit, each statement would commit alone)."""
-    engine = get_engine(settings)
-    if engine.dialect.name == "postgresql":
-        engine = engine.execution_options(isolation_level="AUTOCOMMIT")  # type: ignore[assignment]
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    """Sessions for reads only (the API's GET endpoints). On PostgreSQL they use the read engine, whose
+    statements run in autocommit: no ``BEGIN`` before the first one and no ``ROLLBACK`` when the connection goes
+    back to the pool, and no ping at checkout while the connection is in use: one round trip per statement and
+    none besides. Nothing is lost: under READ COMMITTED each statement of a transaction sees its own snapshot
+    anyway. A session from here must not write (in autocommit, each statement would commit alone)."""
+    return sessionmaker(bind=get_engine(settings, reads=True), expire_on_commit=False)
 
 
 @contextmanager
