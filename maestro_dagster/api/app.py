@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.gateway = DagsterGateway(settings.dagster_url)
     app.state.instance = _instance
     app.state.notifier = ws.Notifier(settings)
-    app.state.sessions = read_session_factory(settings)  # for read-only endpoints (deps.read, deps.session_dep)
+    app.state.sessions = read_session_factory(settings)  # for read-only endpoints (deps.read)
     install_error_handlers(app)
     app.add_middleware(LimitsAndAudit, settings=settings)
 

@@ -1,4 +1,4 @@
-"""FastAPI dependencies: settings, the Dagster gateway and instance, sessions, and role checks.
+"""FastAPI dependencies: settings, the Dagster gateway and instance, read sessions (``read``), and role checks.
 
 FastAPI runs a plain ``def`` dependency in a worker thread; the ones here that do no I/O are ``async`` so a
 read costs one thread hop (the endpoint's), not five.
@@ -6,12 +6,11 @@ read costs one thread hop (the endpoint's), not five.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from maestro_dagster.api.auth import Principal, authorize_async
@@ -56,7 +55,8 @@ def _read(request: Request, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
 
 async def read(request: Request, fn: Callable[..., T], *args: Any) -> T:
     """``fn(session, *args)`` in a worker thread, with a read-only session closed before it returns: one thread
-    hop in all (``session_dep`` plus a plain ``def`` endpoint take two). A read that finds its pooled connection
+    hop in all (a session dependency plus a plain ``def`` endpoint would take two). Every GET endpoint that reads
+    the tables goes through here; ``fn`` builds the answer inside the session. A read that finds its pooled connection
     broken is repeated once on a new one; other database errors become ``DatabaseError``."""
     return await run_in_threadpool(_read, request, fn, args)
 
@@ -66,19 +66,6 @@ def _database_error(settings: Settings, exc: OperationalError) -> DatabaseError:
         f"Database error on {settings.masked_database_url}: {exc.orig}. Check that the database is running "
         "and reachable (see `maestro db health`)."
     )
-
-
-async def session_dep(request: Request, settings: Settings = Depends(settings_of)) -> AsyncIterator[Session]:
-    """A session for a read-only endpoint (from the app's session maker): it connects lazily, in the endpoint's
-    thread, and is closed, which ends its transaction, in one thread hop. Database errors become
-    ``DatabaseError`` (503) as with ``get_db``."""
-    session = request.app.state.sessions()
-    try:
-        yield session
-    except OperationalError as exc:
-        raise _database_error(settings, exc) from exc
-    finally:
-        await run_in_threadpool(session.close)
 
 
 def role(required: str) -> Callable[..., Awaitable[Principal]]:

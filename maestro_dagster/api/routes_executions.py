@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from maestro_dagster.api import service
 from maestro_dagster.api.auth import Principal
 from maestro_dagster.api.dagster_client import DagsterGateway
-from maestro_dagster.api.deps import gateway_of, instance_of, operator, read, session_dep, settings_of, viewer
+from maestro_dagster.api.deps import gateway_of, instance_of, operator, read, settings_of, viewer
 from maestro_dagster.api.schemas import (
     MAX_BIGINT,
     ActionResponse,
@@ -28,16 +28,9 @@ router = APIRouter(prefix="/api/executions", tags=["executions"])
 ACCEPTED = status.HTTP_202_ACCEPTED
 
 
-@router.get("", response_model=list[ExecutionSummary])
-def list_executions(
-    workflow_id: str | None = None,
-    status_: WorkflowStatus | None = Query(None, alias="status"),
-    limit: int = Query(100, ge=1, le=1000),
-    offset: int = Query(0, ge=0, le=MAX_BIGINT),
-    session: Session = Depends(session_dep),
-    _: Principal = Depends(viewer),
+def _summaries(
+    session: Session, workflow_id: str | None, state: str | None, limit: int, offset: int
 ) -> list[ExecutionSummary]:
-    rows = service.list_executions(session, workflow_id, status_.value if status_ else None, limit, offset)
     return [
         ExecutionSummary(
             execution_id=e.id,
@@ -48,8 +41,29 @@ def list_executions(
             completed_at=e.completed_at,
             created_at=e.created_at,
         )
-        for e in rows
+        for e in service.list_executions(session, workflow_id, state, limit, offset)
     ]
+
+
+def _events(session: Session, ref: str, after: int, limit: int) -> list[EventResponse]:
+    execution = service.find_execution(session, ref)
+    return service.events_after(session, execution_id=execution.id, after=after, limit=limit)
+
+
+def _artifacts(session: Session, ref: str) -> list[ArtifactResponse]:
+    return service.artifacts_of(session, service.find_execution(session, ref).id)
+
+
+@router.get("", response_model=list[ExecutionSummary])
+async def list_executions(
+    request: Request,
+    workflow_id: str | None = None,
+    status_: WorkflowStatus | None = Query(None, alias="status"),
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=MAX_BIGINT),
+    _: Principal = Depends(viewer),
+) -> list[ExecutionSummary]:
+    return await read(request, _summaries, workflow_id, status_.value if status_ else None, limit, offset)
 
 
 @router.get("/{execution_id}", response_model=ExecutionStatusResponse)
@@ -60,22 +74,19 @@ async def get_execution(execution_id: str, request: Request, _: Principal = Depe
 
 
 @router.get("/{execution_id}/events", response_model=list[EventResponse])
-def get_events(
+async def get_events(
     execution_id: str,
+    request: Request,
     after: int = Query(0, ge=0, le=MAX_BIGINT, description="Only events with an id above this"),
     limit: int = Query(1000, ge=1, le=10_000),
-    session: Session = Depends(session_dep),
     _: Principal = Depends(viewer),
 ) -> list[EventResponse]:
-    execution = service.find_execution(session, execution_id)
-    return service.events_after(session, execution_id=execution.id, after=after, limit=limit)
+    return await read(request, _events, execution_id, after, limit)
 
 
 @router.get("/{execution_id}/artifacts", response_model=list[ArtifactResponse])
-def get_artifacts(
-    execution_id: str, session: Session = Depends(session_dep), _: Principal = Depends(viewer)
-) -> list[ArtifactResponse]:
-    return service.artifacts_of(session, service.find_execution(session, execution_id).id)
+async def get_artifacts(execution_id: str, request: Request, _: Principal = Depends(viewer)) -> list[ArtifactResponse]:
+    return await read(request, _artifacts, execution_id)
 
 
 @router.post("/{execution_id}/resume", response_model=ActionResponse, status_code=ACCEPTED)

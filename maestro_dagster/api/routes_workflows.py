@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, status
+from fastapi import APIRouter, Body, Depends, Query, Request, status
 from sqlalchemy.orm import Session
 
 from maestro_dagster.api import service
 from maestro_dagster.api.auth import Principal
 from maestro_dagster.api.dagster_client import DagsterGateway
-from maestro_dagster.api.deps import admin, gateway_of, operator, session_dep, settings_of, viewer
+from maestro_dagster.api.deps import admin, gateway_of, operator, read, settings_of, viewer
 from maestro_dagster.api.schemas import (
     MAX_BIGINT,
     ExecuteRequest,
@@ -133,14 +133,38 @@ def _store(settings: Settings, gateway: DagsterGateway, definition: dict[str, An
     return row
 
 
+def _summaries(session: Session, limit: int, offset: int) -> list[WorkflowResponse]:
+    return [summary(row) for row in RepositoryFactory(session).workflow.list(limit=limit, offset=offset)]
+
+
+def _detail(session: Session, workflow_id: str) -> WorkflowDetail:
+    return detail(RepositoryFactory(session).workflow.require(workflow_id))
+
+
+def _versions(session: Session, workflow_id: str) -> list[WorkflowVersion]:
+    repos = RepositoryFactory(session)
+    repos.workflow.require(workflow_id)
+    return [
+        WorkflowVersion(
+            version=v.version,
+            content_hash=v.content_hash,
+            valid=v.is_valid,
+            errors=v.validation_errors or [],
+            source=v.source,
+            created_at=v.created_at,
+        )
+        for v in repos.workflow.list_versions(workflow_id)
+    ]
+
+
 @router.get("", response_model=list[WorkflowResponse])
-def list_workflows(
+async def list_workflows(
+    request: Request,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0, le=MAX_BIGINT),
-    session: Session = Depends(session_dep),
     _: Principal = Depends(viewer),
 ) -> list[WorkflowResponse]:
-    return [summary(row) for row in RepositoryFactory(session).workflow.list(limit=limit, offset=offset)]
+    return await read(request, _summaries, limit, offset)
 
 
 @router.post("", response_model=WorkflowResponse, status_code=status.HTTP_201_CREATED)
@@ -166,10 +190,8 @@ def validate_workflow(
 
 
 @router.get("/{workflow_id}", response_model=WorkflowDetail)
-def get_workflow(
-    workflow_id: str, session: Session = Depends(session_dep), _: Principal = Depends(viewer)
-) -> WorkflowDetail:
-    return detail(RepositoryFactory(session).workflow.require(workflow_id))
+async def get_workflow(workflow_id: str, request: Request, _: Principal = Depends(viewer)) -> WorkflowDetail:
+    return await read(request, _detail, workflow_id)
 
 
 @router.put("/{workflow_id}", response_model=WorkflowResponse)
@@ -203,22 +225,10 @@ def delete_workflow(
 
 
 @router.get("/{workflow_id}/versions", response_model=list[WorkflowVersion])
-def workflow_versions(
-    workflow_id: str, session: Session = Depends(session_dep), _: Principal = Depends(viewer)
+async def workflow_versions(
+    workflow_id: str, request: Request, _: Principal = Depends(viewer)
 ) -> list[WorkflowVersion]:
-    repos = RepositoryFactory(session)
-    repos.workflow.require(workflow_id)
-    return [
-        WorkflowVersion(
-            version=v.version,
-            content_hash=v.content_hash,
-            valid=v.is_valid,
-            errors=v.validation_errors or [],
-            source=v.source,
-            created_at=v.created_at,
-        )
-        for v in repos.workflow.list_versions(workflow_id)
-    ]
+    return await read(request, _versions, workflow_id)
 
 
 @router.post("/{workflow_id}/execute", response_model=ExecuteResponse, status_code=status.HTTP_202_ACCEPTED)

@@ -58,11 +58,23 @@ def test_a_connection_that_died_while_idle_is_replaced_at_checkout(db, monkeypat
     assert second != first
 
 
-def test_a_read_whose_connection_broke_in_use_is_repeated_on_a_new_one(db):
+GETS = [
+    ("/api/executions/no_such_execution", 404),
+    ("/api/executions?limit=5", 200),
+    ("/api/executions/no_such_execution/events", 404),
+    ("/api/executions/no_such_execution/artifacts", 404),
+    ("/api/workflows", 200),
+    ("/api/workflows/no_such_workflow", 404),
+    ("/api/workflows/no_such_workflow/versions", 404),
+]
+
+
+@pytest.mark.parametrize(("path", "expected"), GETS)
+def test_a_read_whose_connection_broke_in_use_is_repeated_on_a_new_one(db, path, expected):
     dispose_engines()  # the read engine pings only after 10 s idle: the broken connection is found by the read
     client = TestClient(create_app(db.model_copy(update={"api_open": True})))
-    assert client.get("/api/executions/no_such_execution").status_code == 404
+    assert client.get(path).status_code == expected
     assert _terminate_others(db) >= 1
-    answer = client.get("/api/executions/no_such_execution")
-    assert answer.status_code == 404, answer.text  # not 503: the read ran again on a new connection
-    assert client.get("/api/executions/no_such_execution").status_code == 404
+    answer = client.get(path)
+    assert answer.status_code == expected, answer.text  # not 503: the read ran again on a new connection
+    assert client.get(path).status_code == expected
