@@ -7,7 +7,7 @@ its five executions at once and each test then acts on its own one: the start-up
 from __future__ import annotations
 
 import pytest
-from conftest import ApiStack
+from _api_stack import ApiStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 

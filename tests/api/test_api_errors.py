@@ -6,7 +6,7 @@ import re
 
 import httpx
 import pytest
-from conftest import MAX_BODY, TOKENS, ApiStack
+from _api_stack import MAX_BODY, TOKENS, ApiStack
 from sqlalchemy import func, select
 
 from maestro_dagster.api.auth import token_sha256

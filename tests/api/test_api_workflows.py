@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import EX, ApiStack, chain
+from _api_stack import EX, ApiStack, chain
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 EXEC_ID = re.compile(r"^exec_api_created_\d{8}_\d{6}_[0-9a-f]{8}$")

@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from conftest import TOKENS, ApiStack
+from _api_stack import TOKENS, ApiStack
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
