@@ -1,5 +1,6 @@
 """Processes for the tests that start servers: free ports, waiting with deadlines, log tails, and processes
-started in their own session and stopped by pid (never by name). Used by ``tests/e2e`` and ``tests/api``."""
+started in their own session and stopped by pid (never by name). Used by ``tests/e2e`` and ``tests/api``; its list
+of environment variables (``MAESTRO_ENV``) by every test."""
 
 from __future__ import annotations
 
@@ -14,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# Variables a developer's shell may carry that would change what the tests (and the servers they start) talk to.
+MAESTRO_ENV = (
+    "MAESTRO_DATABASE_URL", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD",
+    "USE_SQLITE", "SQLITE_PATH", "MAESTRO_HOME", "MAESTRO_DB_SCHEMA", "DAGSTER_HOME", "MAESTRO_SQL_CONNECTIONS",
+    "MAESTRO_ARTIFACTS_DIR", "MAESTRO_DEFS_DIR", "MAESTRO_EXECUTOR_ALLOWLIST", "MAESTRO_SYNC_DEFS_ON_LOAD",
+    "MAESTRO_MIRROR_IN_RUN", "MAESTRO_DAGSTER_POSTGRES_URL", "MAESTRO_API_TOKENS", "MAESTRO_API_OPEN",
+    "MAESTRO_DAGSTER_URL", "MAESTRO_API_MAX_BODY_BYTES", "MAESTRO_API_POLL_SECONDS",
+)  # fmt: skip
 
 
 def free_port() -> int:

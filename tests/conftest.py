@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from _procs import MAESTRO_ENV
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -19,19 +20,11 @@ from maestro_dagster.db.session import dispose_engines
 from maestro_dagster.settings import Settings, get_settings, normalise_url
 
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-# Variables a developer's shell may carry that would change what the tests talk to.
-_SCRUB = (
-    "MAESTRO_DATABASE_URL", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER",
-    "POSTGRES_PASSWORD", "USE_SQLITE", "SQLITE_PATH", "MAESTRO_HOME", "MAESTRO_DB_SCHEMA", "DAGSTER_HOME",
-    "MAESTRO_SQL_CONNECTIONS", "MAESTRO_ARTIFACTS_DIR", "MAESTRO_DEFS_DIR", "MAESTRO_EXECUTOR_ALLOWLIST",
-    "MAESTRO_SYNC_DEFS_ON_LOAD", "MAESTRO_MIRROR_IN_RUN", "MAESTRO_DAGSTER_POSTGRES_URL", "MAESTRO_API_TOKENS",
-    "MAESTRO_API_OPEN", "MAESTRO_DAGSTER_URL",
-)  # fmt: skip
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[None]:
-    for name in _SCRUB:
+    for name in MAESTRO_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MAESTRO_HOME", str(tmp_path / "home"))
     get_settings.cache_clear()

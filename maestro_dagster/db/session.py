@@ -23,8 +23,8 @@ from maestro_dagster.errors import DatabaseError
 from maestro_dagster.settings import Settings, get_settings, mask_url
 
 _engines: dict[tuple[str, str | None, bool], Engine] = {}
-READ_PING_AFTER_IDLE_SECONDS = 10.0
 _lock = threading.Lock()
+READ_PING_AFTER_IDLE_SECONDS = 10.0  # the read engine tests a connection unused this long before handing it out
 
 
 def _sqlite_pragmas(busy_timeout_ms: int):
@@ -64,11 +64,7 @@ def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
         if since is None or time.monotonic() - since < idle_seconds:
             return
         try:
-            cursor = dbapi_conn.cursor()
-            try:
-                cursor.execute("SELECT 1")
-            finally:
-                cursor.close()
+            engine.dialect.do_ping(dbapi_conn)  # what pool_pre_ping runs
         except Exception as exc:
             raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from _procs import Proc, free_port, tail, wait_for
+from _procs import MAESTRO_ENV, Proc, free_port, tail, wait_for
 
 from maestro_dagster.instance import PG_URL_ENV, prepare_dagster_env
 from maestro_dagster.settings import get_settings
@@ -28,13 +28,6 @@ EX = "maestro_examples.nodes"
 TOKENS = {"viewer": "tok-viewer-1", "operator": "tok-operator-1", "admin": "tok-admin-1"}
 MAX_BODY = 64 * 1024
 TERMINAL = {"completed", "failed", "cancelled", "paused"}
-_SCRUB = (
-    "MAESTRO_DATABASE_URL", "POSTGRES_HOST", "POSTGRES_PORT", "POSTGRES_DB", "POSTGRES_USER", "POSTGRES_PASSWORD",
-    "USE_SQLITE", "SQLITE_PATH", "MAESTRO_HOME", "MAESTRO_DB_SCHEMA", "DAGSTER_HOME", "MAESTRO_SQL_CONNECTIONS",
-    "MAESTRO_ARTIFACTS_DIR", "MAESTRO_DEFS_DIR", "MAESTRO_SYNC_DEFS_ON_LOAD", "MAESTRO_MIRROR_IN_RUN",
-    "MAESTRO_API_TOKENS", "MAESTRO_API_OPEN", "MAESTRO_DAGSTER_URL", "MAESTRO_API_MAX_BODY_BYTES",
-    "MAESTRO_API_POLL_SECONDS", PG_URL_ENV,
-)  # fmt: skip
 
 
 def node(executor: str, **fields: Any) -> dict[str, Any]:
@@ -90,7 +83,7 @@ class ApiStack:
         for d in (self.home, self.defs_dir, self.logs):
             d.mkdir(parents=True, exist_ok=True)
         self.dagster_port, self.port_a, self.port_b = free_port(), free_port(), free_port()
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+        env = {k: v for k, v in os.environ.items() if k not in MAESTRO_ENV}
         env.update(
             MAESTRO_HOME=str(self.home),
             MAESTRO_DATABASE_URL=database_url,

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import yaml
 from _e2e_procs import ROOT, Proc, free_port, tail, wait_for
+from _procs import MAESTRO_ENV
 from sqlalchemy import delete, select
 
 from maestro_dagster.db import migrate
@@ -26,25 +27,6 @@ WORKSPACE = ROOT / "workspace.yaml"
 EXAMPLES = "maestro_examples.nodes"
 LOCATION = REPOSITORY = "maestro"
 SENSOR = "maestro_mirror_sensor"
-_SCRUB = (
-    "MAESTRO_DATABASE_URL",
-    "POSTGRES_HOST",
-    "POSTGRES_PORT",
-    "POSTGRES_DB",
-    "POSTGRES_USER",
-    "POSTGRES_PASSWORD",
-    "USE_SQLITE",
-    "SQLITE_PATH",
-    "MAESTRO_HOME",
-    "MAESTRO_DB_SCHEMA",
-    "DAGSTER_HOME",
-    "MAESTRO_SQL_CONNECTIONS",
-    "MAESTRO_ARTIFACTS_DIR",
-    "MAESTRO_DEFS_DIR",
-    "MAESTRO_SYNC_DEFS_ON_LOAD",
-    "MAESTRO_MIRROR_IN_RUN",
-    PG_URL_ENV,
-)
 
 
 def node(executor: str, **fields: Any) -> dict[str, Any]:
@@ -112,7 +94,7 @@ class Home:
         self.logs = work / "logs"
         for d in (self.home, self.defs_dir, self.logs):
             d.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+        env = {k: v for k, v in os.environ.items() if k not in MAESTRO_ENV}
         env.update(
             MAESTRO_HOME=str(self.home),
             MAESTRO_DATABASE_URL=database_url,
@@ -130,7 +112,7 @@ class Home:
     # -- this process ---------------------------------------------------------------------------------
     def apply(self, mp: pytest.MonkeyPatch) -> Settings:
         """Point this process at the home (env, settings cache, engines)."""
-        for name in _SCRUB:
+        for name in MAESTRO_ENV:
             mp.delenv(name, raising=False)
         for name in ("MAESTRO_HOME", "MAESTRO_DATABASE_URL", "MAESTRO_DEFS_DIR", "DAGSTER_HOME", PG_URL_ENV):
             if name in self.env:
