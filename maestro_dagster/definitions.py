@@ -4,7 +4,9 @@ Jobs come from the valid rows of ``workflow_definitions``. The repository is laz
 ids only; a job is compiled when it is asked for, so a run worker compiles only its own job. Syncing
 ``workflow_defs/`` into the table happens when the location lists its jobs (webserver, daemon, code
 server), not in run workers, and can be turned off (``MAESTRO_SYNC_DEFS_ON_LOAD=false``). An invalid
-definition produces no job and never breaks the location; it is visible in ``maestro defs list``.
+definition produces no job and never breaks the location; it is visible in ``maestro defs list``. A valid
+definition that still fails to compile (whatever the error) is isolated the same way: marked invalid with a
+``compile_error`` problem, left out of the location, the other jobs unaffected.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from sqlalchemy import select
 
 from maestro_dagster.compiler import build_job
 from maestro_dagster.db.models import WorkflowDefinition
+from maestro_dagster.db.repositories import COMPILE_ERROR, RepositoryFactory
 from maestro_dagster.db.session import get_db
-from maestro_dagster.defs_store import load_spec, sync_directory
-from maestro_dagster.errors import MaestroError, NotFoundError
+from maestro_dagster.defs_store import load_spec, origin_of, sync_directory
+from maestro_dagster.errors import DefinitionError, MaestroError, NotFoundError
 from maestro_dagster.mirror import mirrored_executor
 from maestro_dagster.mirror.sensor import maestro_mirror_sensor
 from maestro_dagster.names import job_name
+from maestro_dagster.policy import ExecutorPolicy
 from maestro_dagster.resources import maestro_runtime
 from maestro_dagster.settings import get_settings
 from maestro_dagster.triggers import all_triggers
@@ -88,13 +92,45 @@ class MaestroRepositoryData(RepositoryData):
         cached = self._jobs.get(job_name)
         if cached is not None and cached[0] == content_hash:  # compiled from this very content
             return cached[1]
+        settings = get_settings()
         with get_db() as session:
             row = session.get(WorkflowDefinition, workflow_id)
-            spec, version = load_spec(row), row.version
-        executor = MIRRORED_EXECUTOR if get_settings().mirror_in_run else multi_or_in_process_executor
-        job = build_job(spec, version=version, runtime_resource=maestro_runtime, executor_def=executor)
+            spec, version, origin = load_spec(row), row.version, origin_of(row.source)
+        executor = MIRRORED_EXECUTOR if settings.mirror_in_run else multi_or_in_process_executor
+        try:
+            job = build_job(
+                spec,
+                version=version,
+                runtime_resource=maestro_runtime,
+                executor_def=executor,
+                executors=ExecutorPolicy.for_origin(settings, origin),
+            )
+        except Exception as exc:  # one definition that cannot compile never breaks the location
+            raise self._isolate(workflow_id, content_hash, job_name, exc) from None
         self._jobs[job_name] = (content_hash, job)
         return job
+
+    def _isolate(self, workflow_id: str, content_hash: str, job_name: str, exc: BaseException) -> DefinitionError:
+        """Record a compile failure on the definition (invalid, with the error) and return the error to raise."""
+        reason = exc.message if isinstance(exc, MaestroError) else f"{type(exc).__name__}: {str(exc)[:300]}"
+        problem = {
+            "code": COMPILE_ERROR,
+            "location": "",
+            "node_id": (exc.details or {}).get("node_id") if isinstance(exc, MaestroError) else None,
+            "message": f"the definition could not be compiled into a Dagster job ({reason}): simplify it (see "
+            "docs/security.md for the limits) or fix what the error names, then store it again "
+            "(`maestro defs sync` or the API)",
+        }
+        log.error("workflow %s (job %s) cannot be compiled and is marked invalid: %s", workflow_id, job_name, reason)
+        try:
+            with get_db(immediate=True) as session:
+                RepositoryFactory(session).workflow.mark_uncompilable(workflow_id, content_hash, problem)
+        except MaestroError as db_exc:  # the job stays missing either way
+            log.error("could not mark workflow %s invalid: %s", workflow_id, db_exc.message)
+        return DefinitionError(
+            f"Workflow {workflow_id!r} cannot be compiled into job {job_name!r}: {problem['message']}",
+            details={"workflow_id": workflow_id, "errors": [problem]},
+        )
 
     def get_all_jobs(self) -> Sequence[JobDefinition]:
         jobs = []
@@ -104,8 +140,8 @@ class MaestroRepositoryData(RepositoryData):
             for name in sorted(index):
                 try:
                     jobs.append(self._job(name, index))
-                except MaestroError as exc:  # one bad definition never breaks the location
-                    log.error("workflow job %s could not be built: %s", name, exc.message)
+                except MaestroError as exc:  # one bad definition never breaks the location (already logged)
+                    log.debug("workflow job %s is left out: %s", name, exc.message)
         return jobs
 
     # -- everything else Dagster asks of a repository ----------------------------------------------

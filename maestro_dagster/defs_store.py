@@ -2,8 +2,10 @@
 
 ``sync_directory`` upserts every file of ``workflow_defs/`` (a new version only when the content changes);
 an invalid file is stored with its errors and produces no job, and never stops the other files from
-syncing. Rows whose file was removed stay: the table is the source of truth (definitions created through
-the API live only there). Functions take a session and do not commit.
+syncing. A definition's origin (``origin_of``: a file, or the API) chooses the policy it is validated and
+compiled under (:class:`maestro_dagster.policy.DefinitionPolicy`). Rows whose file was removed stay: the
+table is the source of truth (definitions created through the API live only there).
+Functions take a session and do not commit.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from maestro_dagster.db.models import WorkflowDefinition
 from maestro_dagster.db.repositories import DefinitionRecord, RepositoryFactory
 from maestro_dagster.errors import DefinitionError
 from maestro_dagster.names import ID_RE
+from maestro_dagster.policy import ORIGIN_API, ORIGIN_REPOSITORY, DefinitionPolicy, Origin
 from maestro_dagster.settings import Settings
 from maestro_dagster.spec import (
     SpecProblem,
@@ -32,6 +35,8 @@ from maestro_dagster.spec import (
     validate_definition,
     validate_loaded,
 )
+
+API_SOURCE = "api"  # the ``source`` of a definition posted through the API
 
 
 @dataclass(frozen=True)
@@ -102,11 +107,23 @@ def store_report(session: Session, report: ValidationReport, raw: Any, source: s
     return SyncedDefinition(row.id, source or "", row.version, changed, report.ok, list(report.errors))
 
 
+def origin_of(source: str | None) -> Origin:
+    """Where a stored definition came from: a file of ``workflow_defs/`` (its path), else the API.
+
+    Anything not synced from a file gets the API's (narrower) policy."""
+    return ORIGIN_REPOSITORY if source and source != API_SOURCE else ORIGIN_API
+
+
+def validate_posted(raw: Any, settings: Settings, source: str = API_SOURCE) -> ValidationReport:
+    """Validate one definition document under the policy of its origin (the API's by default); nothing stored."""
+    return validate_definition(raw, policy=DefinitionPolicy.for_origin(settings, origin_of(source)), source=source)
+
+
 def store_definition(
-    session: Session, raw: Mapping[str, Any], settings: Settings, source: str = "api"
+    session: Session, raw: Mapping[str, Any], settings: Settings, source: str = API_SOURCE
 ) -> tuple[ValidationReport, SyncedDefinition]:
-    """Validate and store one definition document (e.g. posted to the API)."""
-    report = validate_definition(raw, allowed_executor_prefixes=settings.allowed_executor_prefixes, source=source)
+    """Validate (under the policy of ``source``'s origin, the API's by default) and store one definition."""
+    report = validate_posted(raw, settings, source)
     return report, store_report(session, report, raw, source)
 
 
@@ -121,9 +138,10 @@ def sync_directory(session: Session, directory: Path, settings: Settings) -> lis
     """Upsert every definition file of ``directory``; invalid ones are stored with their errors."""
     results: list[SyncedDefinition] = []
     seen: dict[str, str] = {}
+    policy = DefinitionPolicy.for_origin(settings, ORIGIN_REPOSITORY)
     for path in iter_definition_files(directory):
-        loaded = load_definition_file(path)
-        report = validate_loaded(loaded, settings.allowed_executor_prefixes)
+        loaded = load_definition_file(path, policy.limits)
+        report = validate_loaded(loaded, policy)
         source = _display_path(path)
         if report.workflow_id and report.workflow_id in seen:
             problem = SpecProblem(

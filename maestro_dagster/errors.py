@@ -88,10 +88,17 @@ class NodeTimeoutError(ExecutorError):
 
 
 class ExecutorNotAllowedError(ExecutorError):
-    """An executor import path is outside the configured allowlist."""
+    """An executor the policy does not allow: outside the allowlist, or a built-in this origin may not use."""
 
     http_status = 422
     code = "executor_not_allowed"
+
+
+class UnknownExecutorError(ExecutorError):
+    """An executor reference that names nothing runnable (malformed, not importable, not callable)."""
+
+    http_status = 422
+    code = "unknown_executor"
 
 
 class DagsterUnavailableError(MaestroError):

@@ -8,6 +8,7 @@ A bad value raises :class:`~maestro_dagster.errors.ConfigError` naming the varia
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from functools import lru_cache
@@ -52,9 +53,7 @@ class Settings(BaseSettings):
     defs_dir: Path = Field(Path("workflow_defs"), validation_alias="MAESTRO_DEFS_DIR")
     sync_defs_on_load: bool = Field(True, validation_alias="MAESTRO_SYNC_DEFS_ON_LOAD")
     mirror_in_run: bool = Field(True, validation_alias="MAESTRO_MIRROR_IN_RUN")
-    executor_allowlist: str = Field(
-        "maestro_dagster.executors,maestro_examples", validation_alias="MAESTRO_EXECUTOR_ALLOWLIST"
-    )
+    executor_allowlist: str = Field("", validation_alias="MAESTRO_EXECUTOR_ALLOWLIST")
     sql_connections_json: str = Field("{}", validation_alias="MAESTRO_SQL_CONNECTIONS")
     artifacts_dir_override: Path | None = Field(None, validation_alias="MAESTRO_ARTIFACTS_DIR")
     dagster_home_override: Path | None = Field(None, validation_alias="DAGSTER_HOME")
@@ -64,6 +63,21 @@ class Settings(BaseSettings):
     api_builtin_executors: str = Field("noop,phase,human_review,http", validation_alias="MAESTRO_API_BUILTIN_EXECUTORS")
     api_max_body_bytes: int = Field(1_048_576, validation_alias="MAESTRO_API_MAX_BODY_BYTES", ge=1024)
     api_poll_seconds: float = Field(0.5, validation_alias="MAESTRO_API_POLL_SECONDS", gt=0)
+    # What a definition may reach (docs/security.md); each setting widens the default.
+    http_allowed_hosts: str = Field("", validation_alias="MAESTRO_HTTP_ALLOWED_HOSTS")
+    http_file_root: Path | None = Field(None, validation_alias="MAESTRO_HTTP_FILE_ROOT")
+    artifact_roots_raw: str = Field("", validation_alias="MAESTRO_ARTIFACT_ROOTS")
+    command_env_passthrough: str = Field("", validation_alias="MAESTRO_COMMAND_ENV")
+    # Size and cost limits of one definition (policy.DefinitionLimits).
+    max_nodes: int = Field(1000, validation_alias="MAESTRO_MAX_NODES", ge=1)
+    max_edges: int = Field(5000, validation_alias="MAESTRO_MAX_EDGES", ge=0)
+    max_depth: int = Field(500, validation_alias="MAESTRO_MAX_DEPTH", ge=1)
+    max_condition_chars: int = Field(2000, validation_alias="MAESTRO_MAX_CONDITION_CHARS", ge=1)
+    max_condition_depth: int = Field(32, validation_alias="MAESTRO_MAX_CONDITION_DEPTH", ge=1, le=200)
+    max_config_bytes: int = Field(65536, validation_alias="MAESTRO_MAX_CONFIG_BYTES", ge=16)
+    max_definition_bytes: int = Field(1_048_576, validation_alias="MAESTRO_MAX_DEFINITION_BYTES", ge=1024)
+    max_nesting: int = Field(32, validation_alias="MAESTRO_MAX_NESTING", ge=2, le=200)
+    max_yaml_values: int = Field(200_000, validation_alias="MAESTRO_MAX_YAML_VALUES", ge=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="MAESTRO_LOG_LEVEL")
 
     @field_validator("sql_connections_json")
@@ -86,10 +100,10 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a JSON object of token -> role or {{role, name}} ({exc})") from exc
         if not isinstance(parsed, dict):
             raise ValueError('must be a JSON object, e.g. {"s3cret-token": "operator"}')
-        for token, entry in parsed.items():
+        for position, entry in enumerate(parsed.values(), start=1):
             role = entry.get("role") if isinstance(entry, dict) else entry
             if role not in ("viewer", "operator", "admin"):
-                raise ValueError(f"token {token[:4]}...: role must be viewer, operator or admin, not {role!r}")
+                raise ValueError(f"token number {position}: role must be viewer, operator or admin, not {role!r}")
         return value
 
     # ---- derived values -------------------------------------------------------------------------
@@ -150,17 +164,26 @@ class Settings(BaseSettings):
 
     @property
     def api_tokens(self) -> dict[str, tuple[str, str]]:
-        """token -> (role, name) from MAESTRO_API_TOKENS."""
+        """token -> (role, name) from MAESTRO_API_TOKENS.
+
+        A token without a name is named after its SHA-256 (``token-<8 hex>``), never after its own characters."""
         out = {}
         for token, entry in json.loads(self.api_tokens_json).items():
             role = entry["role"] if isinstance(entry, dict) else entry
-            name = entry.get("name", f"token-{token[:4]}") if isinstance(entry, dict) else f"token-{token[:4]}"
-            out[token] = (role, name)
+            default_name = f"token-{hashlib.sha256(token.encode('utf-8')).hexdigest()[:8]}"
+            name = entry.get("name", default_name) if isinstance(entry, dict) else default_name
+            out[token] = (role, str(name))
         return out
 
     @property
     def api_allowed_builtins(self) -> frozenset[str]:
         return frozenset(p.strip() for p in self.api_builtin_executors.split(",") if p.strip())
+
+    @property
+    def artifact_roots(self) -> tuple[Path, ...]:
+        """Where reported artifacts may live: the artifacts directory plus ``MAESTRO_ARTIFACT_ROOTS``."""
+        extra = (Path(p.strip()).expanduser().resolve() for p in self.artifact_roots_raw.split(",") if p.strip())
+        return (self.artifacts_dir, *extra)
 
     @property
     def sql_connections(self) -> dict[str, str]:

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from _procs import MAESTRO_ENV
+from _procs import MAESTRO_ENV, TEST_SETTINGS
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -26,6 +26,8 @@ DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[None]:
     for name in MAESTRO_ENV:
         monkeypatch.delenv(name, raising=False)
+    for name, value in TEST_SETTINGS.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("MAESTRO_HOME", str(tmp_path / "home"))
     get_settings.cache_clear()
     yield

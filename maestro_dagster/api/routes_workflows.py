@@ -24,10 +24,9 @@ from maestro_dagster.api.schemas import (
 from maestro_dagster.db.models import WorkflowDefinition
 from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.db.session import get_db
-from maestro_dagster.defs_store import store_definition
+from maestro_dagster.defs_store import store_definition, validate_posted
 from maestro_dagster.errors import ConflictError, DefinitionError, ValidationError
 from maestro_dagster.settings import Settings
-from maestro_dagster.spec import BUILTIN_EXECUTORS, executor_ref_for, validate_definition
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"])
 DEFINITION_EXAMPLE = {
@@ -91,42 +90,16 @@ def detail(row: WorkflowDefinition) -> WorkflowDetail:
     )
 
 
-def _builtin_refs(definition: dict[str, Any]) -> dict[str, str]:
-    """node id -> executor, read from the raw document: checked even when the definition has other problems."""
-    nodes = definition.get("nodes")
-    refs = {}
-    for node_id, node in (nodes if isinstance(nodes, dict) else {}).items():
-        node = node if isinstance(node, dict) else {}
-        executor, node_type = node.get("executor"), node.get("type")
-        refs[str(node_id)] = executor_ref_for(
-            executor if isinstance(executor, str) else None, node_type if isinstance(node_type, str) else None
-        )
-    return refs
-
-
 def _store(settings: Settings, gateway: DagsterGateway, definition: dict[str, Any]) -> WorkflowDefinition:
     """Validate first (422 with every problem, nothing stored), store a new version, reload the location."""
-    report = validate_definition(definition, allowed_executor_prefixes=settings.allowed_executor_prefixes, source="api")
-    errors = [p.to_dict() for p in report.errors]
-    errors += [
-        {
-            "code": "executor_not_allowed",
-            "location": f"nodes.{node_id}.executor",
-            "node_id": node_id,
-            "message": f"node {node_id!r}: the built-in executor {ref!r} is not allowed in "
-            "definitions posted through the API (MAESTRO_API_BUILTIN_EXECUTORS); commit the definition to "
-            "workflow_defs/ instead, or ask an operator to allow it",
-        }
-        for node_id, ref in _builtin_refs(definition).items()
-        if ref in BUILTIN_EXECUTORS and ref not in settings.api_allowed_builtins
-    ]
-    if errors:
+    report = validate_posted(definition, settings)
+    if not report.ok:
         raise DefinitionError(
-            f"Definition {report.workflow_id or '?'} is invalid: {len(errors)} problem(s).",
-            details={"workflow_id": report.workflow_id, "errors": errors},
+            f"Definition {report.workflow_id or '?'} is invalid: {len(report.errors)} problem(s).",
+            details={"workflow_id": report.workflow_id, "errors": [p.to_dict() for p in report.errors]},
         )
     with get_db(settings, immediate=True) as session:
-        _, stored = store_definition(session, definition, settings, source="api")
+        _, stored = store_definition(session, definition, settings)
         row = RepositoryFactory(session).workflow.require(stored.workflow_id or "")
     if stored.changed:
         gateway.reload_location()
@@ -183,7 +156,7 @@ def validate_workflow(
     settings: Settings = Depends(settings_of),
     _: Principal = Depends(viewer),
 ) -> ValidationResponse:
-    report = validate_definition(definition, allowed_executor_prefixes=settings.allowed_executor_prefixes)
+    report = validate_posted(definition, settings)
     return ValidationResponse(
         valid=report.ok, workflow_id=report.workflow_id, errors=[p.to_dict() for p in report.errors]
     )

@@ -11,6 +11,7 @@ from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import load_spec, sync_directory
 from maestro_dagster.names import job_name
+from maestro_dagster.policy import ORIGIN_REPOSITORY, DefinitionPolicy
 from maestro_dagster.settings import get_settings
 from maestro_dagster.spec import validate_file
 from maestro_dagster.triggers import schedule_name, sensor_name
@@ -21,10 +22,10 @@ app = typer.Typer(help="Workflow definitions: validate, sync, list, show.", no_a
 @app.command()
 def validate(files: list[Path] = typer.Argument(..., help="YAML or JSON definition files.")) -> None:
     """Validate definition files; print every problem; exit 1 if any file is invalid."""
-    settings = get_settings()
+    policy = DefinitionPolicy.for_origin(get_settings(), ORIGIN_REPOSITORY)
     bad = 0
     for path in files:
-        report = validate_file(path, settings.allowed_executor_prefixes)
+        report = validate_file(path, policy)
         if report.ok:
             typer.echo(f"ok       {path}  ({report.workflow_id}, {len(report.spec.nodes)} nodes)")
         else:

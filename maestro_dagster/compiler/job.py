@@ -39,7 +39,10 @@ from maestro_dagster.compiler.runtime import (
     TAG_WORKFLOW_VERSION,
     plain_runtime,
 )
+from maestro_dagster.executors import resolve_executor
 from maestro_dagster.names import dagster_name, job_name, op_name
+from maestro_dagster.policy import ORIGIN_REPOSITORY, ExecutorPolicy
+from maestro_dagster.settings import get_settings
 from maestro_dagster.spec import RetryPolicySpec, WorkflowSpec
 
 
@@ -54,14 +57,15 @@ def retry_policy_for(policy: RetryPolicySpec) -> RetryPolicy | None:
     )
 
 
-def _make_op(spec: WorkflowSpec, node_id: str) -> OpDefinition:
+def _make_op(spec: WorkflowSpec, node_id: str, executors: ExecutorPolicy) -> OpDefinition:
     upstream = spec.upstream(node_id)
     input_names = {dagster_name(up): up for up in upstream}
     node = spec.nodes[node_id]
+    resolved = resolve_executor(node.executor_ref, executors)  # the policy decides on the resolved callable
 
     def compute(context, inputs: Mapping[str, Any]):  # context unannotated: Dagster rejects string annotations
         results: dict[str, NodeResult] = {input_names[name]: value for name, value in inputs.items()}
-        yield from run_node(context, spec, node_id, results)
+        yield from run_node(context, spec, node_id, results, resolved)
 
     return OpDefinition(
         compute_fn=compute,
@@ -105,10 +109,16 @@ def build_job(
     runtime_resource: ResourceDefinition | None = None,
     executor_def: ExecutorDefinition | None = None,
     extra_resources: Mapping[str, Any] | None = None,
+    executors: ExecutorPolicy | None = None,
 ) -> JobDefinition:
-    """The Dagster job for a *valid* definition. ``runtime_resource`` defaults to one with no mirroring."""
+    """The Dagster job for a *valid* definition. ``runtime_resource`` defaults to one with no mirroring.
+
+    Every node's executor is resolved here under ``executors`` (default: the settings' policy for a
+    ``workflow_defs/`` file); a refused or unknown one raises ``ExecutorError`` and no job is built.
+    """
     name = job_name(spec.id)
-    ops = {node_id: _make_op(spec, node_id) for node_id in spec.node_ids}
+    policy = executors or ExecutorPolicy.for_origin(get_settings(), ORIGIN_REPOSITORY)
+    ops = {node_id: _make_op(spec, node_id, policy) for node_id in spec.node_ids}
     dependencies = {
         NodeInvocation(ops[node_id].name, alias=dagster_name(node_id)): {
             dagster_name(up): DependencyDefinition(dagster_name(up), OUTPUT_NAME) for up in spec.upstream(node_id)

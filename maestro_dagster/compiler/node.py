@@ -20,7 +20,7 @@ from dagster import MetadataValue, OpExecutionContext, Output
 from maestro_dagster.compiler.conditions import evaluate_condition
 from maestro_dagster.compiler.envelope import NodeResult, merge_upstream
 from maestro_dagster.compiler.runtime import RESOURCE_KEY, NodeRuntime
-from maestro_dagster.executors import ExecutorContext, build_node_input, invoke, resolve_executor
+from maestro_dagster.executors import ExecutorContext, ResolvedExecutor, build_node_input, invoke
 from maestro_dagster.spec import WorkflowSpec
 
 OUTPUT_NAME = "result"
@@ -54,9 +54,14 @@ def _quality(output: Mapping[str, Any]) -> float | None:
 
 
 def run_node(
-    context: OpExecutionContext, spec: WorkflowSpec, node_id: str, upstream: Mapping[str, NodeResult]
+    context: OpExecutionContext,
+    spec: WorkflowSpec,
+    node_id: str,
+    upstream: Mapping[str, NodeResult],
+    resolved: ResolvedExecutor,
 ) -> Iterator[Output]:
-    """Run node ``node_id`` of ``spec`` given its direct upstream results (by node id)."""
+    """Run node ``node_id`` of ``spec`` given its direct upstream results (by node id) and its executor, resolved
+    under the definition's policy when the job was built."""
     runtime: NodeRuntime = getattr(context.resources, RESOURCE_KEY)
     node = spec.nodes[node_id]
     all_outputs, all_artifacts = merge_upstream(list(upstream.values()))
@@ -95,7 +100,6 @@ def run_node(
         all_outputs=all_outputs,
         all_artifacts=all_artifacts,
     )
-    resolved = resolve_executor(node.executor_ref, runtime.settings.allowed_executor_prefixes)
     ctx = ExecutorContext(
         workflow_id=spec.id,
         execution_id=runtime.execution_id,

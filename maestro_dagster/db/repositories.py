@@ -84,6 +84,13 @@ def _insert_ignore(session: Session, model: type, values: dict[str, Any]) -> boo
     return bool(result.rowcount)
 
 
+COMPILE_ERROR = "compile_error"
+
+
+def _only_compile_errors(errors: list[dict[str, Any]] | None) -> bool:
+    return bool(errors) and all(isinstance(e, dict) and e.get("code") == COMPILE_ERROR for e in errors or [])
+
+
 class WorkflowRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -94,6 +101,8 @@ class WorkflowRepository:
         if row is not None and row.content_hash == record.content_hash:
             if row.source != record.source and record.source:
                 row.source = record.source
+            if record.is_valid and _only_compile_errors(row.validation_errors):
+                self._set_validity(row, True, [])  # stored again: the code location tries to compile it again
             return row, False
         version = 1 if row is None else row.version + 1
         fields = record.model_dump(exclude={"id", "metadata"})
@@ -118,6 +127,22 @@ class WorkflowRepository:
         )
         self.session.flush()
         return row, True
+
+    def mark_uncompilable(self, workflow_id: str, content_hash: str, problem: dict[str, Any]) -> bool:
+        """Mark the current version invalid because it could not be compiled into a job (``problem`` has code
+        ``compile_error``). Nothing happens when a newer content was stored meanwhile; True when marked."""
+        row = self.session.get(WorkflowDefinition, workflow_id)
+        if row is None or row.content_hash != content_hash:
+            return False
+        self._set_validity(row, False, [problem])
+        return True
+
+    def _set_validity(self, row: WorkflowDefinition, valid: bool, errors: list[dict[str, Any]]) -> None:
+        row.is_valid, row.validation_errors = valid, errors
+        version = self.session.get(WorkflowDefinitionVersion, (row.id, row.version))
+        if version is not None:
+            version.is_valid, version.validation_errors = valid, errors
+        self.session.flush()
 
     def get(self, workflow_id: str) -> WorkflowDefinition | None:
         return self.session.get(WorkflowDefinition, workflow_id)

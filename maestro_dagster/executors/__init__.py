@@ -3,8 +3,8 @@
 An executor is a callable taking the original engine's ``node_input`` dict and returning a
 JSON-serialisable dict (sync or async). Built-ins (``noop``, ``command``, ``http``, ``sql``, ``phase``)
 also receive an :class:`ExecutorContext`; custom executors are named ``package.module:function`` and must
-be inside the allowlist (``MAESTRO_EXECUTOR_ALLOWLIST``). Call one with
-``invoke(resolve_executor(ref, settings.allowed_executor_prefixes), node_input, ctx)``.
+be inside the allowlist (``MAESTRO_EXECUTOR_ALLOWLIST``); :mod:`maestro_dagster.policy` decides. Call one with
+``invoke(resolve_executor(ref, ExecutorPolicy.for_origin(settings, origin)), node_input, ctx)``.
 """
 
 from maestro_dagster.executors.base import (
@@ -22,7 +22,7 @@ from maestro_dagster.executors.base import (
 from maestro_dagster.executors.registry import (
     ALLOWLIST_SETTING,
     BUILTIN_EXECUTORS,
-    PENDING_BUILTINS,
+    BUILTIN_FUNCTIONS,
     clear_cache,
     is_builtin,
     module_allowed,
@@ -32,8 +32,8 @@ from maestro_dagster.executors.registry import (
 __all__ = [
     "ALLOWLIST_SETTING",
     "BUILTIN_EXECUTORS",
+    "BUILTIN_FUNCTIONS",
     "NODE_INPUT_KEYS",
-    "PENDING_BUILTINS",
     "BuiltinExecutor",
     "CustomExecutor",
     "ExecutorContext",

@@ -5,6 +5,13 @@
 regenerates ``workflow.schema.json``.
 """
 
+from maestro_dagster.policy import (
+    ALLOWLIST_SETTING,
+    BUILTIN_EXECUTORS,
+    DefinitionLimits,
+    DefinitionPolicy,
+    ExecutorPolicy,
+)
 from maestro_dagster.spec.loader import (
     LoadedFile,
     iter_definition_files,
@@ -13,7 +20,6 @@ from maestro_dagster.spec.loader import (
     validate_loaded,
 )
 from maestro_dagster.spec.models import (
-    BUILTIN_EXECUTORS,
     NODE_TYPES,
     DefaultsSpec,
     EdgeSpec,
@@ -24,7 +30,6 @@ from maestro_dagster.spec.models import (
     executor_ref_for,
 )
 from maestro_dagster.spec.node_checks import (
-    ALLOWLIST_SETTING,
     CONDITION_FUNCTIONS,
     CONDITION_NAMES,
     analyse_condition,
@@ -44,8 +49,11 @@ __all__ = [
     "PROBLEM_CODES",
     "SCHEMA_PATH",
     "DefaultsSpec",
+    "DefinitionLimits",
+    "DefinitionPolicy",
     "DuplicateKey",
     "EdgeSpec",
+    "ExecutorPolicy",
     "LoadedFile",
     "NodeSpec",
     "RetryPolicySpec",

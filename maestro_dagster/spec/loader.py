@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from maestro_dagster.policy import DefinitionLimits, DefinitionPolicy
 from maestro_dagster.spec.problems import DuplicateKey, SpecProblem, ValidationReport
 from maestro_dagster.spec.validate import validate_definition
 
@@ -152,7 +152,7 @@ def parse_json_text(text: str, path: Path) -> LoadedFile:
     return LoadedFile(path, text, data, duplicates)
 
 
-def load_definition_file(path: str | Path) -> LoadedFile:
+def load_definition_file(path: str | Path, limits: DefinitionLimits | None = None) -> LoadedFile:
     """Read a ``.yaml``/``.yml``/``.json`` definition; problems (unreadable, syntax) are in ``problems``."""
     path = Path(path)
     if path.suffix.lower() not in DEFINITION_SUFFIXES:
@@ -168,15 +168,13 @@ def load_definition_file(path: str | Path) -> LoadedFile:
     return parse_yaml_text(text, path)
 
 
-def validate_loaded(
-    loaded: LoadedFile, allowed_executor_prefixes: Sequence[str], *, check_imports: bool = True
-) -> ValidationReport:
+def validate_loaded(loaded: LoadedFile, policy: DefinitionPolicy, *, check_imports: bool = True) -> ValidationReport:
     source = str(loaded.path)
     if loaded.problems:
         return ValidationReport(loaded.workflow_id_hint, None, list(loaded.problems), source)
     report = validate_definition(
         loaded.data,
-        allowed_executor_prefixes=allowed_executor_prefixes,
+        policy=policy,
         source=source,
         duplicate_keys=loaded.duplicate_keys,
         check_imports=check_imports,
@@ -192,11 +190,9 @@ def _with_line(problem: SpecProblem, line: int | None) -> SpecProblem:
     return SpecProblem(problem.location, problem.message, problem.code, problem.node_id, line)
 
 
-def validate_file(
-    path: str | Path, allowed_executor_prefixes: Sequence[str], *, check_imports: bool = True
-) -> ValidationReport:
+def validate_file(path: str | Path, policy: DefinitionPolicy, *, check_imports: bool = True) -> ValidationReport:
     """Load and validate one file; never raises for bad content."""
-    return validate_loaded(load_definition_file(path), allowed_executor_prefixes, check_imports=check_imports)
+    return validate_loaded(load_definition_file(path, policy.limits), policy, check_imports=check_imports)
 
 
 def iter_definition_files(directory: str | Path) -> list[Path]:

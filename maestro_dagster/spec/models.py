@@ -21,7 +21,6 @@ from maestro_dagster.errors import DefinitionError
 from maestro_dagster.names import ID_PATTERN
 from maestro_dagster.spec.triggers import SensorSpec
 
-BUILTIN_EXECUTORS: tuple[str, ...] = ("noop", "command", "http", "sql", "phase", "human_review")
 NODE_TYPES: tuple[str, ...] = ("phase", "custom", "conditional", "human_review", "parallel_group")
 
 NodeType = Literal["phase", "custom", "conditional", "human_review", "parallel_group"]

@@ -1,7 +1,8 @@
 """Node-level checks on the lenient ``RawView``: executors, built-in executor config, conditions.
 
-Executors: a built-in kind, or ``package.module:function`` whose module is under one of the allowed prefixes
-(``MAESTRO_EXECUTOR_ALLOWLIST``, dot-boundary match) and whose attribute is an importable callable.
+Executors: decided by :mod:`maestro_dagster.policy` (the resolver the runtime uses too): a built-in by its
+name when the definition's origin may use it, or an allowlisted ``package.module:function`` resolved to a
+callable defined inside the allowlist.
 Conditions: parse + names only (the runtime evaluator is ``simpleeval``), and every ``outputs['x']`` they
 read must be an upstream node. Each check returns :class:`SpecProblem` objects and never raises.
 """
@@ -9,22 +10,20 @@ read must be an upstream node. Each check returns :class:`SpecProblem` objects a
 from __future__ import annotations
 
 import ast
-import importlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from maestro_dagster.errors import ExecutorNotAllowedError, UnknownExecutorError
+from maestro_dagster.policy import BUILTIN_EXECUTORS, ExecutorPolicy, module_allowed, resolve_import_ref
 from maestro_dagster.spec.checks import RawView
-from maestro_dagster.spec.models import BUILTIN_EXECUTORS, executor_ref_for
+from maestro_dagster.spec.models import executor_ref_for
 from maestro_dagster.spec.problems import SpecProblem
 
-ALLOWLIST_SETTING = "MAESTRO_EXECUTOR_ALLOWLIST"
 CONDITION_NAMES: tuple[str, ...] = ("outputs", "global_context")
 CONDITION_FUNCTIONS: tuple[str, ...] = (
     "any", "all", "len", "str", "int", "float", "bool", "min", "max", "abs", "round",
 )  # fmt: skip
-_IMPORT_REF_RE = re.compile(r"^(?P<module>[A-Za-z_]\w*(\.[A-Za-z_]\w*)*):(?P<attr>[A-Za-z_]\w*)$")
 _UNSUPPORTED_SYNTAX = {
     ast.Lambda: "lambda",
     ast.NamedExpr: "':=' (assignment)",
@@ -37,51 +36,22 @@ _UNSUPPORTED_SYNTAX = {
 # ---- executors -------------------------------------------------------------------------------------
 def is_module_allowed(module: str, allowed_prefixes: Sequence[str]) -> bool:
     """Prefix match at a dot boundary: ``maestro_examples`` allows ``maestro_examples.x``, not ``..._evil``."""
-    for prefix in allowed_prefixes:
-        prefix = prefix.strip().rstrip(".")
-        if prefix and (module == prefix or module.startswith(prefix + ".")):
-            return True
-    return False
+    return module_allowed(module, allowed_prefixes)
 
 
-def check_executor_ref(
-    ref: str, allowed_prefixes: Sequence[str], *, check_imports: bool = True
-) -> tuple[str, str] | None:
-    """``(code, message)`` when ``ref`` cannot be run, else ``None``. Imports allowed modules to check."""
-    if ref in BUILTIN_EXECUTORS:
-        return None
-    match = _IMPORT_REF_RE.match(ref)
-    if not match:
-        return (
-            "unknown_executor",
-            f"executor {ref!r} is neither a built-in kind ({', '.join(BUILTIN_EXECUTORS)}) nor an import "
-            "path 'package.module:function': use one of those",
-        )
-    module, attr = match["module"], match["attr"]
-    if not is_module_allowed(module, allowed_prefixes):
-        shown = ", ".join(allowed_prefixes) or "(empty)"
-        return (
-            "executor_not_allowed",
-            f"executor {ref!r} is outside the allowlist {ALLOWLIST_SETTING}={shown}: use an executor from an "
-            f"allowed module, or add its module prefix to {ALLOWLIST_SETTING}",
-        )
-    if attr.startswith("__"):
-        return ("unknown_executor", f"executor {ref!r} names a dunder attribute: name a function")
-    if not check_imports:
-        return None
+def check_executor_ref(ref: str, policy: ExecutorPolicy, *, check_imports: bool = True) -> tuple[str, str] | None:
+    """``(code, message)`` when ``ref`` cannot run under ``policy``, else ``None``.
+
+    The same resolver as the runtime (:func:`maestro_dagster.policy.resolve_import_ref`): what validation
+    accepts, the run resolves. With ``check_imports=False`` only the text is checked (syntax, prefix).
+    """
     try:
-        target = importlib.import_module(module)
-    except Exception as exc:
-        return (
-            "unknown_executor",
-            f"executor {ref!r}: module {module!r} cannot be imported ({type(exc).__name__}: {exc}): "
-            "install it or fix the path",
-        )
-    function = getattr(target, attr, None)
-    if function is None:
-        return ("unknown_executor", f"executor {ref!r}: module {module!r} has no attribute {attr!r}: fix the name")
-    if not callable(function):
-        return ("unknown_executor", f"executor {ref!r}: {attr!r} is not callable: name a function")
+        if ref in BUILTIN_EXECUTORS:
+            policy.check_builtin(ref)
+        else:
+            resolve_import_ref(ref, policy, import_module=check_imports)
+    except (ExecutorNotAllowedError, UnknownExecutorError) as exc:
+        return exc.code, exc.message
     return None
 
 
@@ -107,14 +77,14 @@ def _config_problem(kind: str, config: Mapping[str, Any]) -> str | None:
     return None
 
 
-def check_executors(view: RawView, allowed_prefixes: Sequence[str], *, check_imports: bool = True) -> list[SpecProblem]:
+def check_executors(view: RawView, policy: ExecutorPolicy, *, check_imports: bool = True) -> list[SpecProblem]:
     problems = []
     for node_id, node in view.nodes.items():
         executor, node_type = node.get("executor"), node.get("type")
         if executor is not None and not isinstance(executor, str):
             continue  # pydantic reports the type
         ref = executor_ref_for(executor, node_type if isinstance(node_type, str) else None)
-        found = check_executor_ref(ref, allowed_prefixes, check_imports=check_imports)
+        found = check_executor_ref(ref, policy, check_imports=check_imports)
         if found:
             code, message = found
             problems.append(SpecProblem(f"nodes.{node_id}.executor", f"node {node_id!r}: {message}", code, node_id))

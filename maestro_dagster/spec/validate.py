@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from maestro_dagster.policy import DefinitionPolicy
 from maestro_dagster.spec import checks, node_checks
 from maestro_dagster.spec.models import DefaultsSpec, EdgeSpec, NodeSpec, RetryPolicySpec, ScheduleSpec, WorkflowSpec
 from maestro_dagster.spec.problems import DuplicateKey, SpecProblem, ValidationReport
@@ -33,12 +34,12 @@ _SKIPPED_ERROR_TYPES = {("id", "string_pattern_mismatch"), ("[key]", "string_pat
 def validate_definition(
     raw: Any,
     *,
-    allowed_executor_prefixes: Sequence[str],
+    policy: DefinitionPolicy,
     source: str | None = None,
     duplicate_keys: Sequence[DuplicateKey] = (),
     check_imports: bool = True,
 ) -> ValidationReport:
-    """Validate ``raw`` (the parsed YAML/JSON) and report every problem.
+    """Validate ``raw`` (the parsed YAML/JSON) under ``policy`` and report every problem.
 
     ``duplicate_keys`` comes from the loader (:func:`maestro_dagster.spec.loader.load_definition_file`), as
     duplicates are lost once a mapping is parsed. ``check_imports=False`` skips importing custom executors
@@ -66,7 +67,7 @@ def validate_definition(
     problems += checks.check_edges(view)
     problems += checks.check_cycles(view)
     problems += checks.check_dependencies(view)
-    problems += node_checks.check_executors(view, allowed_executor_prefixes, check_imports=check_imports)
+    problems += node_checks.check_executors(view, policy.executors, check_imports=check_imports)
     problems += node_checks.check_conditions(view)
     problems += checks.check_name_collisions(view)
     problems += trigger_problems(dict(raw))
@@ -80,7 +81,7 @@ def validate_definition(
 def parse_definition(
     raw: Any,
     *,
-    allowed_executor_prefixes: Sequence[str],
+    policy: DefinitionPolicy,
     source: str | None = None,
     duplicate_keys: Sequence[DuplicateKey] = (),
     check_imports: bool = True,
@@ -88,7 +89,7 @@ def parse_definition(
     """The valid ``WorkflowSpec``, or ``DefinitionError`` listing every problem in ``details['errors']``."""
     return validate_definition(
         raw,
-        allowed_executor_prefixes=allowed_executor_prefixes,
+        policy=policy,
         source=source,
         duplicate_keys=duplicate_keys,
         check_imports=check_imports,

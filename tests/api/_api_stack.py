@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from _procs import MAESTRO_ENV, Proc, free_port, tail, wait_for
+from _procs import MAESTRO_ENV, TEST_SETTINGS, Proc, free_port, tail, wait_for
 
 from maestro_dagster.instance import PG_URL_ENV, prepare_dagster_env
 from maestro_dagster.settings import get_settings
@@ -84,6 +84,7 @@ class ApiStack:
             d.mkdir(parents=True, exist_ok=True)
         self.dagster_port, self.port_a, self.port_b = free_port(), free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if k not in MAESTRO_ENV}
+        env.update(TEST_SETTINGS)
         env.update(
             MAESTRO_HOME=str(self.home),
             MAESTRO_DATABASE_URL=database_url,

@@ -26,6 +26,7 @@ from dagster._core.definitions.reconstruct import ReconstructableJob
 
 from maestro_dagster.compiler import OUTPUT_NAME, NodeResult, build_job
 from maestro_dagster.names import dagster_name
+from maestro_dagster.policy import DefinitionPolicy
 from maestro_dagster.spec import WorkflowSpec, parse_definition
 
 ALLOWED = ["maestro_examples", "maestro_dagster.executors"]
@@ -36,7 +37,7 @@ ECHO = "maestro_examples.nodes:echo"
 
 
 def spec_of(raw: Mapping[str, Any]) -> WorkflowSpec:
-    return parse_definition(dict(raw), allowed_executor_prefixes=ALLOWED)
+    return parse_definition(dict(raw), policy=DefinitionPolicy.allowing(*ALLOWED))
 
 
 def job_from_raw(raw: Mapping[str, Any], version: int = 1) -> JobDefinition:

@@ -25,6 +25,7 @@ from dagster import DagsterEventType
 from maestro_dagster.compiler import META_ARTIFACTS, META_QUALITY, META_STATUS
 from maestro_dagster.errors import DefinitionError
 from maestro_dagster.executors.sql import dispose_engines as dispose_sql_engines
+from maestro_dagster.policy import DefinitionPolicy
 from maestro_dagster.settings import get_settings
 from maestro_dagster.spec import parse_definition, validate_definition
 
@@ -232,12 +233,12 @@ def test_non_dict_or_non_json_result_fails_the_node(instance, executor, message)
 # ---- allowlist -------------------------------------------------------------------------------------
 def test_definition_naming_os_system_is_rejected():
     raw = _one("evil", {"executor": "os:system", "config": {"args": ["rm", "-rf", "/"]}})
-    report = validate_definition(raw, allowed_executor_prefixes=ALLOWED)
+    report = validate_definition(raw, policy=DefinitionPolicy.allowing(*ALLOWED))
     assert not report.ok
     assert report.codes == ["executor_not_allowed"]
     assert report.errors[0].node_id == "evil"
     with pytest.raises(DefinitionError) as excinfo:
-        parse_definition(raw, allowed_executor_prefixes=ALLOWED)
+        parse_definition(raw, policy=DefinitionPolicy.allowing(*ALLOWED))
     assert excinfo.value.details["errors"][0]["code"] == "executor_not_allowed"
 
 

@@ -8,6 +8,7 @@ from dagster import DagsterInvalidConfigError, Definitions
 
 from maestro_dagster.compiler import build_job, node_id_by_step_key
 from maestro_dagster.names import dagster_name, job_name, op_name
+from maestro_dagster.policy import DefinitionPolicy
 from maestro_dagster.settings import get_settings
 from maestro_dagster.spec import iter_definition_files, validate_file
 
@@ -96,7 +97,7 @@ def test_workflow_defs_directory_has_definitions():
 
 @pytest.mark.parametrize("path", iter_definition_files(WORKFLOW_DEFS), ids=lambda p: p.name)
 def test_every_workflow_def_validates_and_compiles(path):
-    report = validate_file(path, get_settings().allowed_executor_prefixes)
+    report = validate_file(path, DefinitionPolicy.for_origin(get_settings(), "repository"))
     assert report.ok, report.summary()
     job = build_job(report.spec, version=1)
     assert job.name == job_name(report.spec.id)
@@ -105,7 +106,8 @@ def test_every_workflow_def_validates_and_compiles(path):
 
 def test_all_workflow_defs_fit_in_one_repository():
     specs = [
-        validate_file(p, get_settings().allowed_executor_prefixes).spec for p in iter_definition_files(WORKFLOW_DEFS)
+        validate_file(p, DefinitionPolicy.for_origin(get_settings(), "repository")).spec
+        for p in iter_definition_files(WORKFLOW_DEFS)
     ]
     jobs = [build_job(spec, version=1) for spec in specs]
     repository = Definitions(jobs=jobs).get_repository_def()

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import yaml
 from _e2e_procs import ROOT, Proc, free_port, tail, wait_for
-from _procs import MAESTRO_ENV
+from _procs import MAESTRO_ENV, TEST_SETTINGS
 from sqlalchemy import delete, select
 
 from maestro_dagster.db import migrate
@@ -95,6 +95,7 @@ class Home:
         for d in (self.home, self.defs_dir, self.logs):
             d.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in MAESTRO_ENV}
+        env.update(TEST_SETTINGS)
         env.update(
             MAESTRO_HOME=str(self.home),
             MAESTRO_DATABASE_URL=database_url,
@@ -114,7 +115,14 @@ class Home:
         """Point this process at the home (env, settings cache, engines)."""
         for name in MAESTRO_ENV:
             mp.delenv(name, raising=False)
-        for name in ("MAESTRO_HOME", "MAESTRO_DATABASE_URL", "MAESTRO_DEFS_DIR", "DAGSTER_HOME", PG_URL_ENV):
+        for name in (
+            "MAESTRO_HOME",
+            "MAESTRO_DATABASE_URL",
+            "MAESTRO_DEFS_DIR",
+            "DAGSTER_HOME",
+            PG_URL_ENV,
+            *TEST_SETTINGS,
+        ):
             if name in self.env:
                 mp.setenv(name, self.env[name])
         get_settings.cache_clear()

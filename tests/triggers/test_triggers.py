@@ -12,6 +12,7 @@ from maestro_dagster.db.enums import EventType, RequestStatus, WorkflowStatus
 from maestro_dagster.db.models import ExecutionRequest
 from maestro_dagster.definitions import MaestroRepositoryData
 from maestro_dagster.names import EXECUTION_ID_RE
+from maestro_dagster.policy import DefinitionPolicy
 from maestro_dagster.spec import validate_definition
 from maestro_dagster.triggers.build import (
     REQUEST_ERRORS_SENSOR,
@@ -46,7 +47,7 @@ def test_invalid_triggers_are_validation_errors():
             {"type": "smoke_signal"},
         ],
     )
-    report = validate_definition(raw, allowed_executor_prefixes=[])
+    report = validate_definition(raw, policy=DefinitionPolicy.allowing())
     text = "\n".join(str(p) for p in report.errors)
     assert not report.ok
     assert "schedule 0" in text and "not a valid cron" in text

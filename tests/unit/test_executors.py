@@ -28,6 +28,7 @@ from maestro_dagster.executors.http import http_executor
 from maestro_dagster.executors.noop import noop_executor
 from maestro_dagster.executors.phase import SDLC_PHASES, phase_executor
 from maestro_dagster.executors.sql import dispose_engines, sql_executor
+from maestro_dagster.policy import ExecutorPolicy
 from maestro_dagster.settings import Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +95,7 @@ def test_command_timeout_kills_process_group(settings: Settings, tmp_path: Path)
 
 
 def test_command_uses_context_timeout_through_invoke(settings: Settings) -> None:
-    resolved = resolve_executor("command", DEFAULT_PREFIXES)
+    resolved = resolve_executor("command", ExecutorPolicy.allowing(*DEFAULT_PREFIXES))
     assert resolved.enforces_own_timeout
     node_input = make_input(config={"args": [PY, "-c", "import time; time.sleep(30)"]})
     started = time.monotonic()
@@ -288,7 +289,9 @@ def run_phase(settings: Settings, node_id: str, phase: str, requirement: str | N
         all_outputs=outputs,
         all_artifacts={k: v["artifacts"] for k, v in outputs.items()},
     )
-    return invoke(resolve_executor("phase", DEFAULT_PREFIXES), node_input, make_ctx(settings, node_id))
+    return invoke(
+        resolve_executor("phase", ExecutorPolicy.allowing(*DEFAULT_PREFIXES)), node_input, make_ctx(settings, node_id)
+    )
 
 
 def test_phase_writes_markdown_and_scores(settings: Settings) -> None:
@@ -347,37 +350,42 @@ def test_phase_errors_propagate(settings: Settings) -> None:
 
 def test_resolve_builtins() -> None:
     assert set(BUILTIN_EXECUTORS) == {"noop", "command", "http", "sql", "phase", "human_review"}
-    resolved = resolve_executor("noop", [])
+    resolved = resolve_executor("noop", ExecutorPolicy.allowing())
     assert resolved.builtin and resolved.fn is noop_executor
-    assert resolve_executor("noop", []) is resolved  # cached
-    by_path = resolve_executor("maestro_dagster.executors.noop:noop_executor", DEFAULT_PREFIXES)
-    assert by_path.builtin
-    assert resolve_executor("human_review", DEFAULT_PREFIXES).enforces_own_timeout
-    with pytest.raises(ExecutorError, match="Unknown executor"):
-        resolve_executor("no-such-kind", DEFAULT_PREFIXES)
+    assert resolve_executor("noop", ExecutorPolicy.allowing()) is resolved  # cached
+    for by_path in ("maestro_dagster.executors.noop:noop_executor", "maestro_dagster.executors:command_executor"):
+        with pytest.raises(ExecutorNotAllowedError, match="only by their built-in name"):
+            resolve_executor(by_path, ExecutorPolicy.allowing("maestro_dagster"))
+    api = ExecutorPolicy.allowing(builtins={"noop"})
+    assert resolve_executor("noop", api).fn is noop_executor
+    with pytest.raises(ExecutorNotAllowedError, match="MAESTRO_API_BUILTIN_EXECUTORS"):
+        resolve_executor("command", api)
+    assert resolve_executor("human_review", ExecutorPolicy.allowing(*DEFAULT_PREFIXES)).enforces_own_timeout
+    with pytest.raises(ExecutorError, match="neither a built-in kind"):
+        resolve_executor("no-such-kind", ExecutorPolicy.allowing(*DEFAULT_PREFIXES))
 
 
 def test_resolve_allowlist_accepts_and_refuses() -> None:
-    resolved = resolve_executor("maestro_examples.nodes:echo", ["maestro_examples"])
+    resolved = resolve_executor("maestro_examples.nodes:echo", ExecutorPolicy.allowing(*["maestro_examples"]))
     assert not resolved.builtin and resolved.fn.__name__ == "echo"
     for ref in ("maestro_examples_evil.x:f", "os:system", "subprocess:run"):
         with pytest.raises(ExecutorNotAllowedError) as info:
-            resolve_executor(ref, ["maestro_examples"])
+            resolve_executor(ref, ExecutorPolicy.allowing(*["maestro_examples"]))
         assert "MAESTRO_EXECUTOR_ALLOWLIST" in str(info.value) and "add its package prefix" in str(info.value)
     with pytest.raises(ExecutorNotAllowedError, match=r"'posix'|'os'"):
-        resolve_executor("maestro_examples.nodes:os.system", ["maestro_examples"])
+        resolve_executor("maestro_examples.nodes:os.system", ExecutorPolicy.allowing(*["maestro_examples"]))
     with pytest.raises(ExecutorNotAllowedError, match="empty"):
-        resolve_executor("maestro_examples.nodes:echo", [])
+        resolve_executor("maestro_examples.nodes:echo", ExecutorPolicy.allowing())
     assert not sys.modules.get("maestro_examples_evil")
 
 
 def test_resolve_missing_and_non_callable() -> None:
     with pytest.raises(ExecutorError, match=r"'maestro_examples.nodes:nope'.*no attribute"):
-        resolve_executor("maestro_examples.nodes:nope", DEFAULT_PREFIXES)
-    with pytest.raises(ExecutorError, match=r"'maestro_examples.missing:f'.*cannot import"):
-        resolve_executor("maestro_examples.missing:f", DEFAULT_PREFIXES)
+        resolve_executor("maestro_examples.nodes:nope", ExecutorPolicy.allowing(*DEFAULT_PREFIXES))
+    with pytest.raises(ExecutorError, match=r"'maestro_examples.missing:f'.*cannot be imported"):
+        resolve_executor("maestro_examples.missing:f", ExecutorPolicy.allowing(*DEFAULT_PREFIXES))
     with pytest.raises(ExecutorError, match="not a callable"):
-        resolve_executor("_executors_support:NOT_CALLABLE", ["_executors_support"])
+        resolve_executor("_executors_support:NOT_CALLABLE", ExecutorPolicy.allowing(*["_executors_support"]))
 
 
 # ---- invoke ------------------------------------------------------------------------------------------------
@@ -386,7 +394,9 @@ def test_resolve_missing_and_non_callable() -> None:
 def call(settings: Settings, ref: str, config: dict | None = None, *, timeout: float | None = None) -> dict:
     prefixes = [*DEFAULT_PREFIXES, "_executors_support"]
     node_input = make_input("n1", config, dependency_outputs={"up": {"v": 1}}, global_context={"requirement": "r"})
-    return invoke(resolve_executor(ref, prefixes), node_input, make_ctx(settings, "n1", timeout=timeout))
+    return invoke(
+        resolve_executor(ref, ExecutorPolicy.allowing(*prefixes)), node_input, make_ctx(settings, "n1", timeout=timeout)
+    )
 
 
 def test_invoke_sync_and_async(settings: Settings) -> None:

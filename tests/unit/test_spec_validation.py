@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from maestro_dagster.errors import DefinitionError
+from maestro_dagster.policy import DefinitionPolicy
 from maestro_dagster.spec import (
     BUILTIN_EXECUTORS,
     SCHEMA_PATH,
@@ -43,11 +44,11 @@ PHASE_IDS = {
 
 
 def check(name: str):
-    return validate_file(INVALID / name, ALLOW)
+    return validate_file(INVALID / name, DefinitionPolicy.allowing(*ALLOW))
 
 
 def load_spec(name: str) -> WorkflowSpec:
-    report = validate_file(VALID / name, ALLOW)
+    report = validate_file(VALID / name, DefinitionPolicy.allowing(*ALLOW))
     assert report.ok, report.summary()
     assert report.spec is not None
     return report.spec
@@ -154,7 +155,7 @@ def test_graph_checks_run_even_when_a_node_fails_schema() -> None:
         "nodes": {"a": {"retry_policy": {"max_attempts": "many"}}, "b": None},
         "edges": [{"source": "a", "target": "b"}, {"source": "b", "target": "a"}, {"source": "a", "target": "x"}],
     }
-    report = validate_definition(raw, allowed_executor_prefixes=ALLOW)
+    report = validate_definition(raw, policy=DefinitionPolicy.allowing(*ALLOW))
     assert {"invalid_retry", "schema", "cycle", "unknown_edge_node"} <= set(report.codes)
     assert next(p for p in report.errors if p.code == "schema").node_id == "b"
 
@@ -163,13 +164,13 @@ def test_name_collisions_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     from maestro_dagster import names
 
     monkeypatch.setattr(names, "dagster_name", lambda maestro_id: "same")
-    report = validate_definition({"id": "w", "nodes": {"a": {}, "b": {}}}, allowed_executor_prefixes=())
+    report = validate_definition({"id": "w", "nodes": {"a": {}, "b": {}}}, policy=DefinitionPolicy.allowing())
     assert report.codes == ["name_collision"] and "'a', 'b'" in report.errors[0].message
 
 
 def test_never_raises_for_garbage() -> None:
     for raw in (None, [], "text", 3, {"nodes": [1, 2]}, {"id": 5, "nodes": {1: {}}, "edges": "x"}):
-        report = validate_definition(raw, allowed_executor_prefixes=ALLOW)
+        report = validate_definition(raw, policy=DefinitionPolicy.allowing(*ALLOW))
         assert not report.ok and report.errors
 
 
@@ -186,18 +187,20 @@ def test_custom_executor_must_be_callable_and_import_check_can_be_skipped() -> N
     def definition(executor: str) -> dict:
         return {"id": "w", "nodes": {"n": {"executor": executor}}}
 
-    assert validate_definition(definition("json:dumps"), allowed_executor_prefixes=ALLOW).ok
-    report = validate_definition(definition("json:__name__"), allowed_executor_prefixes=ALLOW)
+    assert validate_definition(definition("json:dumps"), policy=DefinitionPolicy.allowing(*ALLOW)).ok
+    report = validate_definition(definition("json:__name__"), policy=DefinitionPolicy.allowing(*ALLOW))
     assert report.codes == ["unknown_executor"]
-    report = validate_definition(definition("maestro_examples.no_such_module:run"), allowed_executor_prefixes=ALLOW)
+    report = validate_definition(
+        definition("maestro_examples.no_such_module:run"), policy=DefinitionPolicy.allowing(*ALLOW)
+    )
     assert report.codes == ["unknown_executor"] and "cannot be imported" in report.errors[0].message
     skipped = validate_definition(
-        definition("maestro_examples.no_such_module:run"), allowed_executor_prefixes=ALLOW, check_imports=False
+        definition("maestro_examples.no_such_module:run"), policy=DefinitionPolicy.allowing(*ALLOW), check_imports=False
     )
     assert skipped.ok
-    assert validate_definition(definition("os:system"), allowed_executor_prefixes=ALLOW, check_imports=False).codes == [
-        "executor_not_allowed"
-    ]
+    assert validate_definition(
+        definition("os:system"), policy=DefinitionPolicy.allowing(*ALLOW), check_imports=False
+    ).codes == ["executor_not_allowed"]
 
 
 @pytest.mark.parametrize(
@@ -212,12 +215,12 @@ def test_custom_executor_must_be_callable_and_import_check_can_be_skipped() -> N
 )
 def test_command_config(config: dict, ok: bool) -> None:
     raw = {"id": "w", "nodes": {"n": {"executor": "command", "config": config}}}
-    assert validate_definition(raw, allowed_executor_prefixes=()).ok is ok
+    assert validate_definition(raw, policy=DefinitionPolicy.allowing()).ok is ok
 
 
 def test_http_and_sql_config() -> None:
     raw = {"id": "w", "nodes": {"h": {"executor": "http"}, "s": {"executor": "sql", "config": {"statement": "x"}}}}
-    report = validate_definition(raw, allowed_executor_prefixes=())
+    report = validate_definition(raw, policy=DefinitionPolicy.allowing())
     assert report.codes == ["bad_config", "bad_config"]
     assert "config.url" in report.errors[0].message
     assert "config.connection" in report.errors[1].message
@@ -248,7 +251,7 @@ def test_condition_analysis(expression: str, error_fragment: str | None) -> None
 def test_condition_output_references() -> None:
     assert analyse_condition("outputs['a']['x'] or outputs.get('b')").output_refs == ("a", "b")
     raw = {"id": "w", "nodes": {"a": {}, "b": {"condition": "outputs['a']"}}}
-    report = validate_definition(raw, allowed_executor_prefixes=())
+    report = validate_definition(raw, policy=DefinitionPolicy.allowing())
     assert report.codes == ["bad_condition"] and "does not run before" in report.errors[0].message
 
 
@@ -257,11 +260,11 @@ def test_every_valid_fixture_validates() -> None:
     files = iter_definition_files(VALID)
     assert len(files) >= 7
     for path in files:
-        report = validate_file(path, ALLOW)
+        report = validate_file(path, DefinitionPolicy.allowing(*ALLOW))
         assert report.ok, report.summary()
         assert report.spec is not None and report.workflow_id == report.spec.id
         # only built-in executors: valid under any allowlist
-        assert validate_file(path, ()).ok
+        assert validate_file(path, DefinitionPolicy.allowing()).ok
 
 
 def test_parallel_sdlc_generations_match_the_original() -> None:
@@ -335,34 +338,34 @@ def test_cycle_helper_raises_definition_error() -> None:
 
 def test_content_hash_is_stable_under_reordering_and_changes_with_content() -> None:
     raw = yaml.safe_load((VALID / "sdlc_parallel.yaml").read_text())
-    spec = parse_definition(raw, allowed_executor_prefixes=ALLOW)
+    spec = parse_definition(raw, policy=DefinitionPolicy.allowing(*ALLOW))
     reordered = {key: raw[key] for key in reversed(list(raw))}
     reordered["nodes"] = {
         node_id: {k: node[k] for k in reversed(list(node))} for node_id, node in reversed(list(raw["nodes"].items()))
     }
     as_json = json.loads(json.dumps(reordered, indent=4))
-    assert parse_definition(as_json, allowed_executor_prefixes=ALLOW).content_hash() == spec.content_hash()
+    assert parse_definition(as_json, policy=DefinitionPolicy.allowing(*ALLOW)).content_hash() == spec.content_hash()
     restored = WorkflowSpec.from_storage(json.loads(json.dumps(spec.to_storage())))
     assert restored.content_hash() == spec.content_hash()
     assert restored.node_ids == spec.node_ids
 
     changed = json.loads(json.dumps(raw))
     changed["nodes"]["phase_review"]["config"]["phase"] = "final_review"
-    assert parse_definition(changed, allowed_executor_prefixes=ALLOW).content_hash() != spec.content_hash()
+    assert parse_definition(changed, policy=DefinitionPolicy.allowing(*ALLOW)).content_hash() != spec.content_hash()
     assert len(spec.content_hash()) == 64
 
 
 def test_parse_definition_raises_with_every_problem() -> None:
     raw = yaml.safe_load((INVALID / "many_problems.yaml").read_text())
     with pytest.raises(DefinitionError) as caught:
-        parse_definition(raw, allowed_executor_prefixes=ALLOW, source="api")
+        parse_definition(raw, policy=DefinitionPolicy.allowing(*ALLOW), source="api")
     errors = caught.value.details["errors"]
     assert len(errors) == 7 and {e["code"] for e in errors} >= {"cycle", "invalid_retry"}
     assert "many_problems" in caught.value.message and "[cycle]" in caught.value.message
 
 
 def test_report_to_dict() -> None:
-    ok = validate_file(VALID / "diamond.yaml", ALLOW).to_dict()
+    ok = validate_file(VALID / "diamond.yaml", DefinitionPolicy.allowing(*ALLOW)).to_dict()
     assert ok["ok"] and ok["errors"] == [] and len(ok["content_hash"]) == 64
     bad = check("cycle.yaml").to_dict()
     assert not bad["ok"] and bad["errors"][0]["code"] == "cycle" and bad["content_hash"] is None
@@ -378,7 +381,7 @@ def test_loader_records_duplicate_keys_with_lines(tmp_path: Path) -> None:
         ("nodes.a.config", "x", (5, 5)),
         ("", "id", (1, 2)),
     ]
-    report = validate_file(path, ALLOW)
+    report = validate_file(path, DefinitionPolicy.allowing(*ALLOW))
     assert sorted(report.codes) == ["duplicate_key", "duplicate_key"]
 
 
@@ -390,18 +393,18 @@ def test_loader_unsupported_and_missing_files(tmp_path: Path) -> None:
     (tmp_path / "sub.yaml").mkdir()
     assert [p.name for p in iter_definition_files(tmp_path)] == ["a.json", "b.yml", "c.yaml"]
     assert iter_definition_files(tmp_path / "missing") == []
-    assert validate_file(tmp_path / "notes.txt", ALLOW).codes == ["syntax"]
-    assert validate_file(tmp_path / "nope.yaml", ALLOW).codes == ["syntax"]
+    assert validate_file(tmp_path / "notes.txt", DefinitionPolicy.allowing(*ALLOW)).codes == ["syntax"]
+    assert validate_file(tmp_path / "nope.yaml", DefinitionPolicy.allowing(*ALLOW)).codes == ["syntax"]
     bad_json = tmp_path / "bad.json"
     bad_json.write_text('{"id": "bad_json", "nodes": ')
-    report = validate_file(bad_json, ALLOW)
+    report = validate_file(bad_json, DefinitionPolicy.allowing(*ALLOW))
     assert report.codes == ["syntax"] and report.workflow_id == "bad_json" and report.errors[0].line == 1
 
 
 def test_empty_yaml_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("# nothing here\n")
-    assert validate_file(path, ALLOW).codes == ["empty"]
+    assert validate_file(path, DefinitionPolicy.allowing(*ALLOW)).codes == ["empty"]
 
 
 # ---- JSON Schema -----------------------------------------------------------------------------------
