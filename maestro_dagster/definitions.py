@@ -105,6 +105,7 @@ class MaestroRepositoryData(RepositoryData):
                 executor_def=executor,
                 executors=ExecutorPolicy.for_origin(settings, origin),
             )
+            job.get_job_index()  # Dagster's snapshot (cached on the job): a graph it cannot snapshot fails here
         except Exception as exc:  # one definition that cannot compile never breaks the location
             raise self._isolate(workflow_id, content_hash, job_name, exc) from None
         self._jobs[job_name] = (content_hash, job)

@@ -182,9 +182,9 @@ def _not_allowed(ref: str, module: str, prefixes: tuple[str, ...]) -> ExecutorNo
     allowed = ", ".join(prefixes) if prefixes else "(empty: no custom executor is allowed)"
     example = ",".join([*prefixes, module.split(".")[0] or "my_package"])
     return ExecutorNotAllowedError(
-        f"executor {ref!r} is not allowed: module {module!r} is outside the executor allowlist "
-        f"{ALLOWLIST_SETTING}=[{allowed}]: use an executor from an allowed module, or add its package prefix to "
-        f"{ALLOWLIST_SETTING} (e.g. {ALLOWLIST_SETTING}={example}) where the code location and the API run",
+        f"executor {ref!r} is outside the allowlist {ALLOWLIST_SETTING}=[{allowed}] (its code is in module "
+        f"{module!r}): use an executor from an allowed module, or add its package prefix to {ALLOWLIST_SETTING} "
+        f"(e.g. {ALLOWLIST_SETTING}={example}) where the code location and the API run",
         details={"executor": ref, "module": module, "allowed_prefixes": list(prefixes)},
     )
 

@@ -61,11 +61,11 @@ def _make_op(spec: WorkflowSpec, node_id: str, executors: ExecutorPolicy) -> OpD
     upstream = spec.upstream(node_id)
     input_names = {dagster_name(up): up for up in upstream}
     node = spec.nodes[node_id]
-    resolved = resolve_executor(node.executor_ref, executors)  # the policy decides on the resolved callable
+    resolve_executor(node.executor_ref, executors)  # refused or unknown: no job (run_node resolves again)
 
     def compute(context, inputs: Mapping[str, Any]):  # context unannotated: Dagster rejects string annotations
         results: dict[str, NodeResult] = {input_names[name]: value for name, value in inputs.items()}
-        yield from run_node(context, spec, node_id, results, resolved)
+        yield from run_node(context, spec, node_id, results, executors.origin)
 
     return OpDefinition(
         compute_fn=compute,
@@ -114,7 +114,9 @@ def build_job(
     """The Dagster job for a *valid* definition. ``runtime_resource`` defaults to one with no mirroring.
 
     Every node's executor is resolved here under ``executors`` (default: the settings' policy for a
-    ``workflow_defs/`` file); a refused or unknown one raises ``ExecutorError`` and no job is built.
+    ``workflow_defs/`` file); a refused or unknown one raises ``ExecutorError`` and no job is built. Each
+    attempt resolves it again under the run's settings for the same origin, so narrowing a setting takes
+    effect on the next attempt.
     """
     name = job_name(spec.id)
     policy = executors or ExecutorPolicy.for_origin(get_settings(), ORIGIN_REPOSITORY)

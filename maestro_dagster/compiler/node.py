@@ -20,7 +20,8 @@ from dagster import MetadataValue, OpExecutionContext, Output
 from maestro_dagster.compiler.conditions import evaluate_condition
 from maestro_dagster.compiler.envelope import NodeResult, merge_upstream
 from maestro_dagster.compiler.runtime import RESOURCE_KEY, NodeRuntime
-from maestro_dagster.executors import ExecutorContext, ResolvedExecutor, build_node_input, invoke
+from maestro_dagster.executors import ExecutorContext, build_node_input, invoke, resolve_executor
+from maestro_dagster.policy import ExecutorPolicy, Origin
 from maestro_dagster.spec import WorkflowSpec
 
 OUTPUT_NAME = "result"
@@ -58,10 +59,10 @@ def run_node(
     spec: WorkflowSpec,
     node_id: str,
     upstream: Mapping[str, NodeResult],
-    resolved: ResolvedExecutor,
+    origin: Origin,
 ) -> Iterator[Output]:
-    """Run node ``node_id`` of ``spec`` given its direct upstream results (by node id) and its executor, resolved
-    under the definition's policy when the job was built."""
+    """Run node ``node_id`` of ``spec`` given its direct upstream results (by node id); its executor is resolved
+    under the policy of the definition's ``origin`` with the run's settings (the resolver validation uses)."""
     runtime: NodeRuntime = getattr(context.resources, RESOURCE_KEY)
     node = spec.nodes[node_id]
     all_outputs, all_artifacts = merge_upstream(list(upstream.values()))
@@ -100,6 +101,7 @@ def run_node(
         all_outputs=all_outputs,
         all_artifacts=all_artifacts,
     )
+    resolved = resolve_executor(node.executor_ref, ExecutorPolicy.for_origin(runtime.settings, origin))
     ctx = ExecutorContext(
         workflow_id=spec.id,
         execution_id=runtime.execution_id,

@@ -199,3 +199,65 @@ def test_get_all_jobs_reads_the_index_once(location, monkeypatch):
     assert len(data.get_all_jobs()) == 2
     assert len(reads) == 1
     assert sorted(location.compiled) == ["alpha", "beta-flow"]
+
+
+def _chain(workflow_id: str, length: int) -> dict:
+    nodes = {f"n{i}": {"executor": "noop"} for i in range(length)}
+    return {
+        "id": workflow_id,
+        "nodes": nodes,
+        "edges": [{"source": f"n{i}", "target": f"n{i + 1}"} for i in range(length - 1)],
+    }
+
+
+def test_a_definition_that_cannot_compile_is_isolated_and_marked_invalid(location, defs_dir, monkeypatch, capsys):
+    # Past every limit (raised here), a 6,000-node chain is valid but Dagster cannot build its graph
+    # (RecursionError): it must not take the location, and the other workflows, down with it.
+    for name in ("MAESTRO_MAX_NODES", "MAESTRO_MAX_EDGES", "MAESTRO_MAX_DEPTH"):
+        monkeypatch.setenv(name, "20000")
+    get_settings.cache_clear()
+    (defs_dir / "deep.json").write_text(json.dumps(_chain("deep", 6000)))
+    repo = location.maestro
+    assert "deep" in repo.job_names  # valid as far as validation can tell
+    jobs = repo.get_all_jobs()
+    assert sorted(job.name for job in jobs) == sorted(["alpha", location.job_name("beta-flow")])
+    assert "deep" not in repo.job_names  # marked invalid: no longer listed
+    with pytest.raises(NotFoundError):
+        repo.get_job("deep")
+
+    code, out, _ = _cli(capsys, "defs", "list", "--json")
+    assert code == 0
+    deep = {item["id"]: item for item in json.loads(out)}["deep"]
+    assert deep["valid"] is False and deep["job"] is None
+    assert "could not be compiled into a Dagster job (RecursionError" in " ".join(deep["errors"])
+    with get_db() as session:
+        row = session.get(WorkflowDefinition, "deep")
+        assert [e["code"] for e in row.validation_errors] == ["compile_error"]
+
+    # Storing the same content again (after fixing the environment, say) lets the location try once more.
+    with get_db(immediate=True) as session:
+        result = {r.workflow_id: r for r in sync_directory(session, defs_dir, get_settings())}["deep"]
+    assert result.valid and not result.changed
+    with get_db() as session:
+        assert session.get(WorkflowDefinition, "deep").is_valid is True
+
+
+def test_a_vanished_executor_module_isolates_only_its_workflow(location, defs_dir, tmp_path, monkeypatch):
+    module_dir = tmp_path / "modules"
+    module_dir.mkdir()
+    (module_dir / "vanishing_nodes.py").write_text("def run(node_input):\n    return {'ok': True}\n")
+    monkeypatch.syspath_prepend(str(module_dir))
+    monkeypatch.setenv("MAESTRO_EXECUTOR_ALLOWLIST", "maestro_examples,vanishing_nodes")
+    get_settings.cache_clear()
+    (defs_dir / "vanish.yaml").write_text("id: vanish\nnodes:\n  a: {executor: 'vanishing_nodes:run'}\n")
+    repo = location.maestro
+    assert "vanish" in repo.job_names  # validated (and imported) while the module existed
+    (module_dir / "vanishing_nodes.py").unlink()
+    monkeypatch.delitem(importlib.import_module("sys").modules, "vanishing_nodes")
+    from maestro_dagster.executors import clear_cache
+
+    clear_cache()
+    assert sorted(job.name for job in repo.get_all_jobs()) == sorted(["alpha", location.job_name("beta-flow")])
+    with get_db() as session:
+        errors = session.get(WorkflowDefinition, "vanish").validation_errors
+    assert errors[0]["code"] == "compile_error" and "'vanishing_nodes:run'" in errors[0]["message"]

@@ -251,6 +251,6 @@ def test_allowlist_narrowed_after_compile_fails_the_node_at_run_time(instance, m
     text = failure_text(result, "custom")
     assert "ExecutorNotAllowedError" in text
     assert (
-        "Executor 'maestro_examples.nodes:echo' is not allowed: module 'maestro_examples.nodes' is outside the "
-        "executor allowlist [maestro_dagster.executors]"
+        "executor 'maestro_examples.nodes:echo' is outside the allowlist MAESTRO_EXECUTOR_ALLOWLIST="
+        "[maestro_dagster.executors] (its code is in module 'maestro_examples.nodes')"
     ) in text
