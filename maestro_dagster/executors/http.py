@@ -1,8 +1,9 @@
-"""The ``http`` built-in executor: one HTTP request with httpx's synchronous client.
+"""The ``http`` built-in executor: one HTTP request with httpx's synchronous client, inside the egress rule.
 
 Config (``node_config``):
-- ``url`` (required), ``method`` (default ``GET``), ``headers``, ``params`` (query string), ``json`` (request
-  body, sent as JSON), ``follow_redirects`` (default true).
+- ``url`` (required, ``http``/``https``), ``method`` (default ``GET``), ``headers``, ``params`` (added to the
+  URL's query string),
+  ``json`` (request body, sent as JSON), ``follow_redirects`` (default true; at most 5, each hop checked).
 - ``timeout_seconds``: per-request timeout (default: the node's timeout, else 30 s); exceeding it raises
   ``NodeTimeoutError``.
 - ``allow_status: [int, ...]``: when given, exactly these status codes are accepted; by default any 2xx is.
@@ -11,10 +12,15 @@ Config (``node_config``):
 Output: ``{status_code, json, elapsed_seconds}`` when the response is JSON (by its content type), else
 ``{status_code, text, elapsed_seconds}`` with the last 4000 characters of the body.
 
-``file://`` URLs (GET only) read a local file instead, so a demo runs without a server:
-``file:///abs/path/data.json`` gives ``{status_code: 200, json: <parsed>}`` if the file parses as JSON,
-else ``{status_code: 200, text: <tail>}``; a missing file raises ``ExecutorError``. Note that any file the
-code location's process can read is reachable this way.
+Where a request may go is :mod:`maestro_dagster.executors.egress`'s rule: public addresses only (no loopback,
+private, link-local or metadata address, nor the Dagster webserver) unless ``MAESTRO_HTTP_ALLOWED_HOSTS`` allows
+them; the connection goes to the address that was checked; environment proxies are not used.
+
+``file:`` URLs (GET only) read a local file instead, so a demo runs without a server, **only** when
+``MAESTRO_HTTP_FILE_ROOT`` is set, and only files inside that directory (real path: symlinks and ``..``
+resolved; relative paths are relative to the working directory): ``file:///root/dir/data.json`` gives
+``{status_code: 200, json: <parsed>}`` if the file parses as JSON, else ``{status_code: 200, text: <tail>}``;
+a missing file raises ``ExecutorError``. Unset, every ``file:`` URL is refused.
 """
 
 from __future__ import annotations
@@ -34,10 +40,13 @@ from maestro_dagster.executors.base import (
     NodeOutput,
     node_config,
     positive_number,
+    resolve_inside,
     tail,
 )
+from maestro_dagster.settings import Settings
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+FILE_ROOT_SETTING = "MAESTRO_HTTP_FILE_ROOT"
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
@@ -69,21 +78,28 @@ def http_executor(node_input: NodeInput, ctx: ExecutorContext) -> NodeOutput:
     if urlparse(url).scheme.lower() == "file":
         if method != "GET":
             raise _config_error(node_id, f"file:// URLs support only GET, not {method}")
-        return _read_file_url(url, node_id)
+        return _read_file_url(url, node_id, ctx.settings)
 
-    import httpx  # here, not at module level: a run worker whose workflow makes no HTTP calls never loads it
+    # Here, not at module level: a run worker whose workflow makes no HTTP calls never loads httpx.
+    import httpx
 
+    from maestro_dagster.executors import egress
+
+    egress.check_scheme(url, node_id)
+    policy = egress.EgressPolicy.from_settings(ctx.settings)
     ctx.log.info("node %s: HTTP %s %s", node_id, method, url)
     started = time.monotonic()
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=bool(config.get("follow_redirects", True))) as client:
-            response = client.request(
+        with egress.client(policy, node_id, timeout) as client:
+            params = {str(k): _param(v) for k, v in (config.get("params") or {}).items()}
+            request = client.build_request(
                 method,
-                url,
+                httpx.URL(url).copy_merge_params(params) if params else url,  # keeps the URL's own query
                 headers={str(k): str(v) for k, v in (config.get("headers") or {}).items()},
-                params={str(k): _param(v) for k, v in (config.get("params") or {}).items()},
                 json=config.get("json"),
             )
+            follow = bool(config.get("follow_redirects", True))
+            response = egress.send(client, request, follow_redirects=follow, node_id=node_id)
     except httpx.TimeoutException as exc:
         raise NodeTimeoutError(
             f"Node '{node_id}': HTTP {method} {url} exceeded its timeout of {timeout:g} seconds "
@@ -122,11 +138,26 @@ def http_executor(node_input: NodeInput, ctx: ExecutorContext) -> NodeOutput:
     return output
 
 
-def _read_file_url(url: str, node_id: str) -> NodeOutput:
+def _read_file_url(url: str, node_id: str, settings: Settings) -> NodeOutput:
+    root = settings.http_file_root
+    if root is None:
+        raise ExecutorError(
+            f"Node '{node_id}': file: URLs are off ({url}): an operator may set {FILE_ROOT_SETTING} to the one "
+            "directory http nodes may read files from; otherwise serve the file over http(s).",
+            details={"node_id": node_id, "url": url, "setting": FILE_ROOT_SETTING},
+        )
     parsed = urlparse(url)
     if parsed.netloc not in ("", "localhost"):
         raise _config_error(node_id, f"file:// URL {url!r} names host {parsed.netloc!r}; use file:///absolute/path")
-    path = Path(url2pathname(unquote(parsed.path)))
+    path = resolve_inside(Path(url2pathname(unquote(parsed.path))), (root,))
+    if path is None:
+        raise ExecutorError(
+            f"Node '{node_id}': file: URL {url} is outside {FILE_ROOT_SETTING}={root}: only files inside that "
+            "directory (after resolving symlinks and '..') may be read.",
+            details={"node_id": node_id, "url": url, "setting": FILE_ROOT_SETTING},
+        )
+    if path.exists() and not path.is_file():
+        raise ExecutorError(f"Node '{node_id}': {url} is not a regular file.", details={"node_id": node_id, "url": url})
     started = time.monotonic()
     try:
         text = path.read_text(encoding="utf-8", errors="replace")

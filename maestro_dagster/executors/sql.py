@@ -1,8 +1,10 @@
 """The ``sql`` built-in executor: one SQL statement on a named connection.
 
 Config (``node_config``):
-- ``connection``: a name from the setting ``MAESTRO_SQL_CONNECTIONS`` (a JSON object name -> database URL),
-  or ``maestro`` for Maestro's own database (unless that map defines ``maestro`` itself). On PostgreSQL,
+- ``connection``: a name from the setting ``MAESTRO_SQL_CONNECTIONS`` (a JSON object name -> database URL).
+  Only connections an operator named there are reachable: there is no implicit one (``maestro`` used to name
+  Maestro's own database, with its tokens, audit log and every execution; a definition is untrusted input). To
+  query Maestro's tables, name a connection for them, ideally with a read-only database user. On PostgreSQL,
   Maestro's tables live in the schema ``MAESTRO_DB_SCHEMA``: qualify them (``maestro.workflow_executions``).
 - ``statement``: run with SQLAlchemy ``text()``; ``parameters`` (a mapping) are bound as ``:name``
   parameters, never interpolated into the SQL.
@@ -36,7 +38,6 @@ from maestro_dagster.executors.base import ExecutorContext, NodeInput, NodeOutpu
 from maestro_dagster.settings import Settings, mask_url, normalise_url
 
 CONNECTIONS_SETTING = "MAESTRO_SQL_CONNECTIONS"
-MAESTRO_CONNECTION = "maestro"
 DEFAULT_MAX_ROWS = 1000
 
 _engines: dict[str, Engine] = {}
@@ -89,7 +90,7 @@ def sql_executor(node_input: NodeInput, ctx: ExecutorContext) -> NodeOutput:
 
 
 def known_connections(settings: Settings) -> list[str]:
-    return sorted({*settings.sql_connections, MAESTRO_CONNECTION})
+    return sorted(settings.sql_connections)
 
 
 def connection_url(name: str, settings: Settings, node_id: str = "?") -> URL:
@@ -107,11 +108,9 @@ def connection_url(name: str, settings: Settings, node_id: str = "?") -> URL:
         if url.get_backend_name() == "postgresql":
             url = normalise_url(raw, CONNECTIONS_SETTING)
         return url
-    if name == MAESTRO_CONNECTION:
-        return settings.database_url
     raise ExecutorError(
         f"Node '{node_id}': unknown SQL connection {name!r}. Known connections: "
-        f"{', '.join(known_connections(settings))}. Define more in the setting {CONNECTIONS_SETTING} "
+        f"{', '.join(known_connections(settings)) or '(none)'}. Define more in the setting {CONNECTIONS_SETTING} "
         '(a JSON object of name -> URL, e.g. {"reports": "sqlite:////data/reports.db"}).',
         details={"node_id": node_id, "connection": name, "known": known_connections(settings)},
     )

@@ -51,6 +51,13 @@ def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Settings:
     return load_settings()
 
 
+@pytest.fixture
+def http_settings(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settings:
+    """``settings`` with the local test server's address allowed (loopback is refused by default)."""
+    monkeypatch.setenv("MAESTRO_HTTP_ALLOWED_HOSTS", "127.0.0.1")
+    return load_settings()
+
+
 def run_command(settings: Settings, config: dict, *, timeout: float | None = None) -> dict:
     return command_executor(make_input(config=config), make_ctx(settings, timeout=timeout))
 
@@ -152,22 +159,28 @@ def run_http(settings: Settings, config: dict, *, timeout: float | None = None) 
     return http_executor(make_input(config=config), make_ctx(settings, timeout=timeout))
 
 
-def test_http_get_json_with_params_and_headers(settings: Settings) -> None:
+def test_http_get_json_with_params_and_headers(http_settings: Settings) -> None:
+    settings = http_settings
     with http_server() as base:
         out = run_http(settings, {"url": f"{base}/json", "params": {"x": 1}, "headers": {"X-Test": "yes"}})
+        kept = run_http(settings, {"url": f"{base}/json?a=b"})
+        merged = run_http(settings, {"url": f"{base}/json?a=b", "params": {"x": 1}})
     assert out["status_code"] == 200
     assert out["json"] == {"path": "/json", "query": {"x": ["1"]}, "header": "yes"}
+    assert kept["json"]["query"] == {"a": ["b"]} and merged["json"]["query"] == {"a": ["b"], "x": ["1"]}
     assert out["elapsed_seconds"] >= 0
 
 
-def test_http_post_json_body_is_echoed(settings: Settings) -> None:
+def test_http_post_json_body_is_echoed(http_settings: Settings) -> None:
+    settings = http_settings
     with http_server() as base:
         out = run_http(settings, {"method": "post", "url": f"{base}/echo", "json": {"a": [1, 2], "b": None}})
     assert out["status_code"] == 201
     assert out["json"] == {"received": {"a": [1, 2], "b": None}, "content_type": "application/json"}
 
 
-def test_http_non_2xx_fails_and_allow_status(settings: Settings) -> None:
+def test_http_non_2xx_fails_and_allow_status(http_settings: Settings) -> None:
+    settings = http_settings
     with http_server() as base:
         with pytest.raises(ExecutorError) as info:
             run_http(settings, {"url": f"{base}/status/500"})
@@ -180,12 +193,15 @@ def test_http_non_2xx_fails_and_allow_status(settings: Settings) -> None:
         assert len(text) == 4000 and text.endswith("line\n")
 
 
-def test_http_timeout(settings: Settings) -> None:
+def test_http_timeout(http_settings: Settings) -> None:
+    settings = http_settings
     with http_server() as base, pytest.raises(NodeTimeoutError, match="timeout"):
         run_http(settings, {"url": f"{base}/slow", "timeout_seconds": 0.3})
 
 
-def test_http_file_url(settings: Settings, tmp_path: Path) -> None:
+def test_http_file_url(monkeypatch: pytest.MonkeyPatch, settings: Settings, tmp_path: Path) -> None:
+    monkeypatch.setenv("MAESTRO_HTTP_FILE_ROOT", str(tmp_path))  # file: URLs are off unless a root is set
+    settings = load_settings()
     data = write(tmp_path / "data dir" / "data.json", '{"rows": [1, 2, 3]}')
     notes = write(tmp_path / "notes.txt", "plain text")
     out = run_http(settings, {"url": data.as_uri()})
@@ -197,7 +213,8 @@ def test_http_file_url(settings: Settings, tmp_path: Path) -> None:
         run_http(settings, {"url": (tmp_path / "missing.json").as_uri()})
 
 
-def test_http_connection_refused_is_clear(settings: Settings) -> None:
+def test_http_connection_refused_is_clear(http_settings: Settings) -> None:
+    settings = http_settings
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -239,19 +256,23 @@ def test_sql_errors_are_clear(settings: Settings) -> None:
     with pytest.raises(ExecutorError) as info:
         sql_executor(make_input(config={"connection": "nope", "statement": "SELECT 1"}), make_ctx(settings))
     message = str(info.value)
-    assert "'nope'" in message and "maestro, reports" in message and "MAESTRO_SQL_CONNECTIONS" in message
+    assert "'nope'" in message and "Known connections: reports." in message and "MAESTRO_SQL_CONNECTIONS" in message
     with pytest.raises(ExecutorError, match="no such table"):
         run_sql(settings, {"statement": "SELECT * FROM missing_table"})
     with pytest.raises(ExecutorError, match="statement is required"):
         run_sql(settings, {})
 
 
-def test_sql_maestro_connection_is_maestros_database(settings: Settings) -> None:
-    out = sql_executor(
-        make_input(config={"connection": "maestro", "statement": "SELECT :v AS v", "parameters": {"v": "ok"}}),
-        make_ctx(settings),
-    )
-    assert out["rows"] == [{"v": "ok"}]
+def test_sql_reaches_only_named_connections_not_maestros_database(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = make_input(config={"connection": "maestro", "statement": "SELECT :v AS v", "parameters": {"v": "ok"}})
+    with pytest.raises(ExecutorError, match=r"unknown SQL connection 'maestro'\. Known connections: reports"):
+        sql_executor(node, make_ctx(settings))
+    assert not settings.sqlite_file.exists()  # never opened
+    named = {"maestro": f"sqlite:///{settings.sqlite_file}", "reports": "sqlite://"}
+    monkeypatch.setenv("MAESTRO_SQL_CONNECTIONS", json.dumps(named))  # an operator names it: then it is reachable
+    assert sql_executor(node, make_ctx(load_settings()))["rows"] == [{"v": "ok"}]
     assert settings.sqlite_file.exists()
 
 
@@ -437,15 +458,19 @@ def test_invoke_exceptions_propagate_unchanged(settings: Settings, timeout: floa
         call(settings, "maestro_examples.nodes:fail", {"message": "broken on purpose"}, timeout=timeout)
 
 
-def test_invoke_rejects_bad_results(settings: Settings) -> None:
+def test_invoke_rejects_bad_results(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ExecutorError, match=r"'n1'.*returned list, not a dict"):
         call(settings, "maestro_examples.nodes:bad_return")
     with pytest.raises(ExecutorError, match=r"'n1'.*returned NoneType"):
         call(settings, "maestro_examples.nodes:bad_return", {"value": None})
     with pytest.raises(ExecutorError, match="not JSON-serialisable"):
         call(settings, "maestro_examples.nodes:not_json")
+    with pytest.raises(ExecutorError, match="outside the artifact roots"):
+        call(settings, "_executors_support:returns_relative_artifact")  # relative to a cwd outside them
+    settings.artifacts_dir.mkdir(parents=True)
+    monkeypatch.chdir(settings.artifacts_dir)
     out = call(settings, "_executors_support:returns_relative_artifact")
-    assert out["artifacts"] == [str(Path.cwd() / "relative/file.txt")]
+    assert out["artifacts"] == [str(settings.artifacts_dir / "relative/file.txt")]
 
 
 def test_flaky_succeeds_on_third_attempt_across_processes(tmp_path: Path) -> None:
