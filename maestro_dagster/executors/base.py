@@ -5,6 +5,12 @@ Owns: the ``node_input`` shape the original engine gave every executor (``build_
 returns), and ``invoke``: run a sync or async executor with the node's timeout and check that it returned a
 JSON-serialisable dict. Nothing here imports Dagster.
 
+It also owns the path-containment rule (``resolve_inside``: the real path, symlinks and ``..`` resolved, must be
+inside a root) and its use for artifacts: a reported artifact is recorded only if its real path is inside
+``settings.artifact_roots`` (the artifacts directory plus ``MAESTRO_ARTIFACT_ROOTS``); otherwise the node fails.
+A definition is untrusted (docs/security.md): without this, ``artifacts: ["/etc/shadow"]`` would have the size
+and digest of any file recorded and shown.
+
 Timeouts: an async executor is cancelled when it exceeds ``ctx.timeout_seconds``. A sync Python callable
 runs in a daemon worker thread; on timeout the node fails with ``NodeTimeoutError`` but **the thread cannot
 be killed and keeps running in the background** until the callable returns (or the process exits). The
@@ -23,7 +29,7 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +54,7 @@ NODE_INPUT_KEYS: tuple[str, ...] = (
 
 #: Number of characters kept of long text (stdout, stderr, response bodies).
 TAIL_CHARS = 4000
+ARTIFACT_ROOTS_SETTING = "MAESTRO_ARTIFACT_ROOTS"
 
 _LOG = logging.getLogger("maestro_dagster.executors")
 
@@ -165,7 +172,7 @@ def invoke(resolved: ResolvedExecutor, node_input: NodeInput, ctx: ExecutorConte
     caller waits for; coroutines run with ``asyncio.run`` (in a worker thread if this thread already runs an
     event loop) and are cancelled on timeout. Exceptions raised by the executor propagate unchanged.
     Timeout: ``NodeTimeoutError``. The result must be a dict that survives a ``json.dumps`` round trip; the
-    round-tripped copy is returned, with ``artifacts`` paths made absolute.
+    round-tripped copy is returned, with ``artifacts`` paths resolved (and refused outside the artifact roots).
     """
     node_id = str(node_input.get("node_id", ctx.node_id))
     timeout = ctx.timeout_seconds
@@ -184,14 +191,15 @@ def invoke(resolved: ResolvedExecutor, node_input: NodeInput, ctx: ExecutorConte
     if inspect.isawaitable(result):  # a sync callable that returned a coroutine (partial, callable object)
         awaitable = result
         result = _run_awaitable(lambda: awaitable, timeout, node_id)
-    return check_output(result, node_id, resolved.ref)
+    return check_output(result, node_id, resolved.ref, artifact_roots=ctx.settings.artifact_roots)
 
 
-def check_output(result: Any, node_id: str, ref: str = "") -> NodeOutput:
+def check_output(result: Any, node_id: str, ref: str = "", *, artifact_roots: Sequence[Path]) -> NodeOutput:
     """Check an executor's return value; return its JSON round-tripped copy.
 
-    Recognised keys are checked too: ``artifacts`` must be a list of path strings (relative ones are made
-    absolute against the current directory) and ``quality_score`` a finite number.
+    Recognised keys are checked too: ``artifacts`` must be a list of path strings, each inside one of
+    ``artifact_roots`` once resolved (relative ones against the current directory; symlinks and ``..``
+    resolved): the copy holds the resolved paths. ``quality_score`` must be a finite number.
     """
     by = f" (executor {ref})" if ref else ""
     if not isinstance(result, dict):
@@ -215,7 +223,7 @@ def check_output(result: Any, node_id: str, ref: str = "") -> NodeOutput:
                 f"Node '{node_id}'{by}: 'artifacts' must be a list of file paths, got {artifacts!r:.200}.",
                 details={"node_id": node_id},
             )
-        copy["artifacts"] = [os.path.abspath(os.path.expanduser(p)) for p in artifacts]
+        copy["artifacts"] = [_artifact_path(p, artifact_roots, node_id, by) for p in artifacts]
     if "quality_score" in copy and copy["quality_score"] is not None:
         score = copy["quality_score"]
         if isinstance(score, bool) or not isinstance(score, int | float):
@@ -224,6 +232,31 @@ def check_output(result: Any, node_id: str, ref: str = "") -> NodeOutput:
                 details={"node_id": node_id},
             )
     return copy
+
+
+def resolve_inside(path: str | os.PathLike[str], roots: Iterable[str | os.PathLike[str]]) -> Path | None:
+    """The real path of ``path`` (``~`` expanded, symlinks and ``..`` resolved) if it is inside one of ``roots``
+    (each resolved the same way, a root itself included), else None. ``path`` need not exist."""
+    real = Path(os.path.realpath(os.path.expanduser(os.fspath(path))))
+    for root in roots:
+        real_root = Path(os.path.realpath(os.path.expanduser(os.fspath(root))))
+        if real == real_root or real.is_relative_to(real_root):
+            return real
+    return None
+
+
+def _artifact_path(path: str, roots: Sequence[Path], node_id: str, by: str) -> str:
+    inside = resolve_inside(path, roots)
+    if inside is None:
+        shown = ", ".join(str(r) for r in roots) or "(none)"
+        raise ExecutorError(
+            f"Node '{node_id}'{by} reported the artifact {path!r} (real path "
+            f"{os.path.realpath(os.path.expanduser(path))}), which is outside the artifact roots [{shown}]: write "
+            f"artifacts under the node's artifacts directory, or have an operator add the directory to "
+            f"{ARTIFACT_ROOTS_SETTING} (comma-separated) where the code location runs.",
+            details={"node_id": node_id, "artifact": path, "artifact_roots": [str(r) for r in roots]},
+        )
+    return str(inside)
 
 
 def _timeout_error(node_id: str, timeout: float, *, sync_thread: bool) -> NodeTimeoutError:
