@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -25,6 +26,9 @@ from maestro_dagster.errors import ConfigError
 DEFAULT_HOME_DIRNAME = ".maestro_home"
 DEFAULT_SQLITE_FILENAME = "maestro_workflows.db"
 PG_DRIVER = "postgresql+psycopg2"
+#: Secrets only the API needs. Never passed to what runs workflow definitions: run workers (so neither their step
+#: processes nor node subprocesses) and the Dagster processes ``maestro dev`` starts (``without_api_secrets``).
+API_SECRET_VARIABLES: tuple[str, ...] = ("MAESTRO_API_TOKENS",)
 
 
 class Settings(BaseSettings):
@@ -215,6 +219,12 @@ def mask_url(url: URL | str) -> str:
     if isinstance(url, str):
         url = make_url(url)
     return url.render_as_string(hide_password=True)
+
+
+def without_api_secrets(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``environ`` (default ``os.environ``) without the variables of ``API_SECRET_VARIABLES``."""
+    source = os.environ if environ is None else environ
+    return {name: value for name, value in source.items() if name not in API_SECRET_VARIABLES}
 
 
 def load_settings() -> Settings:

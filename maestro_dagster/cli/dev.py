@@ -1,4 +1,9 @@
-"""``maestro dev``: the Dagster UI and daemon for this project, with DAGSTER_HOME prepared."""
+"""``maestro dev``: the Dagster UI and daemon for this project, with DAGSTER_HOME prepared.
+
+Dagster runs workflow definitions (untrusted input), so it is started without the API's secrets
+(``settings.API_SECRET_VARIABLES``, e.g. ``MAESTRO_API_TOKENS``): the webserver, daemon, code servers and run
+workers never hold them; only an API process does.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import typer
 
 from maestro_dagster.db.migrate import require_current
 from maestro_dagster.instance import PROJECT_ROOT, prepare_dagster_env
-from maestro_dagster.settings import get_settings
+from maestro_dagster.settings import get_settings, without_api_secrets
 
 
 def dev(
@@ -24,6 +29,5 @@ def dev(
     home = prepare_dagster_env(settings)
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     typer.echo(f"DAGSTER_HOME={home}; UI at http://{host}:{port}")
-    os.execvpe(
-        dagster, [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)], os.environ
-    )
+    args = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]
+    os.execvpe(dagster, args, without_api_secrets(os.environ))

@@ -5,9 +5,8 @@ Config (``node_config``):
   passed literally).
 - ``shell: true`` with ``command: "..."``: run the string through ``/bin/sh``; only when the definition says
   so. Giving ``command`` without ``shell: true`` (or ``args`` with it) is an error.
-- ``cwd``: working directory (default: the process's). ``env``: variables merged over ``os.environ`` (a
-  ``null`` value unsets one). The child also gets ``MAESTRO_WORKFLOW_ID``, ``MAESTRO_EXECUTION_ID``,
-  ``MAESTRO_NODE_ID``, ``MAESTRO_ATTEMPT`` and ``MAESTRO_NODE_ARTIFACTS_DIR`` (which may not exist yet).
+- ``cwd``: working directory (default: the process's). ``env``: variables set for the child (a ``null`` value
+  unsets one), over its minimal environment (below).
 - ``timeout_seconds`` (else the node's timeout): on timeout the whole process group gets SIGTERM, then
   SIGKILL after a 2 s grace, and the node fails with ``NodeTimeoutError``. (A grandchild that starts its own
   session escapes the group.)
@@ -21,8 +20,17 @@ Placeholders: exactly ``{execution_id}``, ``{node_id}``, ``{workflow_id}``, ``{r
 text, including other braces (JSON arguments), is passed unchanged and needs no escaping. In ``command``
 (shell mode) the values are shell-quoted. Using ``{artifacts_dir}`` creates the node's artifacts directory.
 
+Environment: the child does **not** inherit the process's environment (it did before: a definition could print
+database URLs, passwords and tokens). It gets only ``BASE_ENV`` (``PATH``, ``HOME``, ``LANG``, ``LC_ALL``,
+``LC_CTYPE``, ``TZ``, ``TMPDIR``, ``USER``: those that are set), the variables named in ``MAESTRO_COMMAND_ENV``
+(comma-separated; never one of ``API_SECRET_VARIABLES``), ``MAESTRO_WORKFLOW_ID``, ``MAESTRO_EXECUTION_ID``,
+``MAESTRO_NODE_ID``, ``MAESTRO_ATTEMPT`` and ``MAESTRO_NODE_ARTIFACTS_DIR`` (which may not exist yet), then the
+node's ``env``. So ``MAESTRO_DATABASE_URL``, ``POSTGRES_PASSWORD``, ``MAESTRO_SQL_CONNECTIONS``, ``DAGSTER_*``
+and API tokens reach a child only if an operator names them in ``MAESTRO_COMMAND_ENV``.
+
 Output: ``{exit_code, stdout_tail, stderr_tail, duration_seconds}`` (tails: last 4000 characters; only the
-tail is kept in memory however much the program prints), plus ``artifacts`` when configured.
+tail is kept in memory however much the program prints), plus ``artifacts`` when configured (each must be inside
+the artifact roots, see ``base.check_output``).
 """
 
 from __future__ import annotations
@@ -49,7 +57,11 @@ from maestro_dagster.executors.base import (
     node_config,
     positive_number,
 )
+from maestro_dagster.settings import API_SECRET_VARIABLES
 
+#: The parent's variables every child gets (when set); on Windows also what a process needs to start at all.
+BASE_ENV: tuple[str, ...] = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER")
+_WINDOWS_ENV = ("SYSTEMROOT", "COMSPEC", "PATHEXT", "WINDIR")
 PLACEHOLDERS = ("execution_id", "node_id", "workflow_id", "run_id", "attempt", "artifacts_dir")
 _PLACEHOLDER_RE = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 KILL_GRACE_SECONDS = 2.0
@@ -155,8 +167,11 @@ def command_executor(node_input: NodeInput, ctx: ExecutorContext) -> NodeOutput:
     return output
 
 
-def _build_env(raw: Any, ctx: ExecutorContext, fill: _Placeholders, node_id: str) -> dict[str, str]:
-    env = dict(os.environ)
+def child_environment(ctx: ExecutorContext) -> dict[str, str]:
+    """The environment a child starts from: ``BASE_ENV``, ``MAESTRO_COMMAND_ENV``'s names and the node's ids."""
+    passthrough = [n.strip() for n in ctx.settings.command_env_passthrough.split(",") if n.strip()]
+    names = [*BASE_ENV, *(_WINDOWS_ENV if os.name == "nt" else ()), *passthrough]
+    env = {n: os.environ[n] for n in names if n in os.environ and n not in API_SECRET_VARIABLES}
     env.update(
         MAESTRO_WORKFLOW_ID=ctx.workflow_id,
         MAESTRO_EXECUTION_ID=ctx.execution_id,
@@ -164,6 +179,11 @@ def _build_env(raw: Any, ctx: ExecutorContext, fill: _Placeholders, node_id: str
         MAESTRO_ATTEMPT=str(ctx.attempt),
         MAESTRO_NODE_ARTIFACTS_DIR=str(Path(ctx.artifacts_dir).expanduser().resolve()),
     )
+    return env
+
+
+def _build_env(raw: Any, ctx: ExecutorContext, fill: _Placeholders, node_id: str) -> dict[str, str]:
+    env = child_environment(ctx)
     if raw is None:
         return env
     if not isinstance(raw, Mapping):

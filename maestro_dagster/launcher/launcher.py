@@ -19,6 +19,9 @@ hands the run to it and starts the next one. Everything else is Dagster's: the w
   another host the worker's cancellation thread sees the status within ``cancellation_thread_poll_interval_seconds``.
 - ``warm_workers: 0`` turns the warm worker off. A waiting worker holds no database connection; it exits when the
   process that started it exits (its stdin closes).
+- A worker runs workflow definitions, which are untrusted: it starts with this process's environment minus the
+  API's secrets (``settings.API_SECRET_VARIABLES``, e.g. ``MAESTRO_API_TOKENS``), so neither its step processes
+  nor any node can read them, whichever process (daemon, webserver, API, CLI) launched the run.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ from dagster._core.launcher.base import CheckRunHealthResult, WorkerStatus
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._serdes import serialize_value
 from dagster._serdes.config_class import ConfigurableClassData
+
+from maestro_dagster.settings import without_api_secrets
 
 WORKER_MODULE = "maestro_dagster.launcher.worker"
 TAG_LAUNCH = "maestro/launch"  # "warm" or "cold": the run's worker was started by MaestroRunLauncher
@@ -194,6 +199,7 @@ class MaestroRunLauncher(DefaultRunLauncher):
             cwd=target.working_directory,
             stdin=subprocess.PIPE,
             text=True,
+            env=without_api_secrets(),
             start_new_session=True,  # a run outlives a restart of the daemon that launched it, as with Dagster's
         )
         assert proc.stdin is not None

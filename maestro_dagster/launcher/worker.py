@@ -9,13 +9,19 @@ One run per process; the process exits when the run ends.
 
 A warm worker is one started ahead of time that has done the first part and waits for the second line; if its
 launcher goes away (stdin closes) before a run arrives, it exits. Stdout and stderr are the launcher's.
+
+The launcher starts it without the API's secrets (``settings.API_SECRET_VARIABLES``); it drops any that reached it
+anyway (started by hand) before it imports anything, so its step processes and nodes never see them.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
+
+from maestro_dagster.settings import API_SECRET_VARIABLES
 
 
 def _prepare(first_line: str) -> Any:
@@ -48,6 +54,8 @@ def _execute(instance: Any, run_id: str) -> int:
 
 
 def main() -> int:
+    for name in API_SECRET_VARIABLES:
+        os.environ.pop(name, None)
     first = sys.stdin.readline()
     if not first.strip():
         return 0
