@@ -2,17 +2,21 @@
 
 They run even when pydantic rejected some field, so one bad node never hides the graph's other problems:
 ids, Dagster name collisions, edges (unknown ends, self loops, duplicates), cycles (with their path) and
-``dependencies`` against edges. Node-level checks (executors, config, conditions) are in
-:mod:`.node_checks`. Each check returns :class:`SpecProblem` objects and never raises on bad input.
+``dependencies`` against edges. The view builds its edge lists and its graph (:mod:`.graph`) once, so every
+check is linear in nodes + edges. Node-level checks (executors, config, conditions) are in
+:mod:`.node_checks`, size limits in :mod:`.limits`. Each check returns :class:`SpecProblem` objects and never
+raises on bad input.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from maestro_dagster import names
+from maestro_dagster.spec.graph import GraphIndex
 from maestro_dagster.spec.problems import SpecProblem
 
 
@@ -32,12 +36,26 @@ class RawView:
     nodes: dict[str, Mapping[str, Any]]
     edges: list[RawEdge]
 
-    @property
+    @cached_property
     def graph_edges(self) -> list[tuple[str, str]]:
-        """Distinct edges whose ends both exist, without self loops, in written order."""
+        """Distinct edges whose ends both exist, without self loops, in written order (computed once)."""
         known = set(self.node_ids)
         pairs = ((e.source, e.target) for e in self.edges)
         return [(s, t) for s, t in dict.fromkeys(pairs) if s in known and t in known and s != t and s and t]
+
+    @cached_property
+    def sources_by_target(self) -> dict[str, list[str]]:
+        """Target -> the distinct sources of the edges written to it, in edge order (any ends; computed once)."""
+        incoming: dict[str, dict[str, None]] = {}
+        for edge in self.edges:
+            if edge.target is not None and edge.source:
+                incoming.setdefault(edge.target, {})[edge.source] = None
+        return {target: list(sources) for target, sources in incoming.items()}
+
+    @cached_property
+    def graph(self) -> GraphIndex:
+        """The graph of the known, distinct edges (built once)."""
+        return GraphIndex.build(self.node_ids, self.graph_edges)
 
 
 def read_leniently(raw: Mapping[str, Any]) -> RawView:
@@ -138,93 +156,28 @@ def check_edges(view: RawView) -> list[SpecProblem]:
     return problems
 
 
-def _strongly_connected(nodes: Sequence[str], children: Mapping[str, list[str]]) -> list[list[str]]:
-    """Tarjan's algorithm, iterative."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    components: list[list[str]] = []
-    for root in nodes:
-        if root in index:
-            continue
-        work = [(root, 0)]
-        while work:
-            node, child_pos = work.pop()
-            if child_pos == 0:
-                index[node] = low[node] = len(index)
-                stack.append(node)
-                on_stack.add(node)
-            kids = children.get(node, [])
-            if child_pos < len(kids):
-                work.append((node, child_pos + 1))
-                child = kids[child_pos]
-                if child not in index:
-                    work.append((child, 0))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                components.append(component)
-            if work:
-                parent = work[-1][0]
-                low[parent] = min(low[parent], low[node])
-    return components
-
-
-def _cycle_through(start: str, members: set[str], children: Mapping[str, list[str]]) -> list[str]:
-    """The shortest cycle from ``start`` back to it inside one strongly connected component."""
-    parents: dict[str, str] = {}
-    queue = [start]
-    for node in queue:
-        for child in children.get(node, []):
-            if child == start:
-                path = [node]
-                while path[-1] != start:
-                    path.append(parents[path[-1]])
-                return [*reversed(path), start]
-            if child in members and child not in parents:
-                parents[child] = node
-                queue.append(child)
-    return [start, start]  # pragma: no cover - unreachable for a real component
-
-
-def check_cycles(view: RawView) -> list[SpecProblem]:
-    children: dict[str, list[str]] = {}
-    for source, target in view.graph_edges:
-        children.setdefault(source, []).append(target)
-    order = {node_id: i for i, node_id in enumerate(view.node_ids)}
-    problems = []
-    for component in _strongly_connected(view.node_ids, children):
-        if len(component) < 2:
-            continue
-        start = min(component, key=order.__getitem__)
-        path = _cycle_through(start, set(component), children)
-        problems.append(
-            SpecProblem(
-                "edges",
-                f"the graph has a cycle: {' -> '.join(path)}: remove or reverse one of these edges",
-                "cycle",
-                start,
-            )
+def check_cycles(graph: GraphIndex) -> list[SpecProblem]:
+    """One ``cycle`` problem per cycle (strongly connected component), naming a path around it."""
+    return [
+        SpecProblem(
+            "edges",
+            f"the graph has a cycle: {' -> '.join(path)}: remove or reverse one of these edges",
+            "cycle",
+            path[0],
         )
-    return problems
+        for path in graph.cycle_paths()
+    ]
 
 
 def check_dependencies(view: RawView) -> list[SpecProblem]:
+    """A node's ``dependencies``, when given, must be the sources of its incoming edges."""
+    incoming = view.sources_by_target
     problems = []
     for node_id, node in view.nodes.items():
         declared = node.get("dependencies")
         if not isinstance(declared, list) or not all(isinstance(d, str) for d in declared):
             continue
-        from_edges = list(dict.fromkeys(e.source for e in view.edges if e.target == node_id and e.source))
+        from_edges = incoming.get(node_id, [])
         if set(declared) == set(from_edges):
             continue
         unknown = [d for d in declared if d not in view.nodes]

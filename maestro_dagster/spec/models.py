@@ -15,7 +15,16 @@ import re
 import zoneinfo
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from maestro_dagster.errors import DefinitionError
 from maestro_dagster.names import ID_PATTERN
@@ -130,9 +139,28 @@ class ScheduleSpec(_Model):
         return value
 
 
+OnConditionError = Literal["run", "skip", "fail"]
+
+
 class DefaultsSpec(_Model):
     retry_policy: RetryPolicySpec | None = None
     timeout_seconds: float | None = Field(None, gt=0)
+    on_condition_error: OnConditionError = Field(
+        "run",
+        description="What a node does when its condition cannot be evaluated (a missing key, a value over the "
+        "evaluator's bounds): 'run' (the original engine's rule: the node runs, a warning is logged), 'skip' (as "
+        "if the condition were false) or 'fail' (the node fails, naming the condition and the error). A "
+        "condition that runs past the node's timeout fails the node whatever this says.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_default_rule(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``on_condition_error: run`` (the default) is left out of the stored form, so definitions written
+        before the field existed keep their content hash."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("on_condition_error") == "run":
+            data.pop("on_condition_error")
+        return data
 
 
 class WorkflowSpec(_Model):

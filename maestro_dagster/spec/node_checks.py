@@ -3,34 +3,41 @@
 Executors: decided by :mod:`maestro_dagster.policy` (the resolver the runtime uses too): a built-in by its
 name when the definition's origin may use it, or an allowlisted ``package.module:function`` resolved to a
 callable defined inside the allowlist.
-Conditions: parse + names only (the runtime evaluator is ``simpleeval``), and every ``outputs['x']`` they
-read must be an upstream node. Each check returns :class:`SpecProblem` objects and never raises.
+Conditions: the rules of :mod:`.conditions` (the ones the runtime evaluator applies too), and every
+``outputs['x']`` they read must be a node that runs before them (one ancestry pass over the graph, see
+:mod:`.graph`). Each check returns :class:`SpecProblem` objects and never raises.
 """
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from maestro_dagster.errors import ExecutorNotAllowedError, UnknownExecutorError
-from maestro_dagster.policy import BUILTIN_EXECUTORS, ExecutorPolicy, module_allowed, resolve_import_ref
+from maestro_dagster.policy import (
+    BUILTIN_EXECUTORS,
+    DefinitionLimits,
+    ExecutorPolicy,
+    module_allowed,
+    resolve_import_ref,
+)
 from maestro_dagster.spec.checks import RawView
+from maestro_dagster.spec.conditions import CONDITION_FUNCTIONS, CONDITION_METHODS, CONDITION_NAMES, parse_condition
 from maestro_dagster.spec.models import executor_ref_for
 from maestro_dagster.spec.problems import SpecProblem
 
-CONDITION_NAMES: tuple[str, ...] = ("outputs", "global_context")
-CONDITION_FUNCTIONS: tuple[str, ...] = (
-    "any", "all", "len", "str", "int", "float", "bool", "min", "max", "abs", "round",
-)  # fmt: skip
-_UNSUPPORTED_SYNTAX = {
-    ast.Lambda: "lambda",
-    ast.NamedExpr: "':=' (assignment)",
-    ast.Await: "await",
-    ast.Yield: "yield",
-    ast.YieldFrom: "yield from",
-}
+__all__ = [
+    "CONDITION_FUNCTIONS",
+    "CONDITION_METHODS",
+    "CONDITION_NAMES",
+    "ConditionInfo",
+    "analyse_condition",
+    "check_conditions",
+    "check_executor_ref",
+    "check_executors",
+    "is_module_allowed",
+]
 
 
 # ---- executors -------------------------------------------------------------------------------------
@@ -104,85 +111,54 @@ class ConditionInfo:
     output_refs: tuple[str, ...] = ()
 
 
-def analyse_condition(expression: str) -> ConditionInfo:
-    """Parse a condition; check it only uses ``outputs``, ``global_context`` and the allowed functions."""
-    try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError as exc:
-        return ConditionInfo(f"does not parse as an expression ({exc.msg}, column {exc.offset})")
-    bound = {
-        target.id
-        for comp in ast.walk(tree)
-        if isinstance(comp, ast.comprehension)
-        for target in ast.walk(comp.target)
-        if isinstance(target, ast.Name)
-    }
-    allowed = {*CONDITION_NAMES, *CONDITION_FUNCTIONS, *bound}
-    refs: list[tuple[int, int, str]] = []
-    for node in ast.walk(tree):
-        for syntax, label in _UNSUPPORTED_SYNTAX.items():
-            if isinstance(node, syntax):
-                return ConditionInfo(f"uses {label}, which conditions do not support")
-        if isinstance(node, ast.Name) and node.id not in allowed:
-            return ConditionInfo(
-                f"uses the name {node.id!r}: only {', '.join(CONDITION_NAMES)} and the functions "
-                f"{', '.join(CONDITION_FUNCTIONS)} are available"
-            )
-        if isinstance(node, ast.Attribute) and node.attr.startswith("_"):
-            return ConditionInfo(f"accesses the private attribute {node.attr!r}, which is not allowed")
-        ref = _output_ref(node)
-        if ref is not None:
-            refs.append((node.lineno, node.col_offset, ref))
-    return ConditionInfo(None, tuple(dict.fromkeys(ref for *_, ref in sorted(refs))))
+def analyse_condition(expression: str, limits: DefinitionLimits | None = None) -> ConditionInfo:
+    """Check a condition against the rules of :mod:`.conditions` (length, depth, syntax, names, calls)."""
+    parsed = parse_condition(expression, limits)
+    return ConditionInfo(parsed.error, parsed.output_refs)
 
 
-def _output_ref(node: ast.AST) -> str | None:
-    """The node id in ``outputs['x']`` or ``outputs.get('x')``."""
-    if isinstance(node, ast.Subscript):
-        base, key = node.value, node.slice
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
-        base, key = node.func.value, (node.args[0] if node.args else None)
-    else:
-        return None
-    if isinstance(base, ast.Name) and base.id == "outputs" and isinstance(key, ast.Constant):
-        return key.value if isinstance(key.value, str) else None
-    return None
+def _shown(condition: str) -> str:
+    text = repr(condition)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _ancestors(node_id: str, edges: list[tuple[str, str]]) -> set[str]:
-    seen: set[str] = set()
-    stack = [node_id]
-    while stack:
-        current = stack.pop()
-        for source, target in edges:
-            if target == current and source not in seen:
-                seen.add(source)
-                stack.append(source)
-    return seen
-
-
-def check_conditions(view: RawView) -> list[SpecProblem]:
+def check_conditions(view: RawView, limits: DefinitionLimits | None = None) -> list[SpecProblem]:
+    """Each condition against the rules; every ``outputs['x']`` it reads must be a node that runs before it."""
     problems = []
+    reads: list[tuple[str, tuple[str, ...]]] = []
     for node_id, node in view.nodes.items():
         condition = node.get("condition")
         if not isinstance(condition, str):
             continue
-        loc = f"nodes.{node_id}.condition"
-        info = analyse_condition(condition)
+        info = analyse_condition(condition, limits)
         if info.error:
             problems.append(
-                SpecProblem(loc, f"node {node_id!r}: condition {condition!r} {info.error}", "bad_condition", node_id)
+                SpecProblem(
+                    f"nodes.{node_id}.condition",
+                    f"node {node_id!r}: condition {_shown(condition)} {info.error}",
+                    "bad_condition",
+                    node_id,
+                )
             )
-            continue
-        ancestors = _ancestors(node_id, view.graph_edges) if info.output_refs else set()
-        for ref in info.output_refs:
+        elif info.output_refs:
+            reads.append((node_id, info.output_refs))
+    if not reads:
+        return problems
+    ancestry = view.graph.ancestry(ref for _, refs in reads for ref in refs if ref in view.nodes)
+    for node_id, refs in reads:
+        for ref in refs:
             if ref not in view.nodes:
                 fix = f"unknown node {ref!r}: fix the node id"
-            elif ref not in ancestors:
+            elif not ancestry.runs_before(ref, node_id):
                 fix = f"node {ref!r}, which does not run before it: add an edge path from {ref!r} to {node_id!r}"
             else:
                 continue
             problems.append(
-                SpecProblem(loc, f"node {node_id!r}: condition reads the output of {fix}", "bad_condition", node_id)
+                SpecProblem(
+                    f"nodes.{node_id}.condition",
+                    f"node {node_id!r}: condition reads the output of {fix}",
+                    "bad_condition",
+                    node_id,
+                )
             )
     return problems

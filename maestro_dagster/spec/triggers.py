@@ -72,8 +72,8 @@ def trigger_problems(raw: Any) -> list[Any]:
     seen: dict[str, str] = {}
     triggers = [("schedules", i, e.get("name") or f"schedule_{i}") for i, e in enumerate(entries("schedules"))]
     triggers += [("sensors", i, e.get("name") or f"{e.get('type')}_{i}") for i, e in enumerate(entries("sensors"))]
-    for kind, index, name in triggers:
-        location = f"{kind}[{index}]"
+    for kind, index, written in triggers:
+        location, name = f"{kind}[{index}]", str(written)
         if name in seen:
             problems.append(
                 SpecProblem(
@@ -83,7 +83,7 @@ def trigger_problems(raw: Any) -> list[Any]:
                     "duplicate_trigger",
                 )
             )
-        seen[str(name)] = location
+        seen[name] = location
     for index, sensor in enumerate(entries("sensors")):
         if sensor.get("type") == "workflow_completed" and sensor.get("workflow_id") == raw.get("id"):
             problems.append(

@@ -1,14 +1,16 @@
 """Validation of a raw workflow definition: every problem at once, never an exception for bad input.
 
-``validate_definition`` combines pydantic's schema errors (turned into :class:`SpecProblem` with the node id
-and a fix) with the whole-graph checks of :mod:`.checks`, which run on a lenient reading of the raw dict even
-when pydantic rejected part of it. ``parse_definition`` is the raising convenience.
+``validate_definition`` first checks the size limits of :mod:`.limits` (nesting, document size, node and
+edge counts: an iterative walk; a definition over one of them is refused there, before anything expensive
+or recursive). It then combines pydantic's schema errors (turned into :class:`SpecProblem` with the node id
+and a fix) with the whole-graph checks of :mod:`.checks`, :mod:`.graph` and :mod:`.node_checks`, which run
+on a lenient reading of the raw dict even when pydantic rejected part of it; each is linear (or n log n)
+in nodes + edges. ``parse_definition`` is the raising convenience.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +19,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from maestro_dagster.policy import DefinitionPolicy
 from maestro_dagster.spec import checks, node_checks
+from maestro_dagster.spec.graph import check_depth
+from maestro_dagster.spec.limits import check_config_sizes, check_counts, check_document, format_location, node_of
 from maestro_dagster.spec.models import DefaultsSpec, EdgeSpec, NodeSpec, RetryPolicySpec, ScheduleSpec, WorkflowSpec
 from maestro_dagster.spec.problems import DuplicateKey, SpecProblem, ValidationReport
 from maestro_dagster.spec.triggers import trigger_problems
@@ -53,10 +57,21 @@ def validate_definition(
         )
         return ValidationReport(None, None, [problem], source)
 
+    limits = policy.limits
+    # Limits first, before anything expensive or recursive (pydantic, the graph): an iterative walk.
+    blocking = check_counts(raw, limits)
+    document = check_document(raw, limits) if not blocking else None
+    if document is not None and document.blocking:
+        blocking = document.problems
+    if blocking or document is None:
+        hint = raw.get("id")
+        return ValidationReport(hint if isinstance(hint, str) else None, None, list(blocking), source)
+
     view = checks.read_leniently(raw)
     problems: list[SpecProblem] = [_duplicate_problem(dup) for dup in duplicate_keys]
     problems += checks.check_ids(view)
-    problems += _unstorable(raw, ())
+    problems += document.problems
+    problems += check_config_sizes(view.nodes, limits)
 
     spec: WorkflowSpec | None = None
     try:
@@ -65,10 +80,11 @@ def validate_definition(
         problems += [p for err in exc.errors() if (p := _schema_problem(err)) is not None]
 
     problems += checks.check_edges(view)
-    problems += checks.check_cycles(view)
+    problems += checks.check_cycles(view.graph)
+    problems += check_depth(view.graph, limits)
     problems += checks.check_dependencies(view)
     problems += node_checks.check_executors(view, policy.executors, check_imports=check_imports)
-    problems += node_checks.check_conditions(view)
+    problems += node_checks.check_conditions(view, limits)
     problems += checks.check_name_collisions(view)
     problems += trigger_problems(dict(raw))
     if spec is not None and not problems:
@@ -97,19 +113,6 @@ def parse_definition(
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
-def format_location(loc: Sequence[str | int]) -> str:
-    """``('edges', 3, 'target')`` -> ``edges[3].target``."""
-    out = ""
-    for position, part in enumerate(loc):
-        if part == "[key]":
-            continue
-        if isinstance(part, int) and not (position == 1 and loc[0] == "nodes"):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def _duplicate_problem(dup: DuplicateKey) -> SpecProblem:
     lines = f" (lines {', '.join(map(str, dup.lines))})" if dup.lines else ""
     if dup.parent == "nodes":
@@ -126,13 +129,9 @@ def _duplicate_problem(dup: DuplicateKey) -> SpecProblem:
         dup.location,
         f"key {dup.key!r} is written more than once {where}{lines}: keep one (only the last one would be kept)",
         "duplicate_key",
-        _node_of(dup.location.split(".")),
+        node_of(dup.location.split(".")),
         dup.lines[0] if dup.lines else None,
     )
-
-
-def _node_of(loc: Sequence[str | int]) -> str | None:
-    return str(loc[1]) if len(loc) > 1 and loc[0] == "nodes" else None
 
 
 def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
@@ -168,7 +167,7 @@ def _schema_problem(err: Mapping[str, Any]) -> SpecProblem | None:
     if (str(last), kind) in _SKIPPED_ERROR_TYPES:
         return None
     location = format_location(loc)
-    node_id = _node_of(loc)
+    node_id = node_of(loc)
     who = f"node {node_id!r}: " if node_id is not None else ""
     field = format_location(loc[2:]) if node_id is not None else location
     msg = err["msg"][:1].lower() + err["msg"][1:]
@@ -218,33 +217,6 @@ def _schema_problem(err: Mapping[str, Any]) -> SpecProblem | None:
     if last == "[key]":
         return SpecProblem(location, f"{msg}{got}: node ids are strings; quote the id", "schema", node_id)
     return SpecProblem(location, f"{who}{field or 'definition'}: {msg}{got}; fix the value", "schema", node_id)
-
-
-def _unstorable(value: Any, loc: tuple[str | int, ...], active: frozenset[int] = frozenset()) -> list[SpecProblem]:
-    """Values JSON cannot store: NaN/Infinity and self-referencing YAML aliases."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return [
-            SpecProblem(
-                format_location(loc),
-                f"{format_location(loc)} is {value}, which JSON cannot store: use a finite number or a string",
-                "schema",
-                _node_of(loc),
-            )
-        ]
-    if not isinstance(value, Mapping | list):
-        return []
-    if id(value) in active:
-        return [
-            SpecProblem(
-                format_location(loc),
-                f"{format_location(loc)} contains itself (a recursive YAML alias): write the value out",
-                "schema",
-                _node_of(loc),
-            )
-        ]
-    active = active | {id(value)}
-    items = value.items() if isinstance(value, Mapping) else enumerate(value)
-    return [p for key, item in items for p in _unstorable(item, (*loc, key), active)]
 
 
 def _storage_problems(spec: WorkflowSpec) -> list[SpecProblem]:

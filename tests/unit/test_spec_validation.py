@@ -231,7 +231,8 @@ def test_http_and_sql_config() -> None:
     [
         ("outputs['a']['ok'] and global_context.get('env') == 'prod'", None),
         ("len(outputs) > 0 and max(1, 2) == 2", None),
-        ("all(x > 0 for x in outputs['a']['scores'])", None),
+        ("all([outputs['a']['score'] > 0, outputs['a'].get('ok', True)])", None),
+        ("all(x > 0 for x in outputs['a']['scores'])", "generator expression"),
         ("outputs['a'].__class__", "'__class__'"),
         ("outputs['a']._private", "'_private'"),
         ("open('/etc/passwd')", "'open'"),
