@@ -17,7 +17,7 @@ from typing import Any
 
 from dagster import MetadataValue, OpExecutionContext, Output
 
-from maestro_dagster.compiler.conditions import evaluate_condition
+from maestro_dagster.compiler.conditions import decide
 from maestro_dagster.compiler.envelope import NodeResult, merge_upstream
 from maestro_dagster.compiler.runtime import RESOURCE_KEY, NodeRuntime
 from maestro_dagster.executors import ExecutorContext, build_node_input, invoke, resolve_executor
@@ -73,11 +73,26 @@ def run_node(
     }
 
     if node.condition:
-        value, error = evaluate_condition(node.condition, all_outputs, runtime.initial_context)
-        if error:
-            context.log.warning(f"condition of {node_id!r} could not be evaluated ({error}); running the node")
-        if not value:
-            context.log.info(f"node {node_id!r} skipped: condition {node.condition!r} is false")
+        # evaluated under the node's timeout (a NodeTimeoutError fails the node); an evaluation error follows
+        # defaults.on_condition_error: run (a warning), skip, or fail (ExecutorError naming the condition)
+        rule = spec.defaults.on_condition_error
+        outcome = decide(
+            node.condition,
+            all_outputs,
+            runtime.initial_context,
+            on_error=rule,
+            timeout_seconds=spec.effective_timeout(node_id),
+            settings=runtime.settings,
+        )
+        if outcome.error:
+            action = "running the node" if outcome.run else "skipping the node"
+            context.log.warning(
+                f"condition of {node_id!r} could not be evaluated ({outcome.error}); {action} "
+                f"(defaults.on_condition_error: {rule})"
+            )
+        if not outcome.run:
+            if outcome.error is None:
+                context.log.info(f"node {node_id!r} skipped: condition {node.condition!r} is false")
             result = NodeResult(node_id=node_id, status="skipped", all_outputs=all_outputs, all_artifacts=all_artifacts)
             yield Output(
                 result,
