@@ -57,7 +57,9 @@ def test_command_nonzero_exit_fails_the_node(instance):
 
 
 # ---- http ------------------------------------------------------------------------------------------
-def test_http_node_calls_a_real_server(instance):
+def test_http_node_calls_a_real_server(instance, monkeypatch):
+    monkeypatch.setenv("MAESTRO_HTTP_ALLOWED_HOSTS", "127.0.0.1")  # loopback is refused unless allowed
+    get_settings.cache_clear()
     with http_server() as base:
         ok = run(_one("call", {"executor": "http", "config": {"url": f"{base}/status"}}), instance)
         bad = run(_one("call", {"executor": "http", "config": {"url": f"{base}/broken"}}), instance)
@@ -69,7 +71,9 @@ def test_http_node_calls_a_real_server(instance):
     assert "returned status 500 (expected a 2xx status)" in failure_text(bad, "call")
 
 
-def test_http_node_reads_a_file_url(instance, tmp_path):
+def test_http_node_reads_a_file_url(instance, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAESTRO_HTTP_FILE_ROOT", str(tmp_path))  # file: URLs are off unless a root is set
+    get_settings.cache_clear()
     data = tmp_path / "status.json"
     data.write_text(json.dumps({"status": "degraded", "checks": [1, 2]}))
     raw = workflow(
@@ -134,7 +138,7 @@ def test_sql_node_queries_a_named_sqlite_connection(instance, tmp_path, monkeypa
 def test_sql_node_with_an_unknown_connection_fails_clearly(instance):
     node = {"executor": "sql", "config": {"connection": "nowhere", "statement": "SELECT 1"}}
     result = run(_one("q", node), instance)
-    assert "unknown SQL connection 'nowhere'. Known connections: maestro" in failure_text(result, "q")
+    assert "unknown SQL connection 'nowhere'. Known connections: (none)." in failure_text(result, "q")  # none implicit
 
 
 # ---- phase -----------------------------------------------------------------------------------------
@@ -203,7 +207,9 @@ def test_async_custom_executor(instance):
     }
 
 
-def test_write_file_artifact_and_quality_score_reach_metadata(instance, tmp_path):
+def test_write_file_artifact_and_quality_score_reach_metadata(instance, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAESTRO_ARTIFACT_ROOTS", str(tmp_path / "out"))  # artifacts must be inside the roots
+    get_settings.cache_clear()
     target = tmp_path / "out" / "report.txt"
     node = {
         "executor": "maestro_examples.nodes:write_file",

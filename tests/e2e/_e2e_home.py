@@ -101,6 +101,7 @@ class Home:
             MAESTRO_DATABASE_URL=database_url,
             MAESTRO_DEFS_DIR=str(self.defs_dir),
             DAGSTER_HOME=str(self.home / "dagster"),
+            MAESTRO_ARTIFACT_ROOTS=str(work / "out"),  # where the write_file nodes of definitions() write
             PYTHONUNBUFFERED="1",
             PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         )
@@ -120,6 +121,7 @@ class Home:
             "MAESTRO_DATABASE_URL",
             "MAESTRO_DEFS_DIR",
             "DAGSTER_HOME",
+            "MAESTRO_ARTIFACT_ROOTS",
             PG_URL_ENV,
             *TEST_SETTINGS,
         ):

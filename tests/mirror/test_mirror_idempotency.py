@@ -11,6 +11,7 @@ from maestro_dagster.db.enums import EventType, NodeStatus
 from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.session import get_db
 from maestro_dagster.mirror import mirror_run, sync_runs
+from maestro_dagster.settings import get_settings
 
 RESET_NODES = ("a", "report")
 DELETED_EVENTS = (EventType.NODE_COMPLETED, EventType.ARTIFACT_CREATED, EventType.WORKFLOW_COMPLETED)
@@ -26,7 +27,10 @@ def _workflow(tmp_path) -> dict[str, Any]:
         "idem_flow",
         {
             "a": node(),
-            "report": node("write_file", config={"path": str(tmp_path / "out" / "report.md"), "quality_score": 0.9}),
+            # Inside the artifacts directory: a reported artifact must be inside the artifact roots.
+            "report": node(
+                "write_file", config={"path": str(get_settings().artifacts_dir / "report.md"), "quality_score": 0.9}
+            ),
             "skip": node(condition="'never' in global_context"),
             "z": node(),
         },
