@@ -1,7 +1,10 @@
-"""The FastAPI application (``maestro api``): routers, error mapping, body-size limit and the audit log.
+"""The FastAPI application (``maestro api``): routers, error mapping, body-size limit, the audit log, and token
+redaction in uvicorn's logs (``redact``).
 
-Every mutating call (POST/PUT/DELETE) writes an ``audit_log`` row after it answers: who (token name),
-which role, the action (method and route), the target (path parameters), the outcome and status code.
+Every mutating call (POST/PUT/DELETE) writes an ``audit_log`` row as it answers: who (token name),
+which role, the action (method and route), the target (path parameters), the outcome and status code. The
+routes authorize before they read the body (``routing.GuardedRoute``); a call answered before any route
+authorized it (an unknown path, a wrong method) is audited under the name of its token all the same.
 """
 
 from __future__ import annotations
@@ -12,16 +15,15 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from maestro_dagster import __version__
-from maestro_dagster.api import routes_executions, routes_system, routes_workflows, ws
+from maestro_dagster.api import redact, routes_executions, routes_system, routes_workflows, ws
+from maestro_dagster.api.auth import bearer, principal_for
 from maestro_dagster.api.dagster_client import DagsterGateway
-from maestro_dagster.api.errors import error_body, install_error_handlers
+from maestro_dagster.api.errors import install_error_handlers
 from maestro_dagster.db.models import AuditLog
 from maestro_dagster.db.session import get_db, read_session_factory
 from maestro_dagster.settings import Settings, get_settings
@@ -32,6 +34,11 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 def _audit(settings: Settings, request: Request, status_code: int) -> None:
     principal = getattr(request.state, "principal", None)
+    if principal is None and bearer(request):
+        try:  # answered before a route authorized it: the row names the caller all the same
+            principal = principal_for(bearer(request), settings)
+        except Exception as exc:
+            log.error("could not look up the caller's token for the audit log: %s", exc)
     route = request.scope.get("route")
     outcome = "ok" if status_code < 400 else ("denied" if status_code in (401, 403) else "error")
     target = "/".join(str(v) for v in request.path_params.values()) or None
@@ -56,9 +63,10 @@ class LimitsAndAudit:
     """Body-size limit and audit log, as a plain ASGI middleware (``@app.middleware`` would add a task group and
     memory streams to every request, reads included).
 
-    A body over ``MAESTRO_API_MAX_BODY_BYTES`` gets 413: at once when its Content-Length says so, else as soon
-    as the bytes read exceed it (a streamed body has no Content-Length; the 413 is raised inside the app, so it
-    goes through the error handlers). A mutating call writes its ``audit_log`` row as it is answered."""
+    A body over ``MAESTRO_API_MAX_BODY_BYTES`` gets 413: at once when its Content-Length says so (checked by the
+    route once it has authorized the caller: ``routing.check_announced_length``), else as soon as the bytes read
+    exceed it (a streamed body has no Content-Length; the 413 is raised inside the app, so it goes through the
+    error handlers). A mutating call writes its ``audit_log`` row as it is answered."""
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app, self.settings, self.limit = app, settings, settings.api_max_body_bytes
@@ -91,13 +99,8 @@ class LimitsAndAudit:
                 await audit(message["status"])  # the row is written before the caller sees the answer
             await send(message)
 
-        length = Headers(scope=scope).get("content-length")
         try:
-            if length and length.isdigit() and int(length) > self.limit:
-                body = error_body("request_too_large", f"Request body over {self.limit} bytes.")
-                await JSONResponse(body, status_code=413)(scope, receive, send_audited)
-            else:
-                await self.app(scope, limited_receive, send_audited)
+            await self.app(scope, limited_receive, send_audited)
         except Exception:
             await audit(500)  # answered 500 by the outermost error middleware
             raise
@@ -105,6 +108,7 @@ class LimitsAndAudit:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    redact.install()  # before the server logs its first request path
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,21 +1,65 @@
 """Talking to the running Dagster webserver over GraphQL: launch, re-execute, terminate, reload.
 
 The API never runs a workflow itself: every run is launched through Dagster (its run coordinator queues it
-and the daemon starts a run worker). Errors become ``DagsterUnavailableError`` (503) or ``ConflictError``.
+and the daemon starts a run worker). Errors become ``DagsterUnavailableError`` (503), ``ConflictError`` (409, Dagster
+refused an action on a run) or ``ValidationError`` (422, Dagster refused the run config). What the client is told is
+generic: what failed, that Dagster is unreachable or refused (with the GraphQL error type, e.g.
+``PipelineNotFoundError``, as ``details.reason``) and what to do; Dagster's own text (GraphQL queries, variables,
+Python errors) goes to the server log only.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 from urllib.parse import urlparse
 
+import requests
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from dagster_graphql.client.query import LAUNCH_PIPELINE_REEXECUTION_MUTATION
 
-from maestro_dagster.errors import ConflictError, DagsterUnavailableError
+from maestro_dagster.errors import ConflictError, DagsterUnavailableError, ValidationError
 
+log = logging.getLogger(__name__)
 LOCATION = "maestro"
 REPOSITORY = "maestro"
+GRAPHQL_TYPE = re.compile(r"^[A-Z][A-Za-z]{2,80}$")  # an error's __typename: safe to show, unlike its message
+CONFIG_REFUSED = {"RunConfigValidationInvalid", "PipelineConfigValidationInvalid"}
+INTERNAL = {"PythonError", "UnauthorizedError"}
+HAPPENED = {
+    "unreachable": "could not be reached",
+    "timeout": "did not answer in time",
+    "error": "failed to answer",
+}
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and what caused it, outermost first (the GraphQL client wraps transport errors twice)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def reason_of(exc: BaseException) -> str:
+    """A short code of what went wrong: Dagster's GraphQL error type, else unreachable / timeout / error."""
+    first = exc.args[0] if isinstance(exc, DagsterGraphQLClientError) and exc.args else None
+    if isinstance(first, str) and GRAPHQL_TYPE.match(first):
+        return first
+    chain = _chain(exc)
+    if any(isinstance(e, requests.exceptions.ConnectionError | ConnectionError) for e in chain):
+        return "unreachable"
+    if any(isinstance(e, requests.exceptions.Timeout | TimeoutError) for e in chain):
+        return "timeout"
+    return "error"
+
+
+def detail_of(exc: BaseException) -> str:
+    """Everything the exception chain says, for the server log."""
+    return " <- ".join(f"{type(e).__name__}: {e}" for e in _chain(exc))
 
 
 class DagsterGateway:
@@ -29,11 +73,19 @@ class DagsterGateway:
             timeout=timeout,
         )
 
+    def _logged(self, action: str, exc: BaseException) -> str:
+        reason = reason_of(exc)
+        log.warning("Dagster webserver at %s: could not %s (%s): %s", self.url, action, reason, detail_of(exc))
+        return reason
+
     def _unavailable(self, action: str, exc: Exception) -> DagsterUnavailableError:
+        reason = self._logged(action, exc)
+        happened = HAPPENED.get(reason, f"refused the request ({reason})")
         return DagsterUnavailableError(
-            f"Could not {action} through the Dagster webserver at {self.url}: {exc}. "
-            "Check that `dagster-webserver` (or `maestro dev`) runs there, or set MAESTRO_DAGSTER_URL.",
-            details={"dagster_url": self.url},
+            f"Could not {action}: the Dagster webserver at {self.url} {happened}. Check that `dagster-webserver` "
+            "and `dagster-daemon` (or `maestro dev`) run there on this project's workspace, or set "
+            "MAESTRO_DAGSTER_URL; then try again. The API server's log has Dagster's answer.",
+            details={"dagster_url": self.url, "reason": reason},
         )
 
     def ping(self) -> bool:
@@ -58,9 +110,14 @@ class DagsterGateway:
                 run_config=run_config,
                 tags=tags,
             )
-        except DagsterGraphQLClientError as exc:
-            raise self._unavailable(f"launch job {job_name!r}", exc) from exc
         except Exception as exc:
+            if reason_of(exc) in CONFIG_REFUSED:
+                reason = self._logged(f"launch job {job_name!r}", exc)
+                raise ValidationError(
+                    f"Dagster refused the run config of job {job_name!r} ({reason}): send `initial_context` as a "
+                    "JSON object; the API server's log has Dagster's answer.",
+                    details={"reason": reason},
+                ) from exc
             raise self._unavailable(f"launch job {job_name!r}", exc) from exc
 
     def reexecute_from_failure(self, parent_run_id: str, tags: dict[str, str]) -> str:
@@ -76,17 +133,29 @@ class DagsterGateway:
         except Exception as exc:
             raise self._unavailable("re-execute the run", exc) from exc
         result = data["launchPipelineReexecution"]
-        if result["__typename"] != "LaunchRunSuccess":
+        reason = result["__typename"]
+        if reason != "LaunchRunSuccess":
+            refusal = DagsterGraphQLClientError(reason, result.get("message") or result.get("errors"))
+            if reason in INTERNAL or not GRAPHQL_TYPE.match(reason):
+                raise self._unavailable(f"re-execute run {parent_run_id}", refusal)
+            self._logged(f"re-execute run {parent_run_id}", refusal)
             raise ConflictError(
-                f"Dagster refused to re-execute run {parent_run_id}: {result.get('message') or result['__typename']}",
-                details={"run_id": parent_run_id, "reason": result["__typename"]},
+                f"Dagster refused to re-execute run {parent_run_id} ({reason}): check the run in the Dagster UI "
+                "(its job must still exist, unchanged enough to re-execute from failure).",
+                details={"run_id": parent_run_id, "reason": reason},
             )
         return result["run"]["runId"]
 
     def terminate(self, run_id: str) -> None:
         try:
             self._client.terminate_run(run_id)
-        except DagsterGraphQLClientError as exc:
-            raise ConflictError(f"Dagster could not terminate run {run_id}: {exc}", details={"run_id": run_id}) from exc
         except Exception as exc:
-            raise self._unavailable(f"terminate run {run_id}", exc) from exc
+            reason = reason_of(exc)
+            if reason in HAPPENED or reason in INTERNAL:  # not reached, or failed inside: not a refusal
+                raise self._unavailable(f"terminate run {run_id}", exc) from exc
+            self._logged(f"terminate run {run_id}", exc)
+            raise ConflictError(
+                f"Dagster could not terminate run {run_id} ({reason}): it may have ended meanwhile; read the "
+                "execution's status again.",
+                details={"run_id": run_id, "reason": reason},
+            ) from exc

@@ -1,5 +1,8 @@
 """FastAPI dependencies: settings, the Dagster gateway and instance, read sessions (``read``), and role checks.
 
+A role check (``viewer`` / ``operator`` / ``admin``) declares the role a route needs: ``routing.GuardedRoute``
+reads it and authorizes before the body is parsed; the dependency then hands the endpoint that principal.
+
 FastAPI runs a plain ``def`` dependency in a worker thread; the ones here that do no I/O are ``async`` so a
 read costs one thread hop (the endpoint's), not five.
 """
@@ -15,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from maestro_dagster.api.auth import Principal, authorize_async
 from maestro_dagster.api.dagster_client import DagsterGateway
+from maestro_dagster.api.routing import ROLE_ATTRIBUTE
 from maestro_dagster.errors import DatabaseError
 from maestro_dagster.settings import Settings
 
@@ -70,8 +74,12 @@ def _database_error(settings: Settings, exc: OperationalError) -> DatabaseError:
 
 def role(required: str) -> Callable[..., Awaitable[Principal]]:
     async def check(request: Request, settings: Settings = Depends(settings_of)) -> Principal:
+        principal = getattr(request.state, "principal", None)
+        if principal is not None and principal.allows(required):
+            return principal  # authorized by GuardedRoute before the body was read
         return await authorize_async(request, settings, required)
 
+    setattr(check, ROLE_ATTRIBUTE, required)
     return check
 
 

@@ -12,6 +12,7 @@ from maestro_dagster.api import service
 from maestro_dagster.api.auth import Principal
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.deps import gateway_of, instance_of, operator, read, settings_of, viewer
+from maestro_dagster.api.routing import GuardedRoute
 from maestro_dagster.api.schemas import (
     MAX_BIGINT,
     ActionResponse,
@@ -24,7 +25,7 @@ from maestro_dagster.api.schemas import (
 from maestro_dagster.db.enums import WorkflowStatus
 from maestro_dagster.settings import Settings
 
-router = APIRouter(prefix="/api/executions", tags=["executions"])
+router = APIRouter(prefix="/api/executions", tags=["executions"], route_class=GuardedRoute)
 ACCEPTED = status.HTTP_202_ACCEPTED
 
 

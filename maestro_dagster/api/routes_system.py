@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,13 +14,15 @@ from sqlalchemy import func, select
 from maestro_dagster import __version__
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.deps import gateway_of, instance_of, settings_of
+from maestro_dagster.api.routing import GuardedRoute
 from maestro_dagster.db.enums import EventType
 from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.session import get_db, ping
 from maestro_dagster.errors import MaestroError
 from maestro_dagster.settings import Settings
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], route_class=GuardedRoute)
+log = logging.getLogger(__name__)
 
 
 def _db_type(settings: Settings) -> str:
@@ -76,8 +79,10 @@ def health(
         body["status"] = "degraded"
     try:
         body["mirror_lag_seconds"] = mirror_lag_seconds(settings, instance)
-    except Exception as exc:  # storage trouble shows as degraded, never as a 500
-        body.update(status="degraded", mirror_lag_seconds=None, mirror_error=str(exc).splitlines()[0])
+    except Exception as exc:  # storage trouble shows as degraded, never as a 500; its text only in the server log
+        log.warning("health: could not compute the mirror lag: %s", exc)
+        unread = "Dagster's event storage could not be read; the API server's log has the error."
+        body.update(status="degraded", mirror_lag_seconds=None, mirror_error=unread)
     # Always 200, as the original server answered: the body says healthy or degraded. Probes that must fail
     # on a broken dependency use /health/ready (503 when the database is unreachable).
     return body

@@ -12,6 +12,7 @@ from maestro_dagster.api import service
 from maestro_dagster.api.auth import Principal
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.deps import admin, gateway_of, operator, read, settings_of, viewer
+from maestro_dagster.api.routing import GuardedRoute
 from maestro_dagster.api.schemas import (
     MAX_BIGINT,
     ExecuteRequest,
@@ -28,7 +29,7 @@ from maestro_dagster.defs_store import store_definition, validate_posted
 from maestro_dagster.errors import ConflictError, DefinitionError, ValidationError
 from maestro_dagster.settings import Settings
 
-router = APIRouter(prefix="/api/workflows", tags=["workflows"])
+router = APIRouter(prefix="/api/workflows", tags=["workflows"], route_class=GuardedRoute)
 DEFINITION_EXAMPLE = {
     "id": "hello",
     "name": "Hello",

@@ -98,7 +98,7 @@ async def _stream(websocket: WebSocket, *, execution_id: str | None = None, work
     app = websocket.app
     settings: Settings = app.state.settings
     try:
-        await authorize_async(websocket, settings, "viewer")  # type: ignore[arg-type]
+        await authorize_async(websocket, settings, "viewer")
     except MaestroError as exc:
         await websocket.close(code=POLICY_VIOLATION, reason=exc.message[:120])
         return

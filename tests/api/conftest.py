@@ -6,6 +6,9 @@
 (``python -m maestro_dagster api --port P``) on free ports, each in its own process group with its log in a
 file; teardown stops them by pid. Instance B polls only every 60 s, so whatever it streams quickly was woken
 by PostgreSQL ``LISTEN/NOTIFY``. ``api`` (function-scoped) points this test process at the same database.
+
+``served`` (function-scoped, SQLite and PostgreSQL) is lighter: the app in a uvicorn thread of this process on a
+fresh migrated database, with no Dagster behind it (``_served``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 from _api_stack import ApiStack
+from _procs import free_port
+from _served import MAX_BODY, TOKENS_SETTING, Served, serve
 
 from maestro_dagster.db.session import dispose_engines
 from maestro_dagster.instance import PG_URL_ENV
@@ -60,3 +65,14 @@ def api(api_stack: ApiStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[ApiSta
 @pytest.fixture
 def settings(api: ApiStack) -> Settings:
     return get_settings()
+
+
+@pytest.fixture
+def served(db: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+    """The app served by uvicorn in this process on ``db``; its Dagster URL is a port nothing listens on."""
+    monkeypatch.setenv("MAESTRO_API_TOKENS", TOKENS_SETTING)
+    monkeypatch.setenv("MAESTRO_DAGSTER_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MAESTRO_API_MAX_BODY_BYTES", str(MAX_BODY))
+    get_settings.cache_clear()
+    with serve(get_settings()) as server:
+        yield server
