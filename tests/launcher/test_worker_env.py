@@ -30,9 +30,8 @@ def test_run_workers_and_their_nodes_never_get_the_api_tokens(maestro_env, monke
     monkeypatch.setenv("POSTGRES_PASSWORD", "pg-pass")
     get_settings.cache_clear()
     assert get_settings().api_tokens  # the launching process (daemon, webserver, API) has them
-    maestro_env.add_definition(
-        {"id": "env_probe", "nodes": {"probe": {"executor": "command", "config": {"args": [sys.executable, "-c", PRINT_ENV]}}}, "edges": []}
-    )  # fmt: skip
+    probe = {"executor": "command", "config": {"args": [sys.executable, "-c", PRINT_ENV]}}
+    maestro_env.add_definition({"id": "env_probe", "nodes": {"probe": probe}, "edges": []})
     launcher = maestro_env.instance.run_launcher
     try:
         run_id, execution_id = launch(maestro_env, "env_probe")
