@@ -74,9 +74,31 @@ class _LimitExceeded(yaml.YAMLError):
 _SEXAGESIMAL_MAX_CHARS = 64  # YAML 1.1 base-60 integers: '1:30:00'; long ones cost quadratic time to build
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that counts while composing: nesting depth and values, so its recursive composer never
-    recurses deeper than ``max_nesting`` and never composes more than ``max_yaml_values`` nodes. The
+_CParser = getattr(yaml, "CParser", None)  # libyaml's event parser, when PyYAML was built with it
+
+
+if _CParser is not None:
+
+    class _SafeBase(yaml.composer.Composer, _CParser, yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+        """SafeLoader's parts with libyaml's (iterative, C) scanner and parser under PyYAML's Python composer:
+        the same events, nodes and constructors as ``yaml.SafeLoader``, several times faster to read."""
+
+        def __init__(self, stream: str) -> None:
+            _CParser.__init__(self, stream)
+            yaml.constructor.SafeConstructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+            yaml.composer.Composer.__init__(self)
+
+        def dispose(self) -> None:
+            self.anchors = {}
+
+else:  # pragma: no cover - PyYAML without libyaml
+    _SafeBase = yaml.SafeLoader  # type: ignore[misc, assignment]
+
+
+class _Loader(_SafeBase):
+    """A safe loader that counts while composing: nesting depth and values, so PyYAML's recursive composer
+    never recurses deeper than ``max_nesting`` and never composes more than ``max_yaml_values`` nodes. The
     composed tree is then walked (iteratively, aliases expanded, under the same budget) for duplicates and
     line numbers before anything is constructed."""
 
