@@ -100,7 +100,7 @@ OPERATORS: dict[type[ast.AST], Any] = {
 }  # fmt: skip
 _REMOVED_SYNTAX = (
     ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.JoinedStr, ast.FormattedValue, ast.Assign,
-    ast.AugAssign, ast.Import, ast.Expr,
+    ast.AugAssign, ast.Import,
 )  # fmt: skip
 
 

@@ -94,7 +94,8 @@ def parse_condition(expression: Any, limits: DefinitionLimits | None = None) -> 
     try:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as exc:
-        return ParsedCondition(None, f"does not parse as an expression ({exc.msg}, column {exc.offset})")
+        column = f", column {exc.offset}" if exc.offset else ""
+        return ParsedCondition(None, f"does not parse as an expression ({exc.msg}{column})")
     except (RecursionError, MemoryError):
         return ParsedCondition(
             None,
