@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -12,6 +13,7 @@ from pathlib import Path
 import yaml
 from _compiler_support import PROJECT_ROOT
 from dagster import DagsterInstance, DagsterRunStatus
+from sqlalchemy import create_engine, text
 
 from maestro_dagster.executors.phase import SDLC_PHASES
 
@@ -82,3 +84,35 @@ def test_dagster_job_execute_runs_sdlc_parallel(tmp_path):
         assert run.tags["maestro/workflow_version"] == "1"
         # the execution id of a run launched without one is derived from the run
         assert run.run_id.replace("-", "")[:8] == match["suffix"]
+
+
+def test_maestro_run_step_processes_hold_no_api_secret(tmp_path):
+    # `maestro run` (multiprocess: each node in its own step process) from a shell that exports the API's tokens.
+    probe_dir = tmp_path / "probe"
+    probe_dir.mkdir()
+    (probe_dir / "env_probe.py").write_text(
+        "import os\n\ndef names(node_input):\n    return {'pid': os.getpid(), 'names': sorted(os.environ)}\n"
+    )
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    (defs / "probe.yaml").write_text("id: probe\nnodes:\n  look: {executor: 'env_probe:names'}\n")
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env.update(
+        MAESTRO_HOME=str(home),
+        MAESTRO_DEFS_DIR=str(defs),
+        MAESTRO_EXECUTOR_ALLOWLIST="env_probe",
+        MAESTRO_API_TOKENS='{"admin-secret-token-1": "admin"}',
+        PYTHONPATH=str(probe_dir),
+        DAGSTER_DISABLE_TELEMETRY="yes",
+    )
+    for args in (["db", "upgrade"], ["defs", "sync"], ["run", "probe"]):
+        done = _run([sys.executable, "-m", "maestro_dagster", *args], env)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    engine = create_engine(f"sqlite:///{home / 'maestro_workflows.db'}")
+    with engine.connect() as conn:
+        (raw,) = conn.execute(text("SELECT outputs FROM node_states WHERE node_id = 'look'")).scalars()
+    engine.dispose()
+    output = json.loads(raw) if isinstance(raw, str) else raw
+    assert "MAESTRO_HOME" in output["names"]  # the step process's own environment was read
+    assert "MAESTRO_API_TOKENS" not in output["names"]
