@@ -27,11 +27,15 @@ REPOSITORY = "maestro"
 GRAPHQL_TYPE = re.compile(r"^[A-Z][A-Za-z]{2,80}$")  # an error's __typename: safe to show, unlike its message
 CONFIG_REFUSED = {"RunConfigValidationInvalid", "PipelineConfigValidationInvalid"}
 INTERNAL = {"PythonError", "UnauthorizedError"}
-HAPPENED = {
-    "unreachable": "could not be reached",
-    "timeout": "did not answer in time",
-    "error": "failed to answer",
-}
+HAPPENED = {"unreachable": "could not be reached", "timeout": "did not answer in time", "error": "failed to answer"}
+RUNNING = (
+    "Check that `dagster-webserver` and `dagster-daemon` (or `maestro dev`) run there on this project's workspace, "
+    "or set MAESTRO_DAGSTER_URL"
+)
+NOT_LOADED = (
+    f"Dagster has not loaded this job: reload the code location {LOCATION!r} (Dagster UI, Deployment), or store "
+    "the definition again through the API"
+)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -81,10 +85,10 @@ class DagsterGateway:
     def _unavailable(self, action: str, exc: Exception) -> DagsterUnavailableError:
         reason = self._logged(action, exc)
         happened = HAPPENED.get(reason, f"refused the request ({reason})")
+        advice = NOT_LOADED if reason in ("PipelineNotFoundError", "JobNotFoundError") else RUNNING
         return DagsterUnavailableError(
-            f"Could not {action}: the Dagster webserver at {self.url} {happened}. Check that `dagster-webserver` "
-            "and `dagster-daemon` (or `maestro dev`) run there on this project's workspace, or set "
-            "MAESTRO_DAGSTER_URL; then try again. The API server's log has Dagster's answer.",
+            f"Could not {action}: the Dagster webserver at {self.url} {happened}. {advice}; then try again. The "
+            "API server's log has Dagster's answer.",
             details={"dagster_url": self.url, "reason": reason},
         )
 

@@ -1,17 +1,23 @@
-"""Auth (401 / 403 by role), the audit log, and error answers: 422 with every problem, 404, 413, no stack traces."""
+"""Auth (401 / 403 by role), the audit log, error answers (422 with every problem, 404, 413, no stack traces), no
+token in the server logs, and a Dagster refusal told without Dagster's text, against the real stack."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
 import pytest
 from _api_stack import MAX_BODY, TOKENS, ApiStack
+from _procs import wait_for
 from sqlalchemy import func, select
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
 from maestro_dagster.api.auth import token_sha256
 from maestro_dagster.db.models import ApiToken, AuditLog
 from maestro_dagster.db.session import get_db
+from maestro_dagster.defs_store import store_definition
 from maestro_dagster.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
@@ -155,3 +161,49 @@ def test_not_found_and_too_large(api: ApiStack) -> None:
         assert_error_body(streamed, 413, "request_too_large")
         assert admin.get("/api/workflows/api_big").status_code == 404
     assert TOKENS["admin"] not in streamed.text
+
+
+def test_query_tokens_never_reach_the_server_logs(api: ApiStack) -> None:
+    """``?token=`` works on WebSockets only, and ``maestro api`` (uvicorn's access and handshake lines) logs none."""
+    refused = httpx.get(f"{api.url_a}/api/workflows", params={"token": TOKENS["viewer"]}, timeout=30)
+    assert "Authorization: Bearer" in assert_error_body(refused, 401, "unauthorized")["message"]
+    with connect(api.ws_url("/ws/workflow/api_echo", role="operator"), open_timeout=30) as ws:
+        ws.send("ping")
+        assert json.loads(ws.recv(timeout=30))["type"] == "pong"
+    with pytest.raises(InvalidStatus), connect(api.ws_url("/ws/workflow/api_echo", after="x"), open_timeout=30) as ws:
+        ws.recv(timeout=30)
+    logs = [p.log for p in api.procs if p.name.startswith("api_")]
+
+    def redacted() -> str | None:
+        text = "\n".join(log.read_text(errors="replace") for log in logs)
+        lines = ('"GET /api/workflows?token=[redacted] HTTP/1.1" 401',
+                 '"WebSocket /ws/workflow/api_echo?token=[redacted]" [accepted]',
+                 '"WebSocket /ws/workflow/api_echo?token=[redacted]&after=x" 403')  # fmt: skip
+        return text if all(line in text for line in lines) else None
+
+    text = wait_for(redacted, 15, "the API's log lines with the token redacted")
+    assert not [role for role, token in TOKENS.items() if token in text], "a token in the API's log"
+
+
+def test_a_job_dagster_has_not_loaded_is_a_generic_503(api: ApiStack, settings: Settings) -> None:
+    """Stored behind Dagster's back (no code location reload): Dagster answers PipelineNotFoundError; the client
+    reads what failed and what to do, Dagster's own text goes to the server log only."""
+    definition = {"id": "api_unloaded", "nodes": {"a": {"executor": "noop"}}}
+    with get_db(settings) as session:
+        store_definition(session, definition, settings, source="test")
+    log = next(p.log for p in api.procs if p.name == "api_a")
+    logged_before = len(log.read_text(errors="replace"))
+    with api.client("operator") as operator:
+        response = operator.post("/api/workflows/api_unloaded/execute", json={"initial_context": {"k": "v"}})
+    body = assert_error_body(response, 503, "dagster_unavailable")
+    assert body["details"] == {"dagster_url": api.dagster_url, "reason": "PipelineNotFoundError"}, body
+    assert body["message"].startswith(f"Could not launch job 'api_unloaded': the Dagster webserver at "
+                                      f"{api.dagster_url} refused the request (PipelineNotFoundError). Dagster has "
+                                      "not loaded this job: reload the code location"), body  # fmt: skip
+    internal = ("query", "mutation", "variables", "Could not find", "maestro.maestro")
+    assert not [t for t in internal if t in response.text], response.text
+
+    def detail() -> bool:
+        return "PipelineNotFoundError" in log.read_text(errors="replace")[logged_before:]
+
+    wait_for(detail, 10, "Dagster's answer in the API's log")
