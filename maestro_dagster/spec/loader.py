@@ -74,7 +74,10 @@ class _LimitExceeded(yaml.YAMLError):
 _SEXAGESIMAL_MAX_CHARS = 64  # YAML 1.1 base-60 integers: '1:30:00'; long ones cost quadratic time to build
 
 
-_CParser = getattr(yaml, "CParser", None)  # libyaml's event parser, when PyYAML was built with it
+try:  # libyaml's event parser, when PyYAML was built with it
+    from yaml.cyaml import CParser as _CParser
+except ImportError:  # pragma: no cover - PyYAML without libyaml
+    _CParser = None
 
 
 if _CParser is not None:
@@ -232,8 +235,9 @@ def parse_yaml_text(text: str, path: Path, limits: DefinitionLimits | None = Non
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > limits.max_definition_bytes:
         return LoadedFile(path, text, None, problems=[_too_large_text(path, size, limits)])
-    loader = _Loader(text, limits)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text, limits)
         root = loader.get_single_node()
         walk = _walk(root, limits) if root is not None else _Walk()
         data = loader.construct_document(root) if root is not None else None
@@ -242,6 +246,10 @@ def parse_yaml_text(text: str, path: Path, limits: DefinitionLimits | None = Non
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
+        if "maximum nesting depth" in str(reason):  # libyaml's own guard, met when its scanner reads ahead
+            return LoadedFile(
+                path, text, None, problems=[_yaml_problem(path, "too_deep", _nesting_message(limits), mark)]
+            )
         return LoadedFile(path, text, None, problems=[_yaml_problem(path, "syntax", None, mark, reason)])
     except (ValueError, TypeError, OverflowError) as exc:  # a scalar its constructor cannot build
         return LoadedFile(path, text, None, problems=[_yaml_problem(path, "syntax", None, None, str(exc))])
@@ -249,7 +257,8 @@ def parse_yaml_text(text: str, path: Path, limits: DefinitionLimits | None = Non
         message = f"{path.name} cannot be read within this process's limits ({type(exc).__name__}): simplify it"
         return LoadedFile(path, text, None, problems=[SpecProblem("", message, "too_deep")])
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return LoadedFile(path, text, data, walk.duplicates, lines=walk.lines)
 
 

@@ -54,7 +54,7 @@ class SpecProblem:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = self.location or "definition"
+        where = " ".join(self.location.split()) or "definition"  # one line, even for a key with a newline
         if self.line is not None:
             where += f" (line {self.line})"
         return f"{where}: {' '.join(self.message.split())} [{self.code}]"
