@@ -1,8 +1,9 @@
 """Workflow definitions: the models, their validation and the file loader (pure Python, no database).
 
-``validate_definition`` / ``validate_file`` report every problem of a definition at once;
-``parse_definition`` raises ``DefinitionError`` with all of them. ``python -m maestro_dagster.spec``
-regenerates ``workflow.schema.json``.
+``validate_definition`` / ``validate_file`` report every problem of a definition at once, within the size
+limits of ``DefinitionLimits`` (checked first); ``parse_definition`` raises ``DefinitionError`` with all of
+them. ``parse_condition`` applies the condition rules validation and the runtime share.
+``python -m maestro_dagster.spec`` regenerates ``workflow.schema.json``.
 """
 
 from maestro_dagster.policy import (
@@ -12,6 +13,7 @@ from maestro_dagster.policy import (
     DefinitionPolicy,
     ExecutorPolicy,
 )
+from maestro_dagster.spec.conditions import CONDITION_METHODS, parse_condition
 from maestro_dagster.spec.loader import (
     LoadedFile,
     iter_definition_files,
@@ -44,6 +46,7 @@ __all__ = [
     "ALLOWLIST_SETTING",
     "BUILTIN_EXECUTORS",
     "CONDITION_FUNCTIONS",
+    "CONDITION_METHODS",
     "CONDITION_NAMES",
     "NODE_TYPES",
     "PROBLEM_CODES",
@@ -67,6 +70,7 @@ __all__ = [
     "is_module_allowed",
     "iter_definition_files",
     "load_definition_file",
+    "parse_condition",
     "parse_definition",
     "render_schema",
     "validate_definition",
