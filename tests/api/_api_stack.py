@@ -27,6 +27,7 @@ BIN = ROOT / ".venv" / "bin"
 EX = "maestro_examples.nodes"
 TOKENS = {"viewer": "tok-viewer-1", "operator": "tok-operator-1", "admin": "tok-admin-1"}
 MAX_BODY = 64 * 1024
+CANARY_SECRET = "canary-postgres-password-5e1f"
 TERMINAL = {"completed", "failed", "cancelled", "paused"}
 
 
@@ -93,6 +94,8 @@ class ApiStack:
             MAESTRO_DAGSTER_URL=self.dagster_url,
             MAESTRO_API_TOKENS=json.dumps({tok: {"role": role, "name": f"{role}-bot"} for role, tok in TOKENS.items()}),
             MAESTRO_API_MAX_BODY_BYTES=str(MAX_BODY),
+            MAESTRO_ARTIFACT_ROOTS=str(work / "out"),  # the example workflows' write_file targets
+            POSTGRES_PASSWORD=CANARY_SECRET,  # ignored (MAESTRO_DATABASE_URL wins); no node may ever read it
             PYTHONUNBUFFERED="1",
             PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         )

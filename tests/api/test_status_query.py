@@ -12,8 +12,8 @@ from maestro_dagster.errors import NotFoundError
 EX = "maestro_examples.nodes"
 
 
-def test_status_answer_by_execution_id_and_by_run_id(maestro_env, tmp_path):
-    out = tmp_path / "out"
+def test_status_answer_by_execution_id_and_by_run_id(maestro_env):
+    out = maestro_env.settings.artifacts_dir / "out"  # artifacts are recorded only inside the artifact roots
     nodes = {
         "first": {"executor": f"{EX}:echo", "config": {"output": {"rows": 3}}},
         "files": {"executor": f"{EX}:write_file", "config": {"path": str(out / "a.txt"), "content": "aaa"}},
