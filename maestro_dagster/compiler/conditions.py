@@ -1,12 +1,14 @@
 """Safe, bounded evaluation of node conditions (``simpleeval``, never Python ``eval``), and what an error means.
 
 A condition sees ``outputs`` (every ancestor's output, by node id) and ``global_context``, plus the pure
-functions of :mod:`maestro_dagster.spec.conditions`, whose rules (length, depth, syntax) are checked again
-here before evaluating, with the same parser validation uses. The evaluator is ``simpleeval``'s
+functions named by :mod:`maestro_dagster.spec.conditions`, whose rules (length, depth, syntax) are checked
+again here before evaluating, with the same parser validation uses. The evaluator is ``simpleeval``'s
 ``EvalWithCompoundTypes`` without comprehensions and f-strings, calling only the allowed methods, with
-arithmetic bounded (integers of at most ``MAX_INT_BITS`` bits from ``*``, ``**``, ``<<`` and ``+``; strings
-and sequences of at most ``MAX_SEQUENCE_LENGTH`` from ``*`` and ``+``; no ``%`` formatting of strings),
-raising ``simpleeval``'s own ``NumberTooHigh`` / ``IterableTooLong`` / ``FeatureNotAvailable``.
+arithmetic bounded (integers of at most ``MAX_INT_BITS`` bits from ``*``, ``**``, ``<<`` and ``+``; no ``%``
+formatting of strings) and what it builds bounded (by ``*``, ``+``, literal lists/dicts/sets/tuples and
+``str``: at most ``MAX_SEQUENCE_LENGTH`` items and characters per value, nested and shared ones counted each
+time, ``MAX_BUILT`` per evaluation), raising ``simpleeval``'s own ``NumberTooHigh`` / ``IterableTooLong`` /
+``FeatureNotAvailable``.
 
 Time: evaluation runs under a deadline, the node's timeout (``DEFAULT_DEADLINE_SECONDS`` when it has none),
 checked at every AST node the evaluator visits; past it, ``NodeTimeoutError``: the node fails.
@@ -20,65 +22,99 @@ from __future__ import annotations
 import ast
 import operator
 import time
-from collections.abc import Mapping
+import types
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from simpleeval import EvalWithCompoundTypes, FeatureNotAvailable, IterableTooLong, NumberTooHigh
+from simpleeval import (
+    DISALLOW_FUNCTIONS,
+    EvalWithCompoundTypes,
+    FeatureNotAvailable,
+    IterableTooLong,
+    NumberTooHigh,
+)
 
 from maestro_dagster.errors import ExecutorError, NodeTimeoutError
 from maestro_dagster.policy import DefinitionLimits
 from maestro_dagster.settings import Settings
-from maestro_dagster.spec.conditions import CONDITION_METHODS, FUNCTIONS, parse_condition
+from maestro_dagster.spec.conditions import CONDITION_FUNCTIONS, CONDITION_METHODS, parse_condition
 
 MAX_INT_BITS = 4096
 MAX_POWER = 4096
-MAX_SEQUENCE_LENGTH = 100_000
+MAX_SEQUENCE_LENGTH = 100_000  # items (and characters) of one value a condition builds, nested ones included
+MAX_BUILT = 1_000_000  # items (and characters) all the values one evaluation builds may hold together
+MAX_ROUND_DIGITS = 100
 DEFAULT_DEADLINE_SECONDS = 30.0
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+_SIZED = (*_CONTAINERS, str, bytes)
 
 
-def _is_int(value: Any) -> bool:
+def _round(number: Any, ndigits: int | None = None) -> Any:
+    """``round`` with a bounded ``ndigits`` (``round(1, -10**6)`` would compute 10**1000000)."""
+    if ndigits is not None and (not isinstance(ndigits, int) or abs(ndigits) > MAX_ROUND_DIGITS):
+        raise ValueError(f"round(): ndigits must be an integer from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}")
+    return round(number) if ndigits is None else round(number, ndigits)
+
+
+#: The run-time functions of ``spec.conditions.CONDITION_FUNCTIONS`` (``str`` is bound per evaluator).
+FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "any": any, "all": all, "len": len, "str": str, "int": int, "float": float, "bool": bool,
+    "min": min, "max": max, "abs": abs, "round": _round,
+}  # fmt: skip
+if set(FUNCTIONS) != set(CONDITION_FUNCTIONS):  # pragma: no cover - the two lists are edited together
+    raise ImportError("compiler.conditions.FUNCTIONS and spec.conditions.CONDITION_FUNCTIONS differ")
+
+
+def expanded_size(value: Any, cap: int) -> int:
+    """Items and characters of ``value`` counted through nested containers, a shared one each time it appears
+    (``[[1] * 99_999] * 99_999`` is 10**10, what ``str`` or ``max`` of it would walk); stops once past ``cap``."""
+    count = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str | bytes):
+            count += len(item)
+        elif isinstance(item, _CONTAINERS):
+            count += len(item)
+            if count > cap:
+                return count
+            stack.extend(item.items() if isinstance(item, dict) else item)
+        else:
+            count += 1
+        if count > cap:
+            return count
+    return count
+
+
+def _forbidden(item: Any) -> bool:
+    try:
+        return item in DISALLOW_FUNCTIONS
+    except TypeError:  # unhashable
+        return False
+
+
+def _int(value: Any) -> bool:
     return isinstance(value, int)
 
 
 def _check_int(value: Any, what: str) -> Any:
-    if _is_int(value) and value.bit_length() > MAX_INT_BITS:
+    if _int(value) and value.bit_length() > MAX_INT_BITS:
         raise NumberTooHigh(f"{what} gives an integer of more than {MAX_INT_BITS} bits")
     return value
 
 
-def _sized(value: Any) -> bool:
-    return isinstance(value, str | bytes | list | tuple | dict | set | frozenset)
-
-
 def _power(a: Any, b: Any) -> Any:
-    if _is_int(a) and _is_int(b) and b > 0 and abs(a) > 1:
+    if _int(a) and _int(b) and b > 0 and abs(a) > 1:
         if b > MAX_POWER or b * a.bit_length() > MAX_INT_BITS:
             raise NumberTooHigh(f"{a} ** {b} is too large (more than {MAX_INT_BITS} bits)")
-    elif isinstance(b, int | float) and abs(b) > MAX_POWER and not (_is_int(a) and abs(a) <= 1):
+    elif isinstance(b, int | float) and abs(b) > MAX_POWER and not (_int(a) and abs(a) <= 1):
         raise NumberTooHigh(f"exponent {b} is larger than {MAX_POWER}")
     return a**b
 
 
-def _multiply(a: Any, b: Any) -> Any:
-    if _is_int(a) and _is_int(b):
-        if a.bit_length() + b.bit_length() > MAX_INT_BITS:
-            raise NumberTooHigh(f"the product would have more than {MAX_INT_BITS} bits")
-    else:
-        count, sequence = (a, b) if _is_int(a) else (b, a)
-        if _is_int(count) and _sized(sequence) and count > 0 and count * len(sequence) > MAX_SEQUENCE_LENGTH:
-            raise IterableTooLong(f"repeating gives more than {MAX_SEQUENCE_LENGTH} items")
-    return a * b
-
-
-def _add(a: Any, b: Any) -> Any:
-    if _sized(a) and _sized(b) and len(a) + len(b) > MAX_SEQUENCE_LENGTH:
-        raise IterableTooLong(f"adding gives more than {MAX_SEQUENCE_LENGTH} items")
-    return _check_int(a + b, "adding")
-
-
 def _lshift(a: Any, b: Any) -> Any:
-    if _is_int(a) and _is_int(b) and b > 0 and a and a.bit_length() + b > MAX_INT_BITS:
+    if _int(a) and _int(b) and b > 0 and a and a.bit_length() + b > MAX_INT_BITS:
         raise NumberTooHigh(f"{a} << {b} would have more than {MAX_INT_BITS} bits")
     return a << b
 
@@ -90,14 +126,31 @@ def _modulo(a: Any, b: Any) -> Any:
 
 
 OPERATORS: dict[type[ast.AST], Any] = {
-    ast.Add: _add, ast.Sub: operator.sub, ast.Mult: _multiply, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: _modulo, ast.Pow: _power, ast.LShift: _lshift,
-    ast.RShift: operator.rshift, ast.BitOr: operator.or_, ast.BitXor: operator.xor, ast.BitAnd: operator.and_,
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Gt: operator.gt, ast.Lt: operator.lt, ast.GtE: operator.ge,
-    ast.LtE: operator.le, ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos,
-    ast.Invert: operator.invert, ast.In: lambda x, y: operator.contains(y, x),
-    ast.NotIn: lambda x, y: not operator.contains(y, x), ast.Is: operator.is_, ast.IsNot: operator.is_not,
-}  # fmt: skip
+    ast.Sub: operator.sub,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: _modulo,
+    ast.Pow: _power,
+    ast.LShift: _lshift,
+    ast.RShift: operator.rshift,
+    ast.BitOr: operator.or_,
+    ast.BitXor: operator.xor,
+    ast.BitAnd: operator.and_,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Gt: operator.gt,
+    ast.Lt: operator.lt,
+    ast.GtE: operator.ge,
+    ast.LtE: operator.le,
+    ast.Not: operator.not_,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+    ast.Invert: operator.invert,
+    ast.In: lambda x, y: operator.contains(y, x),
+    ast.NotIn: lambda x, y: not operator.contains(y, x),
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+}  # fmt: skip; + and * are the evaluator's own (they count what they build)
 _REMOVED_SYNTAX = (
     ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.JoinedStr, ast.FormattedValue, ast.Assign,
     ast.AugAssign, ast.Import,
@@ -105,15 +158,18 @@ _REMOVED_SYNTAX = (
 
 
 class BoundedEval(EvalWithCompoundTypes):
-    """``EvalWithCompoundTypes`` without comprehensions, with bounded arithmetic and a deadline."""
+    """``EvalWithCompoundTypes`` without comprehensions, with bounded arithmetic, a budget for what it builds
+    (repetition, concatenation, literal lists/dicts/sets/tuples, ``str``) and a deadline."""
 
     def __init__(self, names: Mapping[str, Any], deadline: float, timeout_seconds: float) -> None:
-        super().__init__(operators=dict(OPERATORS), functions=dict(FUNCTIONS), names=dict(names))
-        self.functions = dict(FUNCTIONS)  # the parent adds list/tuple/dict/set: conditions do not offer them
+        operators = {**OPERATORS, ast.Add: self._add, ast.Mult: self._multiply}
+        super().__init__(operators=operators, functions=dict(FUNCTIONS), names=dict(names))
+        self.functions = {**FUNCTIONS, "str": self._str}  # the parent adds list/tuple/dict/set: not offered
         for syntax in _REMOVED_SYNTAX:
             self.nodes.pop(syntax, None)
         self.deadline = deadline
         self.timeout_seconds = timeout_seconds
+        self.built = 0
 
     def _eval(self, node: ast.AST) -> Any:
         if time.monotonic() > self.deadline:
@@ -124,10 +180,65 @@ class BoundedEval(EvalWithCompoundTypes):
             )
         return super()._eval(node)
 
+    def _check_disallowed_items(self, item: Any) -> None:
+        """simpleeval walks every container a node evaluates to, looking for modules and forbidden functions: a
+        condition's names are JSON data (outputs are checked JSON-serialisable, the context is run config), so
+        only the value itself is checked, not the whole of ``outputs`` again at every reference to it."""
+        if isinstance(item, types.ModuleType) or (callable(item) and _forbidden(item)):
+            raise FeatureNotAvailable("modules and forbidden functions are not available in conditions")
+
     def _eval_call(self, node: ast.Call) -> Any:
         if isinstance(node.func, ast.Attribute) and node.func.attr not in CONDITION_METHODS:
             raise FeatureNotAvailable(f"the method {node.func.attr!r} is not available in conditions")
         return super()._eval_call(node)
+
+    def _build(self, size: int, what: str) -> None:
+        """Count ``size`` items about to be built: over ``MAX_SEQUENCE_LENGTH`` for one value, or ``MAX_BUILT``
+        for the whole evaluation, is ``IterableTooLong`` (before building it)."""
+        if size > MAX_SEQUENCE_LENGTH:
+            raise IterableTooLong(f"{what} gives more than {MAX_SEQUENCE_LENGTH} items (nested ones included)")
+        self.built += size
+        if self.built > MAX_BUILT:
+            raise IterableTooLong(f"the condition builds more than {MAX_BUILT} items in all")
+
+    def _add(self, a: Any, b: Any) -> Any:
+        if isinstance(a, _SIZED) and isinstance(b, _SIZED):
+            cap = MAX_SEQUENCE_LENGTH
+            self._build(expanded_size(a, cap) + expanded_size(b, cap), "adding")
+        return _check_int(a + b, "adding")
+
+    def _multiply(self, a: Any, b: Any) -> Any:
+        if _int(a) and _int(b):
+            if a.bit_length() + b.bit_length() > MAX_INT_BITS:
+                raise NumberTooHigh(f"the product would have more than {MAX_INT_BITS} bits")
+            return a * b
+        count, sequence = (a, b) if _int(a) else (b, a)
+        if _int(count) and isinstance(sequence, _SIZED) and count > 0:
+            if count > MAX_SEQUENCE_LENGTH:
+                raise IterableTooLong(f"repeating {count} times gives more than {MAX_SEQUENCE_LENGTH} items")
+            self._build(count * expanded_size(sequence, MAX_SEQUENCE_LENGTH), "repeating")
+        return a * b
+
+    def _built_literal(self, value: Any) -> Any:
+        self._build(expanded_size(value, MAX_SEQUENCE_LENGTH), "a literal")
+        return value
+
+    def _eval_list(self, node: ast.List) -> Any:
+        return self._built_literal(super()._eval_list(node))
+
+    def _eval_tuple(self, node: ast.Tuple) -> Any:
+        return self._built_literal(super()._eval_tuple(node))
+
+    def _eval_set(self, node: ast.Set) -> Any:
+        return self._built_literal(super()._eval_set(node))
+
+    def _eval_dict(self, node: ast.Dict) -> Any:
+        return self._built_literal(super()._eval_dict(node))
+
+    def _str(self, value: Any = "") -> str:
+        if isinstance(value, _CONTAINERS):
+            self._build(expanded_size(value, MAX_SEQUENCE_LENGTH), "str()")
+        return str(value)
 
 
 def evaluate_condition(

@@ -15,7 +15,6 @@ its rules, so validation (:mod:`.node_checks`) and the runtime can never disagre
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,22 +27,11 @@ CONDITION_METHODS: tuple[str, ...] = (
     "get", "keys", "values", "items", "startswith", "endswith", "lower", "upper", "casefold", "strip", "lstrip",
     "rstrip", "split", "count", "find", "isdigit", "isalpha", "isalnum", "isspace",
 )  # fmt: skip
-MAX_ROUND_DIGITS = 100
-
-
-def _round(number: Any, ndigits: int | None = None) -> Any:
-    """``round`` with a bounded ``ndigits`` (``round(1, -10**6)`` would compute 10**1000000)."""
-    if ndigits is not None and (not isinstance(ndigits, int) or abs(ndigits) > MAX_ROUND_DIGITS):
-        raise ValueError(f"round(): ndigits must be an integer from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}")
-    return round(number) if ndigits is None else round(number, ndigits)
-
-
-#: The functions a condition may call, by name (pure, none builds more than its input).
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "any": any, "all": all, "len": len, "str": str, "int": int, "float": float, "bool": bool,
-    "min": min, "max": max, "abs": abs, "round": _round,
-}  # fmt: skip
-CONDITION_FUNCTIONS: tuple[str, ...] = tuple(FUNCTIONS)
+#: The functions a condition may call, by name (their run-time versions: ``compiler.conditions.FUNCTIONS``).
+CONDITION_FUNCTIONS: tuple[str, ...] = (
+    "any", "all", "len", "str", "int", "float", "bool", "min", "max", "abs", "round",
+)  # fmt: skip
+_FUNCTION_NAMES = frozenset(CONDITION_FUNCTIONS)
 
 _ALLOWED_SYNTAX: frozenset[type[ast.AST]] = frozenset({
     ast.Expression, ast.BoolOp, ast.BinOp, ast.UnaryOp, ast.Compare, ast.IfExp, ast.Call, ast.keyword,
@@ -128,7 +116,7 @@ def _check_tree(tree: ast.Expression, limits: DefinitionLimits) -> tuple[str | N
         if kind is ast.Constant:
             continue
         if kind is ast.Name:
-            if node.id not in CONDITION_NAMES and node.id not in FUNCTIONS:
+            if node.id not in CONDITION_NAMES and node.id not in _FUNCTION_NAMES:
                 found.setdefault(0, _name_error(node.id))
             continue
         if kind not in _ALLOWED_SYNTAX or (kind is ast.BinOp and type(node.op) is ast.MatMult):

@@ -109,6 +109,12 @@ def test_usual_conditions_still_pass() -> None:
         ("len('a' * 10**9) > 0", IterableTooLong),
         ("len([1] * 60000 + [1] * 60000) > 0", IterableTooLong),
         ("global_context['fmt'] % 1 == ''", FeatureNotAvailable),  # '%999999999d' from the run's context
+        # shared references: 99,999 copies of one 99,999-item list are 10**10 items for str() or max() to walk
+        ("len(str([[1] * 99999] * 99999)) > 0", IterableTooLong),
+        ("max([[1] * 99999] * 99999) == 1", IterableTooLong),
+        ("len(str([['a' * 99999] * 1] * 2)) > 0", IterableTooLong),
+        # many values each under the per-value bound: the evaluation's budget stops them
+        ("len([" + ", ".join(["'x' * 99999"] * 12) + "]) > 0", IterableTooLong),
     ],
 )
 def test_runtime_arithmetic_is_bounded(expression: str, error: type[Exception]) -> None:
@@ -120,6 +126,18 @@ def test_runtime_arithmetic_is_bounded(expression: str, error: type[Exception]) 
     assert time.perf_counter() - started < GENEROUS_SECONDS
     value, message = evaluate_condition(expression, {}, context)
     assert value is True and message is not None and error.__name__ in message
+
+
+def test_what_a_condition_builds_is_bounded_but_reading_large_outputs_is_not() -> None:
+    outputs = {"a": {"items": list(range(500_000)), "text": "y" * 1_000_000}}
+    assert evaluate_condition("len(outputs['a']['items']) > 3 and 'y' in outputs['a']['text']", outputs, {}) == (
+        True,
+        None,
+    )
+    assert evaluate_condition("max(outputs['a']['items']) == 499999", outputs, {}) == (True, None)
+    value, error = evaluate_condition("len(outputs['a']['items'] + [1]) > 0", outputs, {})
+    assert value is True and error is not None and "IterableTooLong" in error
+    assert evaluate_condition("len(str([1, 2] * 3) + 'a' * 10) == 28", {}, {}) == (True, None)
 
 
 def test_runtime_refuses_what_validation_refuses() -> None:
