@@ -126,11 +126,14 @@ def check_conditions(view: RawView, limits: DefinitionLimits | None = None) -> l
     """Each condition against the rules; every ``outputs['x']`` it reads must be a node that runs before it."""
     problems = []
     reads: list[tuple[str, tuple[str, ...]]] = []
+    analysed: dict[str, ConditionInfo] = {}  # the same text is checked once per definition
     for node_id, node in view.nodes.items():
         condition = node.get("condition")
         if not isinstance(condition, str):
             continue
-        info = analyse_condition(condition, limits)
+        info = analysed.get(condition)
+        if info is None:
+            info = analysed[condition] = analyse_condition(condition, limits)
         if info.error:
             problems.append(
                 SpecProblem(
