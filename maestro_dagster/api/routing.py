@@ -157,12 +157,14 @@ def json_problem(document: Any) -> tuple[str, str] | None:
 
 def _unreadable(exc: Exception) -> ValidationError:
     """A body ``json.loads`` could not read for a reason other than its syntax."""
+    code = "bad_json"
     if isinstance(exc, UnicodeDecodeError):
         message = (
             f"The request body is not UTF-8 (byte 0x{exc.object[exc.start]:02x} at position {exc.start}): "
             "send JSON encoded as UTF-8."
         )
     elif isinstance(exc, RecursionError):
+        code = "too_deep"  # the code a definition nested too deeply gets (docs/security.md)
         message = f"The request body's JSON is nested too deeply to read: at most {MAX_JSON_DEPTH} levels."
     elif "digits" in str(exc):
         message = (
@@ -171,7 +173,7 @@ def _unreadable(exc: Exception) -> ValidationError:
         )
     else:
         message = "The request body cannot be read as JSON: send a UTF-8 JSON document."
-    return ValidationError(message, details={"errors": [{"location": "body", "message": message}]})
+    return ValidationError(message, details={"errors": [{"code": code, "location": "body", "message": message}]})
 
 
 async def check_json_body(request: Request) -> None:
@@ -185,9 +187,10 @@ async def check_json_body(request: Request) -> None:
     found = json_problem(document)
     if found:
         location, problem = found
+        code = "too_deep" if "nested" in problem else "bad_json"
         raise ValidationError(
             f"The request body cannot be accepted: {location}: {problem}.",
-            details={"errors": [{"location": location, "message": problem}]},
+            details={"errors": [{"code": code, "location": location, "message": problem}]},
         )
 
 
