@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,8 @@ def run_node(
         "global_context_keys": sorted(runtime.initial_context),
     }
 
+    timeout = spec.effective_timeout(node_id)
+    started = time.monotonic()
     if node.condition:
         # evaluated under the node's timeout (a NodeTimeoutError fails the node); an evaluation error follows
         # defaults.on_condition_error: run (a warning), skip, or fail (ExecutorError naming the condition)
@@ -81,7 +84,7 @@ def run_node(
             all_outputs,
             runtime.initial_context,
             on_error=rule,
-            timeout_seconds=spec.effective_timeout(node_id),
+            timeout_seconds=timeout,
             settings=runtime.settings,
         )
         if outcome.error:
@@ -125,7 +128,8 @@ def run_node(
         attempt=context.retry_number + 1,
         artifacts_dir=runtime.artifacts_dir(node_id),
         settings=runtime.settings,
-        timeout_seconds=spec.effective_timeout(node_id),
+        # one timeout for the node: what its condition used is not given to the executor again
+        timeout_seconds=None if timeout is None else max(timeout - (time.monotonic() - started), 0.001),
         log=context.log,  # type: ignore[arg-type]
     )
     output = invoke(resolved, node_input, ctx)
