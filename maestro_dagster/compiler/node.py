@@ -55,6 +55,11 @@ def _quality(output: Mapping[str, Any]) -> float | None:
     return float(score) if isinstance(score, int | float) and not isinstance(score, bool) else None
 
 
+def _left(timeout: float | None, started: float) -> float | None:
+    """One timeout for the node: what its condition's evaluation used is not given to the executor again."""
+    return None if timeout is None else max(timeout - (time.monotonic() - started), 0.001)
+
+
 def run_node(
     context: OpExecutionContext,
     spec: WorkflowSpec,
@@ -128,8 +133,7 @@ def run_node(
         attempt=context.retry_number + 1,
         artifacts_dir=runtime.artifacts_dir(node_id),
         settings=runtime.settings,
-        # one timeout for the node: what its condition used is not given to the executor again
-        timeout_seconds=None if timeout is None else max(timeout - (time.monotonic() - started), 0.001),
+        timeout_seconds=_left(timeout, started) if node.condition else timeout,
         log=context.log,  # type: ignore[arg-type]
     )
     output = invoke(resolved, node_input, ctx)

@@ -13,6 +13,7 @@ from maestro_dagster.policy import (
     DefinitionPolicy,
     ExecutorPolicy,
 )
+from maestro_dagster.policy import module_allowed as is_module_allowed
 from maestro_dagster.spec.conditions import CONDITION_METHODS, parse_condition
 from maestro_dagster.spec.loader import (
     LoadedFile,
@@ -36,7 +37,6 @@ from maestro_dagster.spec.node_checks import (
     CONDITION_NAMES,
     analyse_condition,
     check_executor_ref,
-    is_module_allowed,
 )
 from maestro_dagster.spec.problems import PROBLEM_CODES, DuplicateKey, SpecProblem, ValidationReport
 from maestro_dagster.spec.schema import SCHEMA_PATH, render_schema

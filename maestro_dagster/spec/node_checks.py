@@ -10,7 +10,7 @@ Conditions: the rules of :mod:`.conditions` (the ones the runtime evaluator appl
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,6 @@ from maestro_dagster.policy import (
     BUILTIN_EXECUTORS,
     DefinitionLimits,
     ExecutorPolicy,
-    module_allowed,
     resolve_import_ref,
 )
 from maestro_dagster.spec.checks import RawView
@@ -36,16 +35,10 @@ __all__ = [
     "check_conditions",
     "check_executor_ref",
     "check_executors",
-    "is_module_allowed",
 ]
 
 
 # ---- executors -------------------------------------------------------------------------------------
-def is_module_allowed(module: str, allowed_prefixes: Sequence[str]) -> bool:
-    """Prefix match at a dot boundary: ``maestro_examples`` allows ``maestro_examples.x``, not ``..._evil``."""
-    return module_allowed(module, allowed_prefixes)
-
-
 def check_executor_ref(ref: str, policy: ExecutorPolicy, *, check_imports: bool = True) -> tuple[str, str] | None:
     """``(code, message)`` when ``ref`` cannot run under ``policy``, else ``None``.
 

@@ -124,7 +124,7 @@ def test_location_lists_exactly_the_valid_jobs(location, defs_dir, capsys):
     assert "cycle" in gamma_errors and "'os:system' is outside the allowlist" in gamma_errors
     assert items["delta"]["valid"] is False
     assert items["delta"]["errors"] == [
-        "delta.yml is not valid YAML at line 4, column 6: expected ',' or '}', but got ':'; fix the syntax there"
+        "delta.yml is not valid YAML at line 4, column 6: did not find expected ',' or '}'; fix the syntax there"
     ]
 
 
