@@ -43,6 +43,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from _benchdoc import DOC, write_sections
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -56,7 +58,6 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from maestro_dagster.instance import PG_URL_ENV, get_instance, instance_config_source  # noqa: E402
 from maestro_dagster.settings import get_settings, normalise_url  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "API"
 COMMAND = ".venv/bin/python bench/bench_api.py --write"
 BIN = Path(sys.executable).parent
@@ -543,23 +544,6 @@ def api_cpu_ms(stack: Stack, path: str, n: int = 300) -> float:
         return (cpu() - before) / n * 1000
 
 
-def write_section(body: str) -> None:
-    """Replace (or append) the "## API" section of docs/benchmarks.md; every other section is kept."""
-    text_in = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    parts = re.split(r"(?m)^(?=## )", text_in)
-    out, placed = [parts[0]], False
-    for part in parts[1:]:
-        if part.splitlines()[0][3:].strip() == SECTION:
-            if not placed:
-                out.append(body.rstrip() + "\n\n")
-                placed = True
-        else:
-            out.append(part if part.endswith("\n\n") else part.rstrip() + "\n\n")
-    if not placed:
-        out.append(body.rstrip() + "\n\n")
-    DOC.write_text("".join(out).rstrip() + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write", action="store_true", help="update the '## API' section of docs/benchmarks.md")
@@ -614,7 +598,7 @@ def main() -> None:
     body = render(reads, launches, stack, load, args.rate, cpu_ms, quiet)
     print(body)
     if args.write:
-        write_section(body)
+        write_sections({SECTION: body})
         print(f"wrote the '## {SECTION}' section of {DOC.relative_to(ROOT)}")
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import resource
 import shutil
 import statistics
@@ -32,19 +31,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from _benchdoc import DOC, write_sections
+
 ROOT = Path(__file__).resolve().parents[1]
-DOC = ROOT / "docs" / "benchmarks.md"
 SECTION = "Compile: 1,000 definitions"
 COMMAND = ".venv/bin/python bench/bench_compile.py --write"
 PYTHON = sys.executable
 DAGSTER_CLI = str(Path(sys.executable).parent / "dagster")
-HEADER = f"""# Benchmarks
-
-Each section is produced by one run of the script it names, on the machine it describes: its figures (medians of
-repeated measurements, and the ratios between them) were all measured in that one run, on that machine. Absolute
-times move with the machine and its load; compare the figures within a section. Reproduce this file's compile
-section with `{COMMAND}`; every script's `--write` rewrites only its own sections.
-"""
 _SCRUB_PREFIXES = ("MAESTRO_", "POSTGRES_", "DAGSTER_")
 _SCRUB_NAMES = ("USE_SQLITE", "SQLITE_PATH", "DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_TIMEOUT", "DB_POOL_RECYCLE")
 
@@ -295,27 +288,6 @@ def to_markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(body: str) -> None:
-    """Replace (or append) this script's section of docs/benchmarks.md; every other section is kept."""
-    text_in = DOC.read_text() if DOC.exists() else HEADER
-    parts = re.split(r"(?m)^(?=## )", text_in)
-    head, sections = parts[0], parts[1:]
-    if head.strip() in ("", "# Benchmarks"):
-        head = HEADER
-    out, placed = [], False
-    for part in sections:
-        if part.splitlines()[0][3:].strip() == SECTION:
-            if not placed:
-                out.append(body.rstrip() + "\n\n")
-                placed = True
-        else:
-            out.append(part.rstrip() + "\n\n")
-    if not placed:
-        out.append(body.rstrip() + "\n\n")
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(head.rstrip() + "\n\n" + "".join(out).rstrip() + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"rewrite the section '{SECTION}' of {DOC.name}")
@@ -337,7 +309,7 @@ def main() -> int:
     body = to_markdown(results)
     print(body)
     if args.write:
-        write_section(body)
+        write_sections({SECTION: body})
         progress(f"wrote the section '{SECTION}' of {DOC}")
     return 0
 

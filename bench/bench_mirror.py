@@ -30,7 +30,6 @@ import itertools
 import math
 import os
 import platform
-import re
 import shutil
 import sqlite3
 import statistics
@@ -45,6 +44,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from _benchdoc import DOC, write_sections
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -75,7 +76,6 @@ from maestro_dagster.names import new_execution_id  # noqa: E402
 from maestro_dagster.runs import run_workflow  # noqa: E402
 from maestro_dagster.settings import Settings, get_settings, normalise_url  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 PYTHON = sys.executable
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 SECTIONS = ("Mirror overhead", "Mirror lag", "Mirror catch-up")
@@ -703,35 +703,6 @@ def catchup_md(results: list[CatchupResult], command: str, env_line: str) -> str
         + ".",
     ]
     return "\n".join(lines)
-
-
-HEADER = """# Benchmarks
-
-Each section is produced by one run of the script it names, on the machine it describes. Absolute times move with
-the machine and its load; compare the figures within a section. Every script's `--write` rewrites only its own
-sections.
-"""
-
-
-def write_sections(sections: dict[str, str]) -> None:
-    """Replace (or append, in order) this script's sections of docs/benchmarks.md; every other section is kept."""
-    text_in = DOC.read_text() if DOC.exists() else HEADER
-    parts = re.split(r"(?m)^(?=## )", text_in)
-    head, body = parts[0], parts[1:]
-    if head.strip() in ("", "# Benchmarks"):
-        head = HEADER
-    out, placed = [], set()
-    for part in body:
-        title = part.splitlines()[0][3:].strip()
-        if title in sections:
-            if title not in placed:
-                out.append(sections[title].rstrip() + "\n\n")
-                placed.add(title)
-        else:
-            out.append(part.rstrip() + "\n\n")
-    out += [sections[t].rstrip() + "\n\n" for t in SECTIONS if t in sections and t not in placed]
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    DOC.write_text(head.rstrip() + "\n\n" + "".join(out).rstrip() + "\n")
 
 
 def main() -> int:

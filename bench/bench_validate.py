@@ -26,7 +26,6 @@ import json
 import math
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -34,6 +33,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _benchdoc import DOC, write_sections
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -43,17 +44,9 @@ import yaml  # noqa: E402
 from maestro_dagster.policy import DefinitionLimits, DefinitionPolicy  # noqa: E402
 from maestro_dagster.spec import validate_definition, validate_file  # noqa: E402
 
-DOC = ROOT / "docs" / "benchmarks.md"
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 SECTION = "Validation"
 COMMAND = ".venv/bin/python bench/bench_validate.py --write"
-HEADER = """# Benchmarks
-
-Each section is produced by one run of the script it names, on the machine it describes: its figures (medians of
-repeated measurements, and the ratios between them) were all measured in that one run, on that machine. Absolute
-times move with the machine and its load; compare the figures within a section. Every script's `--write` rewrites
-only its own sections.
-"""
 
 
 def definition(shape: str, nodes: int) -> dict[str, Any]:
@@ -209,26 +202,6 @@ def to_markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_section(body: str) -> None:
-    """Replace (or append) this script's section of docs/benchmarks.md; every other section is kept."""
-    text_in = DOC.read_text() if DOC.exists() else HEADER
-    parts = re.split(r"(?m)^(?=## )", text_in)
-    head, sections = parts[0], parts[1:]
-    if head.strip() in ("", "# Benchmarks"):
-        head = HEADER
-    out, placed = [], False
-    for part in sections:
-        if part.splitlines()[0][3:].strip() == SECTION:
-            if not placed:
-                out.append(body.rstrip() + "\n\n")
-                placed = True
-        else:
-            out.append(part.rstrip() + "\n\n")
-    if not placed:
-        out.append(body.rstrip() + "\n\n")
-    DOC.write_text(head.rstrip() + "\n\n" + "".join(out).rstrip() + "\n")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"rewrite the section '{SECTION}' of {DOC.name}")
@@ -246,7 +219,7 @@ def main() -> int:
     if args.write:
         if args.quick:
             raise SystemExit("--quick figures are a smoke run: not written")
-        write_section(body)
+        write_sections({SECTION: body})
         progress(f"wrote the section '{SECTION}' of {DOC}")
     return 0
 

@@ -12,11 +12,7 @@ reported (``MirrorResult.error``) and retried by the next pass.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +24,7 @@ from sqlalchemy.orm import Session
 from maestro_dagster.compiler import TAG_WORKFLOW_ID, execution_id_of_run
 from maestro_dagster.db.models import ExecutionRun, WorkflowExecution
 from maestro_dagster.db.session import get_db
+from maestro_dagster.gc_tuning import fewer_collections
 from maestro_dagster.mirror.fresh import FreshRun, write_fresh
 from maestro_dagster.mirror.model import DagsterEventIn
 from maestro_dagster.mirror.projector import MirrorResult, project
@@ -37,10 +34,6 @@ from maestro_dagster.mirror.store import ensure_execution
 from maestro_dagster.settings import Settings
 
 BATCH_RUNS = 25  # runs per Dagster read and per Maestro write transaction
-GC_THRESHOLD = 50_000  # allocations between two young-generation collections during a catch-up (default 700)
-_gc_lock = threading.Lock()
-_relaxed = 0  # catch-ups of this process under way
-_saved_thresholds: list[int] = []
 log = logging.getLogger(__name__)
 
 
@@ -63,7 +56,7 @@ def mirror_runs(instance: DagsterInstance, records: list[RunRecord], settings: S
         return results
     # Batch i + 1 is read (Dagster's query, decoding) while batch i is written: the writer mostly waits on the
     # database, so the two overlap even on two cores.
-    with _fewer_collections(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="maestro-mirror-read") as pool:
+    with fewer_collections(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="maestro-mirror-read") as pool:
         reading = pool.submit(_read_batch, instance, batches[0], settings)
         for i, batch in enumerate(batches):
             done, pending = reading.result()
@@ -73,30 +66,6 @@ def mirror_runs(instance: DagsterInstance, records: list[RunRecord], settings: S
                 done.update(_write_isolated(pending, settings))
             results.extend(done[r.dagster_run.run_id] for r in batch)
     return results
-
-
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Python's cyclic garbage collector less often while batches are mirrored.
-
-    A catch-up allocates millions of short-lived objects (decoded events, rows, parameters), nearly all freed
-    by reference counting; with the default thresholds the collector still runs every 700 allocations, holding
-    both threads each time: about an eighth of a large catch-up's time. Collections are spaced out (not turned
-    off) for the duration, and the thresholds restored when the last concurrent catch-up of the process ends.
-    """
-    global _relaxed
-    with _gc_lock:
-        if _relaxed == 0:
-            _saved_thresholds[:] = gc.get_threshold()
-            gc.set_threshold(GC_THRESHOLD, *_saved_thresholds[1:])
-        _relaxed += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _relaxed -= 1
-            if _relaxed == 0:
-                gc.set_threshold(*_saved_thresholds)
 
 
 def _registered(session: Session, run_ids: list[str]) -> dict[str, tuple[str, int, bool, str | None]]:

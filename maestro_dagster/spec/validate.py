@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from maestro_dagster.gc_tuning import collections_paused
 from maestro_dagster.policy import DefinitionPolicy
 from maestro_dagster.spec import checks, node_checks
 from maestro_dagster.spec.graph import check_depth
@@ -47,8 +48,17 @@ def validate_definition(
 
     ``duplicate_keys`` comes from the loader (:func:`maestro_dagster.spec.loader.load_definition_file`), as
     duplicates are lost once a mapping is parsed. ``check_imports=False`` skips importing custom executors
-    (the allowlist is still enforced).
+    (the allowlist is still enforced). Python's garbage collector is paused meanwhile (the work is bounded by
+    the size limits): a large definition allocates many short-lived objects, and the collector's passes over
+    every live object of the process made validation superlinear.
     """
+    with collections_paused():
+        return _validate(raw, policy, source, duplicate_keys, check_imports)
+
+
+def _validate(
+    raw: Any, policy: DefinitionPolicy, source: str | None, duplicate_keys: Sequence[DuplicateKey], check_imports: bool
+) -> ValidationReport:
     if not isinstance(raw, Mapping):
         shown = "nothing (empty document)" if raw is None else type(raw).__name__
         code = "empty" if raw is None else "schema"

@@ -9,6 +9,7 @@ logger, where ``caplog`` reads the records as the server logged them.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -72,3 +73,16 @@ def serve(settings: Settings) -> Iterator[Served]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def mutating_calls(base_url: str) -> list[tuple[str, str, str]]:
+    """Every POST / PUT / DELETE operation of a live OpenAPI document: (method, route, path with ids filled)."""
+    paths = httpx.get(f"{base_url}/openapi.json", timeout=30).json()["paths"]
+    calls = [
+        (method.upper(), route, re.sub(r"\{[^}]+\}", "x", route))
+        for route, operations in paths.items()
+        for method in operations
+        if method in ("post", "put", "delete", "patch")
+    ]
+    assert len(calls) >= 9, calls
+    return calls

@@ -4,12 +4,12 @@ token in the server logs, and a Dagster refusal told without Dagster's text, aga
 from __future__ import annotations
 
 import json
-import re
 
 import httpx
 import pytest
 from _api_stack import MAX_BODY, TOKENS, ApiStack
 from _procs import wait_for
+from _served import mutating_calls
 from sqlalchemy import func, select
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -22,19 +22,6 @@ from maestro_dagster.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 UNKNOWN_EXEC = "exec_nope_20260101_000000_00000000"
-
-
-def mutating_calls(api: ApiStack) -> list[tuple[str, str, str]]:
-    """Every POST / PUT / DELETE operation of the live OpenAPI document: (method, route, path with ids filled)."""
-    paths = httpx.get(f"{api.url_a}/openapi.json", timeout=30).json()["paths"]
-    calls = [
-        (method.upper(), route, re.sub(r"\{[^}]+\}", "x", route))
-        for route, operations in paths.items()
-        for method in operations
-        if method in ("post", "put", "delete", "patch")
-    ]
-    assert len(calls) >= 9, calls
-    return calls
 
 
 def assert_error_body(response: httpx.Response, status: int, code: str | None = None) -> dict:
@@ -60,7 +47,7 @@ def last_audit_id(settings: Settings) -> int:
 
 def test_roles_and_the_audit_log(api: ApiStack, settings: Settings) -> None:
     start = last_audit_id(settings)
-    calls = mutating_calls(api)
+    calls = mutating_calls(api.url_a)
     with api.client(None) as anonymous:
         for method, _, path in calls:
             assert_error_body(anonymous.request(method, path, json={}), 401, "unauthorized")

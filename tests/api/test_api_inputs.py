@@ -5,11 +5,9 @@ route, with the audit row naming the caller whatever the body."""
 
 from __future__ import annotations
 
-import re
-
 import httpx
 import pytest
-from _served import MAX_BODY, TOKENS, Served
+from _served import MAX_BODY, TOKENS, Served, mutating_calls
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -60,19 +58,6 @@ def body_calls(served: Served) -> list[tuple[str, str, str]]:
 def wrapped(raw: bytes, how: str) -> bytes:
     """The raw document as the route's body: itself (a definition), or the value of a field of the body."""
     return raw if how == "definition" else b'{"' + how.encode() + b'": ' + raw + b"}"
-
-
-def mutating_calls(served: Served) -> list[tuple[str, str, str]]:
-    """Every POST / PUT / DELETE operation of the app's OpenAPI document: (method, route, path with ids filled)."""
-    paths = httpx.get(f"{served.url}/openapi.json", timeout=30).json()["paths"]
-    calls = [
-        (method.upper(), route, re.sub(r"\{[^}]+\}", "x", route))
-        for route, operations in paths.items()
-        for method in operations
-        if method in ("post", "put", "delete", "patch")
-    ]
-    assert len(calls) >= 9, calls
-    return calls
 
 
 def test_json_that_cannot_be_stored_is_a_422_naming_the_place(served: Served) -> None:
@@ -127,7 +112,7 @@ def test_odd_paths_queries_and_headers_get_no_server_error(served: Served) -> No
 
 
 def test_authentication_and_role_come_before_the_body(served: Served) -> None:
-    calls = mutating_calls(served)
+    calls = mutating_calls(served.url)
     start = served.last_audit_id()
     malformed = {"content": b"{not json", "headers": JSON}
     with served.client(None) as anonymous:
