@@ -36,7 +36,8 @@ def test_run_workers_and_their_nodes_never_get_the_api_tokens(maestro_env, monke
     try:
         run_id, execution_id = launch(maestro_env, "env_probe")
         worker = wait_for(lambda: launcher._warm, 60, "the next warm worker to be started")[0]
-        assert worker_alive(worker.pid)
+        # between fork and exec the child is still a copy of this process (its cmdline and environ are ours)
+        wait_for(lambda: worker_alive(worker.pid), 60, "the warm worker to exec")
         worker_env = environ_of(worker.pid)
         assert "MAESTRO_API_TOKENS" not in worker_env and "s3cret-admin-token" not in "".join(worker_env.values())
         assert worker_env["MAESTRO_HOME"] == str(maestro_env.settings.home)  # the rest of its environment is there
