@@ -20,7 +20,13 @@ from maestro_dagster.settings import API_SECRET_VARIABLES, get_settings
 def _context(requirement: str | None, context: str | None) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if context:
-        text = Path(context[1:]).read_text() if context.startswith("@") else context
+        try:
+            text = Path(context[1:]).read_text(encoding="utf-8") if context.startswith("@") else context
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(
+                f"--context {context}: cannot read the file ({getattr(exc, 'strerror', None) or exc}); pass a JSON "
+                "object, or @path/to/context.json naming a readable UTF-8 file"
+            ) from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

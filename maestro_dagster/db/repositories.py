@@ -186,7 +186,7 @@ class WorkflowRepository:
         if count and not with_executions:
             raise ConflictError(
                 f"Workflow {workflow_id!r} has {count} execution(s); deleting it would delete their history. "
-                "Pass with_executions=True (CLI: --with-executions) to delete both.",
+                "Pass with_executions=True (API: DELETE /api/workflows/{id}?with_executions=true) to delete both.",
                 details={"workflow_id": workflow_id, "executions": count},
             )
         self.session.execute(delete(WorkflowExecution).where(WorkflowExecution.workflow_id == workflow_id))

@@ -143,3 +143,10 @@ def test_show_unknown_workflow_is_an_error(db, capsys):
     code, _, err = _cli(capsys, "defs", "show", "no_such_workflow")
     assert code == 1
     assert "no_such_workflow" in err
+
+
+def test_run_context_file_that_cannot_be_read_is_a_clear_error(capsys, tmp_path):
+    for context in (f"@{tmp_path / 'missing.json'}", f"@{tmp_path}"):
+        code, out, err = _cli(capsys, "run", "anything", "--context", context)
+        assert code == 1, (out, err)
+        assert "cannot read the file" in err and "Traceback" not in out + err
