@@ -80,8 +80,13 @@ class MaestroRepositoryData(RepositoryData):
         with self._lock:
             return self._job(job_name, self._index())
 
-    def _job(self, job_name: str, index: Mapping[str, tuple[str, str]]) -> JobDefinition:
-        """The job from the cache or compiled now (call with the lock held)."""
+    def _job(self, job_name: str, index: Mapping[str, tuple[str, str]], *, listing: bool = False) -> JobDefinition:
+        """The job from the cache or compiled now (call with the lock held).
+
+        ``listing`` (the code location loading every job, as the webserver and daemon do) also takes Dagster's
+        snapshot of the job (cached on it, and what the location computes next anyway), and a failure marks the
+        definition invalid. A run worker asking for its one job neither snapshots nor marks: a failure there (a
+        package missing on that machine, say) fails its run only."""
         entry = index.get(job_name)
         if entry is None:
             raise NotFoundError(
@@ -105,14 +110,17 @@ class MaestroRepositoryData(RepositoryData):
                 executor_def=executor,
                 executors=ExecutorPolicy.for_origin(settings, origin),
             )
-            job.get_job_index()  # Dagster's snapshot (cached on the job): a graph it cannot snapshot fails here
+            if listing:
+                job.get_job_index()  # a graph Dagster cannot snapshot fails here, not in the location's snapshot
         except Exception as exc:  # one definition that cannot compile never breaks the location
-            raise self._isolate(workflow_id, content_hash, job_name, exc) from None
+            raise self._compile_error(workflow_id, content_hash, job_name, exc, mark=listing) from None
         self._jobs[job_name] = (content_hash, job)
         return job
 
-    def _isolate(self, workflow_id: str, content_hash: str, job_name: str, exc: BaseException) -> DefinitionError:
-        """Record a compile failure on the definition (invalid, with the error) and return the error to raise."""
+    def _compile_error(
+        self, workflow_id: str, content_hash: str, job_name: str, exc: BaseException, *, mark: bool
+    ) -> DefinitionError:
+        """The error to raise for a compile failure; with ``mark``, also recorded on the definition (invalid)."""
         reason = exc.message if isinstance(exc, MaestroError) else f"{type(exc).__name__}: {str(exc)[:300]}"
         problem = {
             "code": COMPILE_ERROR,
@@ -122,12 +130,13 @@ class MaestroRepositoryData(RepositoryData):
             "docs/security.md for the limits) or fix what the error names, then store it again "
             "(`maestro defs sync` or the API)",
         }
-        log.error("workflow %s (job %s) cannot be compiled and is marked invalid: %s", workflow_id, job_name, reason)
-        try:
-            with get_db(immediate=True) as session:
-                RepositoryFactory(session).workflow.mark_uncompilable(workflow_id, content_hash, problem)
-        except MaestroError as db_exc:  # the job stays missing either way
-            log.error("could not mark workflow %s invalid: %s", workflow_id, db_exc.message)
+        log.error("workflow %s (job %s) cannot be compiled: %s", workflow_id, job_name, reason)
+        if mark:
+            try:
+                with get_db(immediate=True) as session:
+                    RepositoryFactory(session).workflow.mark_uncompilable(workflow_id, content_hash, problem)
+            except MaestroError as db_exc:  # the job stays missing either way
+                log.error("could not mark workflow %s invalid: %s", workflow_id, db_exc.message)
         return DefinitionError(
             f"Workflow {workflow_id!r} cannot be compiled into job {job_name!r}: {problem['message']}",
             details={"workflow_id": workflow_id, "errors": [problem]},
@@ -140,7 +149,7 @@ class MaestroRepositoryData(RepositoryData):
             index = self._index()  # read once: one query per job would make this quadratic
             for name in sorted(index):
                 try:
-                    jobs.append(self._job(name, index))
+                    jobs.append(self._job(name, index, listing=True))
                 except MaestroError as exc:  # one bad definition never breaks the location (already logged)
                     log.debug("workflow job %s is left out: %s", name, exc.message)
         return jobs

@@ -24,7 +24,7 @@ import functools
 import importlib
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from maestro_dagster.errors import ExecutorNotAllowedError, UnknownExecutorError
@@ -190,46 +190,34 @@ def _not_allowed(ref: str, module: str, prefixes: tuple[str, ...]) -> ExecutorNo
 
 
 # ---- limits ----------------------------------------------------------------------------------------
+def _setting_default(name: str) -> int:
+    """The default of the ``Settings`` field a limit is read from (the one place the default is written)."""
+    return int(Settings.model_fields[name].default)
+
+
 @dataclass(frozen=True)
 class DefinitionLimits:
-    """Size and cost limits of one definition; each is a setting (``MAESTRO_MAX_*``, see docs/security.md)."""
+    """Size and cost limits of one definition; each is the ``Settings`` field of its name (``MAESTRO_MAX_*``, see
+    docs/security.md), whose default it takes."""
 
-    max_nodes: int = 1000
-    max_edges: int = 5000
-    max_depth: int = 500
-    max_condition_chars: int = 2000
-    max_condition_depth: int = 32
-    max_config_bytes: int = 65536
-    max_definition_bytes: int = 1_048_576
-    max_nesting: int = 32
-    max_yaml_values: int = 200_000
+    max_nodes: int = _setting_default("max_nodes")
+    max_edges: int = _setting_default("max_edges")
+    max_depth: int = _setting_default("max_depth")
+    max_condition_chars: int = _setting_default("max_condition_chars")
+    max_condition_depth: int = _setting_default("max_condition_depth")
+    max_config_bytes: int = _setting_default("max_config_bytes")
+    max_definition_bytes: int = _setting_default("max_definition_bytes")
+    max_nesting: int = _setting_default("max_nesting")
+    max_yaml_values: int = _setting_default("max_yaml_values")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DefinitionLimits:
-        return cls(
-            max_nodes=settings.max_nodes,
-            max_edges=settings.max_edges,
-            max_depth=settings.max_depth,
-            max_condition_chars=settings.max_condition_chars,
-            max_condition_depth=settings.max_condition_depth,
-            max_config_bytes=settings.max_config_bytes,
-            max_definition_bytes=settings.max_definition_bytes,
-            max_nesting=settings.max_nesting,
-            max_yaml_values=settings.max_yaml_values,
-        )
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
-#: The setting behind each limit, for error messages.
+#: The setting (environment variable) behind each limit, for error messages.
 LIMIT_SETTINGS: dict[str, str] = {
-    "max_nodes": "MAESTRO_MAX_NODES",
-    "max_edges": "MAESTRO_MAX_EDGES",
-    "max_depth": "MAESTRO_MAX_DEPTH",
-    "max_condition_chars": "MAESTRO_MAX_CONDITION_CHARS",
-    "max_condition_depth": "MAESTRO_MAX_CONDITION_DEPTH",
-    "max_config_bytes": "MAESTRO_MAX_CONFIG_BYTES",
-    "max_definition_bytes": "MAESTRO_MAX_DEFINITION_BYTES",
-    "max_nesting": "MAESTRO_MAX_NESTING",
-    "max_yaml_values": "MAESTRO_MAX_YAML_VALUES",
+    f.name: str(Settings.model_fields[f.name].validation_alias) for f in fields(DefinitionLimits)
 }
 
 

@@ -221,6 +221,12 @@ def mask_url(url: URL | str) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def drop_api_secrets() -> None:
+    """Remove ``API_SECRET_VARIABLES`` from this process's environment (a process about to run nodes)."""
+    for name in API_SECRET_VARIABLES:
+        os.environ.pop(name, None)
+
+
 def without_api_secrets(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """A copy of ``environ`` (default ``os.environ``) without the variables of ``API_SECRET_VARIABLES``."""
     source = os.environ if environ is None else environ

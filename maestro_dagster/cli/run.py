@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ from maestro_dagster.db.session import get_db
 from maestro_dagster.errors import ValidationError
 from maestro_dagster.instance import get_instance
 from maestro_dagster.runs import resume_workflow, run_workflow
-from maestro_dagster.settings import API_SECRET_VARIABLES, get_settings
+from maestro_dagster.settings import drop_api_secrets, get_settings
 
 
 def _context(requirement: str | None, context: str | None) -> dict[str, Any]:
@@ -36,12 +35,6 @@ def _context(requirement: str | None, context: str | None) -> dict[str, Any]:
     if requirement is not None:
         data["requirement"] = requirement
     return data
-
-
-def _drop_api_secrets() -> None:
-    """This process runs nodes (in process, or as the parent of step processes): it holds no API secret."""
-    for name in API_SECRET_VARIABLES:
-        os.environ.pop(name, None)
 
 
 def print_execution(execution_id: str) -> None:
@@ -86,7 +79,7 @@ def run(
 ) -> None:
     """Start an execution of WORKFLOW_ID through Dagster, wait for it, and print it from the tables."""
     initial_context = _context(requirement, context)
-    _drop_api_secrets()
+    drop_api_secrets()  # this process runs nodes (in process, or as their step processes' parent)
     instance = get_instance(get_settings())
     try:
         result = run_workflow(
@@ -104,7 +97,7 @@ def resume(
     in_process: bool = typer.Option(False, "--in-process", help="Run all nodes in this process."),
 ) -> None:
     """Re-execute an execution from failure (Dagster re-execution), into the same execution."""
-    _drop_api_secrets()
+    drop_api_secrets()  # this process runs nodes (in process, or as their step processes' parent)
     instance = get_instance(get_settings())
     try:
         result = resume_workflow(instance, execution_id, in_process=in_process)

@@ -17,11 +17,10 @@ anyway (started by hand) before it imports anything, so its step processes and n
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from typing import Any
 
-from maestro_dagster.settings import API_SECRET_VARIABLES
+from maestro_dagster.settings import drop_api_secrets
 
 
 def _prepare(first_line: str) -> Any:
@@ -54,8 +53,7 @@ def _execute(instance: Any, run_id: str) -> int:
 
 
 def main() -> int:
-    for name in API_SECRET_VARIABLES:
-        os.environ.pop(name, None)
+    drop_api_secrets()
     first = sys.stdin.readline()
     if not first.strip():
         return 0

@@ -261,3 +261,26 @@ def test_a_vanished_executor_module_isolates_only_its_workflow(location, defs_di
     with get_db() as session:
         errors = session.get(WorkflowDefinition, "vanish").validation_errors
     assert errors[0]["code"] == "compile_error" and "'vanishing_nodes:run'" in errors[0]["message"]
+
+
+def test_a_run_worker_that_cannot_compile_its_job_fails_without_marking_it(location, defs_dir, tmp_path, monkeypatch):
+    # A package missing on one worker machine fails that worker's run; the definition stays valid for the others.
+    module_dir = tmp_path / "modules"
+    module_dir.mkdir()
+    (module_dir / "worker_only_nodes.py").write_text("def run(node_input):\n    return {'ok': True}\n")
+    monkeypatch.syspath_prepend(str(module_dir))
+    monkeypatch.setenv("MAESTRO_EXECUTOR_ALLOWLIST", "maestro_examples,worker_only_nodes")
+    get_settings.cache_clear()
+    (defs_dir / "remote.yaml").write_text("id: remote\nnodes:\n  a: {executor: 'worker_only_nodes:run'}\n")
+    with get_db(immediate=True) as session:
+        sync_directory(session, defs_dir, get_settings())
+    (module_dir / "worker_only_nodes.py").unlink()
+    monkeypatch.delitem(importlib.import_module("sys").modules, "worker_only_nodes")
+    from maestro_dagster.executors import clear_cache
+
+    clear_cache()
+    with pytest.raises(DefinitionError, match="could not be compiled"):
+        location.maestro.get_job("remote")
+    with get_db() as session:
+        row = session.get(WorkflowDefinition, "remote")
+        assert row.is_valid is True and row.validation_errors == []
