@@ -136,30 +136,37 @@ def mirrored_executor(inner: ExecutorDefinition) -> ExecutorDefinition:
 
 
 def exit_with_run_worker(instance: DagsterInstance, run: DagsterRun | None) -> bool:
-    """In a step subprocess of this run's worker (multiprocess executor), exit when that worker dies.
+    """In a step subprocess of this run's worker (multiprocess executor): never start the node once the worker
+    is gone or the run is over, and exit when the worker dies later.
 
     Without it a step process outlives a killed worker: it finishes its node and writes ``STEP_SUCCESS`` (or
     failure) after the run was reported failed; no mirror pass reads events of a finished run again, and a
-    re-execution from failure would run the node a second time alongside it. Armed only in a multiprocessing
-    child whose parent is the run's worker (pid and host tags): the worker itself (in-process executor) is
-    never affected. Like Dagster's own ``watch_orphans``, a change of parent pid means the parent died.
+    re-execution from failure would run the node a second time alongside it. Called when the step's resources
+    are built, before the node runs:
+    - a multiprocessing child whose parent already died (a changed parent pid: Dagster's ``watch_orphans`` rule)
+      exits at once, whatever the tags say: the worker died while this step process was still starting;
+    - a step of a run that is already finished (failed by its launcher or run monitoring) exits at once;
+    - otherwise, when the parent is the run's worker (pid and host tags), a thread exits this process within
+      ``WORKER_WATCH_SECONDS`` of the worker's death. The worker itself (in-process executor) is never affected.
     Returns whether this process is watching its worker.
     """
     global _watched_worker
     parent = multiprocessing.parent_process()
-    if run is None or parent is None or parent.pid != os.getppid():
+    if run is None or parent is None:
         return False
+    if parent.pid != os.getppid():
+        _end_step(f"its parent process {parent.pid} (the run's worker) died before the node started", run.run_id)
     with _watch_lock:
         if _watched_worker == parent.pid:
             return True
-    tags = run.tags
-    if TAG_WORKER_PID not in tags:  # the step's copy of the run predates the worker's tags
-        try:
-            fresh = instance.get_run_by_id(run.run_id)
-        except Exception as exc:  # storage trouble: the step goes on, unwatched
-            log.warning("could not read the worker tags of run %s: %s", run.run_id, exc)
-            return False
-        tags = fresh.tags if fresh is not None else {}
+    try:
+        fresh = instance.get_run_by_id(run.run_id)  # the step's copy of the run predates the worker's tags
+    except Exception as exc:  # storage trouble: the step goes on, unwatched
+        log.warning("could not read run %s to check its worker: %s", run.run_id, exc)
+        return False
+    if fresh is not None and fresh.is_finished:
+        _end_step(f"the run is already {fresh.status.value}", run.run_id)
+    tags = fresh.tags if fresh is not None else run.tags
     pid, host = tags.get(TAG_WORKER_PID), tags.get(TAG_WORKER_HOST)
     if pid != str(parent.pid) or host != socket.gethostname():
         return False
@@ -170,11 +177,19 @@ def exit_with_run_worker(instance: DagsterInstance, run: DagsterRun | None) -> b
     threading.Thread(
         target=_watch_worker, args=(parent.pid, run.run_id), name=f"maestro-worker-watch-{parent.pid}", daemon=True
     ).start()
+    if parent.pid != os.getppid():  # died while the watch was being armed
+        _end_step(f"its parent process {parent.pid} (the run's worker) died before the node started", run.run_id)
     return True
+
+
+def _end_step(reason: str, run_id: str) -> None:
+    """End this step process now, before (or while) its node runs, writing nothing more."""
+    log.error("step process %s of run %s ends without running its node: %s", os.getpid(), run_id, reason)
+    logging.shutdown()
+    os._exit(1)
 
 
 def _watch_worker(parent: int, run_id: str) -> None:
     while os.getppid() == parent:
         time.sleep(WORKER_WATCH_SECONDS)
-    log.error("the worker (pid %s) of run %s died; ending its step process %s", parent, run_id, os.getpid())
-    os._exit(1)
+    _end_step(f"the worker (pid {parent}) died", run_id)
