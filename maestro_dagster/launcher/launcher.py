@@ -7,9 +7,17 @@ seconds between the daemon's dequeue and ``RUN_START``. This launcher starts tha
 hands the run to it and starts the next one. Everything else is Dagster's: the worker executes the run exactly as
 ``dagster api execute_run`` does (one process per run, the job's executor, events, interrupts).
 
-- A warm worker serves runs of the code location it was started for: same Python executable, working directory
-  and module, and the same code server generation (``server_id``; a "Reload code location" starts a fresh one).
-  Otherwise, or when none is ready, the run starts in a new (cold) worker, which is no slower than Dagster's.
+- A warm worker serves runs of the code location it was started for (same Python executable, working directory
+  and module) as long as its code is the code on disk: once ready, the worker reports the source file of every
+  module it has imported (``worker.py``), and at hand-off any of them changed or gone since the worker started
+  (``freshness.py``) lets it go and starts the run in a new (cold) worker instead, which is no slower than
+  Dagster's. It is not tied to a code server: the daemon replaces its code servers every 60 s (a new
+  ``server_id`` each time) without any change of code, and the webserver's "Reload code location" never reaches
+  the daemon, so neither says whether a worker's code is current; the files do. A launch after any pause is warm.
+  A launch that finds the waiting worker still importing waits for it (up to ``READY_TIMEOUT_SECONDS``), which is
+  sooner than a new one; the engine event of a cold launch says why it was cold.
+- Every Maestro run launched here carries ``maestro/execution_id`` (``tags.py``; the run coordinator adds it at
+  submit already, this covers a run launched without the coordinator).
 - Runs of jobs that are not Maestro workflows, or whose code location's Python is not on this host (a remote gRPC
   server), are launched by ``DefaultRunLauncher`` unchanged.
 - The worker's pid and host are run tags. A worker that exits before its run ended has the run failed at once by
@@ -27,6 +35,7 @@ hands the run to it and starts the next one. Everything else is Dagster's: the w
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -45,26 +54,36 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dagster._serdes import serialize_value
 from dagster._serdes.config_class import ConfigurableClassData
 
+from maestro_dagster.launcher.freshness import changed_files
+from maestro_dagster.launcher.tags import TAG_EXECUTION_ID, TAG_WORKFLOW_ID, missing_execution_tag
 from maestro_dagster.settings import without_api_secrets
+
+__all__ = [
+    "TAG_EXECUTION_ID",
+    "TAG_LAUNCH",
+    "TAG_WORKER_HOST",
+    "TAG_WORKER_PID",
+    "TAG_WORKFLOW_ID",
+    "MaestroRunLauncher",
+    "Target",
+]
 
 WORKER_MODULE = "maestro_dagster.launcher.worker"
 TAG_LAUNCH = "maestro/launch"  # "warm" or "cold": the run's worker was started by MaestroRunLauncher
-# Copies of ``maestro_dagster.compiler.TAG_WORKFLOW_ID`` and the tags the mirror's executor writes
-# (``maestro_dagster.mirror.live``), so that the webserver and daemon, which load this launcher with their instance,
-# do not import the compiler (a test checks they are equal).
+# Copies of the tags the mirror's executor writes (``maestro_dagster.mirror.live``), so that the webserver and
+# daemon, which load this launcher with their instance, do not import the mirror (a test checks they are equal).
 TAG_WORKER_PID = "maestro/worker_pid"
 TAG_WORKER_HOST = "maestro/worker_host"
-TAG_WORKFLOW_ID = "maestro/workflow_id"
+READY_TIMEOUT_SECONDS = 180.0  # a launch waits this long for a warm worker still importing, then starts another
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where a run's worker must come from: its code location's Python, directory, module and server."""
+    """Where a run's worker must come from: its code location's Python, working directory and module."""
 
     executable: str
     working_directory: str
     module: str
-    server_id: str | None
 
 
 @dataclass
@@ -72,7 +91,10 @@ class Worker:
     proc: subprocess.Popen
     target: Target
     started: float = field(default_factory=time.monotonic)
+    started_ns: int = field(default_factory=time.time_ns)  # wall clock, before the process was started
     run_id: str | None = None
+    ready: threading.Event = field(default_factory=threading.Event)  # its report arrived (or it never will)
+    files: dict[str, list[int]] | None = None  # the report: its modules' files (``freshness.loaded_files``)
 
     @property
     def pid(self) -> int:
@@ -127,63 +149,69 @@ class MaestroRunLauncher(DefaultRunLauncher):
         return cls(inst_data=inst_data, **config_value)
 
     # -- launching ------------------------------------------------------------------------------
-    def target_of(self, run: DagsterRun, context: LaunchRunContext | None = None) -> Target | None:
+    def target_of(self, run: DagsterRun) -> Target | None:
         """The worker a Maestro run needs, or None for a run this launcher leaves to ``DefaultRunLauncher``."""
         origin = run.job_code_origin
         if origin is None or not run.tags.get(TAG_WORKFLOW_ID) or not os.path.exists(origin.executable_path):
             return None
         pointer = origin.repository_origin.code_pointer
-        server_id = None
-        if context is not None and context.workspace is not None and run.remote_job_origin is not None:
-            location_name = run.remote_job_origin.repository_origin.code_location_origin.location_name
-            try:
-                server_id = getattr(context.workspace.get_code_location(location_name), "server_id", None)
-            except Exception:
-                server_id = None
         return Target(
             executable=origin.executable_path,
             working_directory=pointer.working_directory or os.getcwd(),
             module=getattr(pointer, "module", "") or "",
-            server_id=server_id,
         )
 
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
-        target = self.target_of(run, context)
+        execution_tag = missing_execution_tag(self._instance, run)  # launched without the run coordinator
+        target = self.target_of(run)
         if target is None:
+            if execution_tag:
+                self._instance.add_run_tags(run.run_id, execution_tag)
             super().launch_run(context)
             return
-        worker, warm = self._take(target)
+        worker, warm, why = self._take(target)
         worker.run_id = run.run_id
         self._instance.add_run_tags(
             run.run_id,
-            {TAG_WORKER_PID: str(worker.pid), TAG_WORKER_HOST: socket.gethostname(), TAG_LAUNCH: warm},
+            {
+                **execution_tag,
+                TAG_WORKER_PID: str(worker.pid),
+                TAG_WORKER_HOST: socket.gethostname(),
+                TAG_LAUNCH: warm,
+            },
         )
         assert worker.proc.stdin is not None
         worker.proc.stdin.write(run.run_id + "\n")
         worker.proc.stdin.close()
         self._run_ids.add(run.run_id)
-        waited = f", ready for {time.monotonic() - worker.started:.1f}s" if warm == "warm" else ""
+        waited = f", ready for {time.monotonic() - worker.started:.1f}s" if warm == "warm" else f" ({why})"
         self._instance.report_engine_event(
             f"Launched run in {warm} Maestro run worker process {worker.pid}{waited}.", run, cls=self.__class__
         )
         if self.warm_workers:
             self._top_up(target)
 
-    def _take(self, target: Target) -> tuple[Worker, str]:
-        with self._lock:
-            for worker in list(self._warm):
-                if worker.proc.poll() is not None:
-                    self._warm.remove(worker)
-            for worker in self._warm:
-                if worker.target == target:
-                    self._warm.remove(worker)
-                    return worker, "warm"
-            stale = [w for w in self._warm if w.target != target]  # another code server generation
-            self._warm = [w for w in self._warm if w.target == target]
-        for worker in stale:
+    def _take(self, target: Target) -> tuple[Worker, str, str]:
+        """A waiting worker for ``target`` whose code is current ("warm"), else a new one ("cold", and why)."""
+        why = "no warm worker was waiting"
+        while True:
+            with self._lock:
+                self._warm = [w for w in self._warm if w.proc.poll() is None]
+                other = [w for w in self._warm if w.target != target]  # another code location, Python or directory
+                self._warm = [w for w in self._warm if w.target == target]
+                worker = self._warm.pop(0) if self._warm else None
+            for stale in other:
+                self._release(stale)
+            if worker is None:
+                return self._start(target), "cold", why
+            if not worker.ready.wait(READY_TIMEOUT_SECONDS) or worker.files is None or worker.proc.poll() is not None:
+                why = f"the waiting worker {worker.pid} never became ready"
+            elif changed := changed_files(worker.files, worker.started_ns):
+                why = f"the waiting worker {worker.pid} was let go: {changed[0]} changed on disk since it started"
+            else:
+                return worker, "warm", ""
             self._release(worker)
-        return self._start(target), "cold"
 
     def _top_up(self, target: Target) -> None:
         with self._lock:
@@ -194,20 +222,43 @@ class MaestroRunLauncher(DefaultRunLauncher):
                 self._warm.append(worker)
 
     def _start(self, target: Target) -> Worker:
-        proc = subprocess.Popen(
-            [target.executable, "-m", WORKER_MODULE],
-            cwd=target.working_directory,
-            stdin=subprocess.PIPE,
-            text=True,
-            env=without_api_secrets(),
-            start_new_session=True,  # a run outlives a restart of the daemon that launched it, as with Dagster's
-        )
+        started_ns = time.time_ns()
+        report_r, report_w = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                [target.executable, "-m", WORKER_MODULE],
+                cwd=target.working_directory,
+                stdin=subprocess.PIPE,
+                text=True,
+                env=without_api_secrets(),
+                pass_fds=(report_w,),
+                start_new_session=True,  # a run outlives a restart of the daemon that launched it, as Dagster's
+            )
+        except BaseException:
+            os.close(report_r)
+            raise
+        finally:
+            os.close(report_w)
         assert proc.stdin is not None
-        proc.stdin.write(serialize_value(self._instance.get_ref()) + "\t" + target.module + "\n")
+        proc.stdin.write(f"{serialize_value(self._instance.get_ref())}\t{target.module}\t{report_w}\n")
         proc.stdin.flush()
-        worker = Worker(proc, target)
-        threading.Thread(target=self._reap, args=(worker,), name=f"maestro-worker-{proc.pid}", daemon=True).start()
+        worker = Worker(proc, target, started_ns=started_ns)
+        name = f"maestro-worker-{proc.pid}"
+        threading.Thread(target=self._read_report, args=(worker, report_r), name=f"{name}-ready", daemon=True).start()
+        threading.Thread(target=self._reap, args=(worker,), name=name, daemon=True).start()
         return worker
+
+    @staticmethod
+    def _read_report(worker: Worker, fd: int) -> None:
+        """The worker's report (see ``freshness``): its end of the pipe closes when it is ready, or when it exits."""
+        try:
+            with os.fdopen(fd, "rb") as report:
+                data = report.read()
+            worker.files = json.loads(data) if data else None
+        except (OSError, ValueError):
+            worker.files = None
+        finally:
+            worker.ready.set()
 
     def _reap(self, worker: Worker) -> None:
         """Wait for the worker's exit; a run it left unfinished is failed now (not after a monitoring poll)."""

@@ -1,8 +1,10 @@
 """The run worker process of ``MaestroRunLauncher``: ``python -m maestro_dagster.launcher.worker``.
 
-It reads two lines on stdin. The first is the launcher's Dagster instance (a serialized ``InstanceRef``) and the
-module of the code location (``maestro_dagster.definitions``): the process then imports Dagster, opens the
-instance's storage and imports the code location, which is most of a run worker's start-up. The second line is
+It reads two lines on stdin. The first is the launcher's Dagster instance (a serialized ``InstanceRef``), the
+module of the code location (``maestro_dagster.definitions``) and, optionally, a file descriptor: the process then
+imports Dagster, opens the instance's storage and imports the code location, which is most of a run worker's
+start-up, and writes to that descriptor (JSON, then closes it) the files of the modules it has imported
+(``freshness.loaded_files``), so the launcher can tell whether its code is still the code on disk. The second line is
 the id of the run to execute, which it does exactly as ``dagster api execute_run`` does (same engine events, same
 interrupt handling), plus Dagster's run-cancellation thread so a terminate request reaches it from any process.
 One run per process; the process exits when the run ends.
@@ -17,9 +19,12 @@ anyway (started by hand) before it imports anything, so its step processes and n
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import sys
 from typing import Any
 
+from maestro_dagster.launcher.freshness import loaded_files
 from maestro_dagster.settings import drop_api_secrets
 
 
@@ -29,13 +34,24 @@ def _prepare(first_line: str) -> Any:
     from dagster._core.instance.ref import InstanceRef
     from dagster._serdes import deserialize_value
 
-    ref_json, _, module = first_line.rstrip("\n").partition("\t")
+    ref_json, module, report_fd = [*first_line.rstrip("\n").split("\t"), "", ""][:3]
     instance = DagsterInstance.from_ref(deserialize_value(ref_json, InstanceRef))
     import dagster._cli.api  # noqa: F401 - the run's code path, imported while waiting
 
     if module:
         importlib.import_module(module)
+    if report_fd.isdigit():
+        _report(int(report_fd))
     return instance
+
+
+def _report(fd: int) -> None:
+    """Tell the launcher this worker is ready, and which files its code came from (see ``freshness``)."""
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(loaded_files(), out)
+    except OSError:  # the launcher went away: the run id line will not come either
+        pass
 
 
 def _execute(instance: Any, run_id: str) -> int:
