@@ -4,6 +4,10 @@ The execution row (and its pending node states) is created first, with the id th
 ``maestro/execution_id`` tag; then the job runs through ``execute_job`` on the real instance. The run
 mirrors itself (see ``mirror.live``); a last ``mirror_run`` after it returns makes sure the rows are final.
 Resume = Dagster re-execution from failure of the execution's latest run, into the same execution.
+
+On SQLite, many launches at once can meet a locked database (Maestro's or Dagster's own ``runs.db``): each write
+of the launch is tried again within ``MAESTRO_SQLITE_LOCK_WAIT_SECONDS`` (``db.retry``); a launch that still
+cannot start removes the execution row it created, so nothing half-written is left, and fails with one message.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, ReexecutionOptions, execute_job
+from dagster import DagsterInstance, ReexecutionOptions, RunsFilter, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 from dagster._core.storage.tags import MAX_RUNTIME_SECONDS_TAG, PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 
@@ -20,9 +24,10 @@ from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW
 from maestro_dagster.db.enums import WorkflowStatus
 from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.repositories import RepositoryFactory
+from maestro_dagster.db.retry import is_locked, retry_locked
 from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import load_spec
-from maestro_dagster.errors import ConflictError, NotFoundError
+from maestro_dagster.errors import ConflictError, DatabaseError, NotFoundError
 from maestro_dagster.mirror import mirror_run
 from maestro_dagster.names import job_name
 from maestro_dagster.settings import Settings, get_settings
@@ -74,6 +79,41 @@ def create_execution(
         return execution.id, spec, row.version
 
 
+def _runs_of(instance: DagsterInstance, execution_id: str) -> set[str]:
+    return {r.dagster_run.run_id for r in instance.get_run_records(RunsFilter(tags={TAG_EXECUTION_ID: execution_id}))}
+
+
+def _execute(
+    instance: DagsterInstance, execution_id: str, settings: Settings, what: str, **job: Any
+) -> tuple[str, bool]:
+    """``execute_job`` to the end; tried again while Dagster's storage is locked before the run exists (once a
+    run exists it is never started a second time), then the rows' final pass (tried again the same way)."""
+    before = _runs_of(instance, execution_id)
+
+    def attempt() -> tuple[str, bool]:
+        try:
+            with execute_job(instance=instance, **job) as result:
+                return result.run_id, result.success
+        except Exception as exc:
+            started = _runs_of(instance, execution_id) - before
+            if started and is_locked(exc):
+                raise DatabaseError(
+                    f"{what}: Dagster's storage was locked after run {sorted(started)[0]} was created; the run is "
+                    "not started again (`maestro mirror sync` records how it ended)."
+                ) from None
+            raise
+
+    run_id, success = retry_locked(attempt, settings, what)
+    retry_locked(lambda: mirror_run(instance, run_id, settings), settings, f"recording run {run_id}")
+    return run_id, success
+
+
+def _forget_execution(execution_id: str, settings: Settings) -> None:
+    """Remove an execution that never got a Dagster run (its launch failed): nothing half-written stays."""
+    with get_db(settings, immediate=True) as session:
+        RepositoryFactory(session).execution.delete(execution_id)
+
+
 def run_workflow(
     instance: DagsterInstance,
     workflow_id: str,
@@ -86,7 +126,10 @@ def run_workflow(
 ) -> LaunchResult:
     """Create an execution and run it to the end in this process (``log_level``: Dagster's console logs)."""
     settings = settings or get_settings()
-    execution_id, spec, _version = create_execution(workflow_id, initial_context, trigger, settings)
+    what = f"starting workflow {workflow_id}"
+    execution_id, spec, _version = retry_locked(
+        lambda: create_execution(workflow_id, initial_context, trigger, settings), settings, what
+    )
     tags = {TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: trigger, TAG_WORKFLOW_ID: workflow_id}
     bound = max_runtime_seconds(spec)
     if bound is not None:
@@ -96,9 +139,14 @@ def run_workflow(
         run_config["execution"] = IN_PROCESS
     if log_level:
         run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
-    with execute_job(_recon_job(workflow_id), instance=instance, run_config=run_config, tags=tags) as result:
-        run_id, success = result.run_id, result.success
-    mirror_run(instance, run_id, settings)
+    try:
+        run_id, success = _execute(
+            instance, execution_id, settings, what, job=_recon_job(workflow_id), run_config=run_config, tags=tags
+        )
+    except BaseException:
+        if not _runs_of(instance, execution_id):
+            retry_locked(lambda: _forget_execution(execution_id, settings), settings, f"removing {execution_id}")
+        raise
     return LaunchResult(execution_id, run_id, success)
 
 
@@ -114,7 +162,12 @@ def latest_run(execution_id: str, settings: Settings) -> tuple[str, str, str | N
 
 
 def resume_workflow(
-    instance: DagsterInstance, execution_id: str, *, in_process: bool = False, settings: Settings | None = None
+    instance: DagsterInstance,
+    execution_id: str,
+    *,
+    in_process: bool = False,
+    log_level: str | None = None,
+    settings: Settings | None = None,
 ) -> LaunchResult:
     """Re-execute the execution's latest run from failure; completed nodes are not run again."""
     settings = settings or get_settings()
@@ -135,9 +188,18 @@ def resume_workflow(
     run_config = dict(parent.run_config or {}) if parent is not None else {}
     if in_process:
         run_config["execution"] = IN_PROCESS
-    with execute_job(
-        _recon_job(workflow_id), instance=instance, run_config=run_config, tags=tags, reexecution_options=options
-    ) as result:
-        run_id, success = result.run_id, result.success
-    mirror_run(instance, run_id, settings)
+    if log_level:
+        run_config["loggers"] = {"console": {"config": {"log_level": log_level}}}
+    else:
+        run_config.pop("loggers", None)  # the parent's quiet console is not inherited by a verbose resume
+    run_id, success = _execute(
+        instance,
+        execution_id,
+        settings,
+        f"resuming {execution_id}",
+        job=_recon_job(workflow_id),
+        run_config=run_config,
+        tags=tags,
+        reexecution_options=options,
+    )
     return LaunchResult(execution_id, run_id, success)

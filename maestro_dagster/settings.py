@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.cwd() / DEFAULT_HOME_DIRNAME, validation_alias="MAESTRO_HOME")
     db_schema: str = Field("maestro", validation_alias="MAESTRO_DB_SCHEMA", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     sqlite_busy_timeout: float = Field(30, validation_alias="MAESTRO_SQLITE_BUSY_TIMEOUT", gt=0)
+    sqlite_lock_wait_seconds: float = Field(120, validation_alias="MAESTRO_SQLITE_LOCK_WAIT_SECONDS", ge=0)
     defs_dir: Path = Field(Path("workflow_defs"), validation_alias="MAESTRO_DEFS_DIR")
     sync_defs_on_load: bool = Field(True, validation_alias="MAESTRO_SYNC_DEFS_ON_LOAD")
     mirror_in_run: bool = Field(True, validation_alias="MAESTRO_MIRROR_IN_RUN")

@@ -25,7 +25,7 @@ MAESTRO_ENV = (
     "MAESTRO_HTTP_ALLOWED_HOSTS", "MAESTRO_HTTP_FILE_ROOT", "MAESTRO_ARTIFACT_ROOTS", "MAESTRO_COMMAND_ENV",
     "MAESTRO_MAX_NODES", "MAESTRO_MAX_EDGES", "MAESTRO_MAX_DEPTH", "MAESTRO_MAX_CONDITION_CHARS",
     "MAESTRO_MAX_CONDITION_DEPTH", "MAESTRO_MAX_CONFIG_BYTES", "MAESTRO_MAX_DEFINITION_BYTES", "MAESTRO_MAX_NESTING",
-    "MAESTRO_MAX_YAML_VALUES",
+    "MAESTRO_MAX_YAML_VALUES", "MAESTRO_SQLITE_BUSY_TIMEOUT", "MAESTRO_SQLITE_LOCK_WAIT_SECONDS",
 )  # fmt: skip
 # What every test (and every server a test starts) runs with unless it says otherwise: the example executors are
 # opt-in for users (docs/security.md), the tests opt in.
@@ -39,9 +39,12 @@ def free_port() -> int:
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` and what was last seen (the last
+    falsy value, or the last transient error) after ``timeout`` seconds. Bounds are generous: the machine running
+    the tests may be loaded, and a condition met early returns at once."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
+    seen: Any = None
     while time.monotonic() < deadline:
         try:
             value = predicate()
@@ -51,9 +54,10 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
             last_error, value = exc, None
         if value:
             return value
+        seen = value
         time.sleep(interval)
-    suffix = f" (last error: {last_error!r})" if last_error else ""
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{suffix}")
+    suffix = f"; last error: {last_error!r}" if last_error else ""
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {seen!r:.500}{suffix}")
 
 
 def tail(path: Path, lines: int = 60) -> str:

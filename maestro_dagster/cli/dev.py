@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 
 from maestro_dagster.db.migrate import require_current
-from maestro_dagster.instance import PROJECT_ROOT, prepare_dagster_env
+from maestro_dagster.instance import PROJECT_ROOT, get_instance
 from maestro_dagster.settings import get_settings, without_api_secrets
 
 
@@ -26,7 +26,8 @@ def dev(
     """Run `dagster dev` (webserver + daemon) on workspace.yaml, after checking the database is migrated."""
     settings = get_settings()
     require_current(settings)
-    home = prepare_dagster_env(settings)
+    get_instance(settings).dispose()  # Dagster's storage created once, before the webserver and daemon race to
+    home = settings.dagster_home
     dagster = shutil.which("dagster") or str(Path(sys.executable).with_name("dagster"))
     typer.echo(f"DAGSTER_HOME={home}; UI at http://{host}:{port}")
     args = [dagster, "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]

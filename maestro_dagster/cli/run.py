@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from maestro_dagster.cli.quiet import quiet_dagster_console
 from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.db.session import get_db
 from maestro_dagster.errors import ValidationError
@@ -82,9 +83,10 @@ def run(
     drop_api_secrets()  # this process runs nodes (in process, or as their step processes' parent)
     instance = get_instance(get_settings())
     try:
-        result = run_workflow(
-            instance, workflow_id, initial_context, in_process=in_process, log_level=None if verbose else "WARNING"
-        )
+        with quiet_dagster_console(not verbose):
+            result = run_workflow(
+                instance, workflow_id, initial_context, in_process=in_process, log_level=None if verbose else "WARNING"
+            )
     finally:
         instance.dispose()
     print_execution(result.execution_id)
@@ -95,12 +97,16 @@ def run(
 def resume(
     execution_id: str = typer.Argument(..., help="A failed, paused or cancelled execution."),
     in_process: bool = typer.Option(False, "--in-process", help="Run all nodes in this process."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's debug log of the run."),
 ) -> None:
     """Re-execute an execution from failure (Dagster re-execution), into the same execution."""
     drop_api_secrets()  # this process runs nodes (in process, or as their step processes' parent)
     instance = get_instance(get_settings())
     try:
-        result = resume_workflow(instance, execution_id, in_process=in_process)
+        with quiet_dagster_console(not verbose):
+            result = resume_workflow(
+                instance, execution_id, in_process=in_process, log_level=None if verbose else "WARNING"
+            )
     finally:
         instance.dispose()
     print_execution(result.execution_id)

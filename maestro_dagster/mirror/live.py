@@ -25,6 +25,7 @@ from typing import Any
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, ExecutorDefinition
 from dagster._core.executor.base import Executor
 
+from maestro_dagster.db.retry import is_locked
 from maestro_dagster.mirror.live_view import LiveState
 from maestro_dagster.mirror.projector import mirror_run
 
@@ -68,9 +69,11 @@ class LiveMirror:
             known = self.run if periodic else None
             try:
                 mirror_run(self.instance, self.run_id, known=known, live=self.state)
-            except Exception as exc:  # never fail the run; the catch-up loop repairs
+            except Exception as exc:  # never fail the run; the next pass (or the catch-up loop) repairs
                 self.state.reset()  # the next pass starts from the tables again
-                log.warning("maestro mirror of run %s failed (will be caught up later): %s", self.run_id, exc)
+                # a locked SQLite database is routine with many writers: the next pass simply tries again
+                report = log.info if periodic and is_locked(exc) else log.warning
+                report("maestro mirror of run %s failed (will be caught up later): %s", self.run_id, exc)
 
     def _loop(self) -> None:
         # One pass per interval (counted from the end of the previous pass), never one per event: a pass costs

@@ -108,7 +108,7 @@ class ApiStack:
     url_b = property(lambda self: f"http://127.0.0.1:{self.port_b}")
 
     # -- set-up ---------------------------------------------------------------------------------------
-    def maestro(self, *args: str, timeout: float = 120) -> str:
+    def maestro(self, *args: str, timeout: float = 600) -> str:
         done = subprocess.run(
             [sys.executable, "-m", "maestro_dagster", *args],
             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=timeout,
@@ -146,10 +146,10 @@ class ApiStack:
             assert proc.alive(), f"{proc.name} exited with {proc.popen.returncode}:\n{tail(proc.log)}"
             return httpx.get(url, timeout=5).status_code == 200
 
-        wait_for(lambda: up(api_a, f"{self.url_a}/health/ready"), 60, "API A")
-        wait_for(lambda: up(api_b, f"{self.url_b}/health/ready"), 60, "API B")
-        wait_for(lambda: up(web, f"{self.dagster_url}/server_info") and self.jobs_loaded(), 120, "the webserver")
-        wait_for(lambda: up(daemon, f"{self.dagster_url}/server_info") and self.daemon_ready(), 120, "the daemon")
+        wait_for(lambda: up(api_a, f"{self.url_a}/health/ready"), 180, "API A")
+        wait_for(lambda: up(api_b, f"{self.url_b}/health/ready"), 180, "API B")
+        wait_for(lambda: up(web, f"{self.dagster_url}/server_info") and self.jobs_loaded(), 300, "the webserver")
+        wait_for(lambda: up(daemon, f"{self.dagster_url}/server_info") and self.daemon_ready(), 300, "the daemon")
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):  # all at once, then wait for each
@@ -204,7 +204,7 @@ class ApiStack:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def wait_status(self, execution_id: str, statuses: set[str] | str, timeout: float = 90) -> dict[str, Any]:
+    def wait_status(self, execution_id: str, statuses: set[str] | str, timeout: float = 300) -> dict[str, Any]:
         wanted = {statuses} if isinstance(statuses, str) else statuses
 
         def check() -> dict[str, Any] | None:
@@ -215,7 +215,7 @@ class ApiStack:
 
         return wait_for(check, timeout, f"{execution_id} to be {wanted}", interval=0.3)
 
-    def wait_runs(self, execution_id: str, count: int, timeout: float = 90) -> dict[str, Any]:
+    def wait_runs(self, execution_id: str, count: int, timeout: float = 300) -> dict[str, Any]:
         """Until the execution lists ``count`` runs (a resume's run is listed once the mirror sees it start)."""
 
         def check() -> dict[str, Any] | None:
@@ -224,7 +224,7 @@ class ApiStack:
 
         return wait_for(check, timeout, f"{execution_id} to list {count} runs", interval=0.3)
 
-    def wait_node(self, execution_id: str, node_id: str, status: str, timeout: float = 60) -> dict[str, Any]:
+    def wait_node(self, execution_id: str, node_id: str, status: str, timeout: float = 300) -> dict[str, Any]:
         def check() -> dict[str, Any] | None:
             nodes = {n["node_id"]: n for n in self.execution(execution_id)["node_states"]}
             return nodes.get(node_id) if nodes.get(node_id, {}).get("status") == status else None

@@ -33,7 +33,7 @@ def nodes_of(body: dict) -> dict[str, dict]:
 
 def test_cancel_a_running_execution(api: ApiStack, launched: dict[str, str]) -> None:
     execution_id = launched["cancel"]
-    api.wait_node(execution_id, "nap", "running", timeout=120)
+    api.wait_node(execution_id, "nap", "running", timeout=300)
     answer = post(api, "operator", f"/api/executions/{execution_id}/cancel")
     assert (answer["execution_id"], answer["status"]) == (execution_id, "cancelling")
     done = api.wait_status(execution_id, "cancelled")
@@ -47,7 +47,7 @@ def test_cancel_a_running_execution(api: ApiStack, launched: dict[str, str]) -> 
 
 def test_pause_then_resume_completes_in_the_same_execution(api: ApiStack, launched: dict[str, str]) -> None:
     execution_id = launched["pause"]
-    api.wait_node(execution_id, "nap", "running", timeout=120)
+    api.wait_node(execution_id, "nap", "running", timeout=300)
     paused = post(api, "operator", f"/api/executions/{execution_id}/pause")
     assert paused["status"] == "pausing"
     body = api.wait_status(execution_id, "paused")
@@ -57,7 +57,7 @@ def test_pause_then_resume_completes_in_the_same_execution(api: ApiStack, launch
     assert resumed["execution_id"] == execution_id and resumed["run_id"] != paused["run_id"]
     assert api.execution(execution_id)["status"] == "pending", "resumed: no longer paused"
     api.wait_runs(execution_id, 2)
-    done = api.wait_status(execution_id, "completed", timeout=120)
+    done = api.wait_status(execution_id, "completed", timeout=300)
     assert [(r["run_id"], r["kind"]) for r in done["runs"]] == [(paused["run_id"], "initial"),
                                                                  (resumed["run_id"], "resume")]  # fmt: skip
     nodes = nodes_of(done)
@@ -72,7 +72,7 @@ def test_pause_then_resume_completes_in_the_same_execution(api: ApiStack, launch
 
 def test_approve_a_waiting_review(api: ApiStack, launched: dict[str, str]) -> None:
     execution_id = launched["approve"]
-    api.wait_node(execution_id, "review", "running", timeout=120)
+    api.wait_node(execution_id, "review", "running", timeout=300)
     path = f"/api/executions/{execution_id}/nodes/review/approve"
     with api.client("viewer") as client:
         assert client.post(path, json={"approved": True}).status_code == 403
@@ -82,7 +82,7 @@ def test_approve_a_waiting_review(api: ApiStack, launched: dict[str, str]) -> No
         assert client.post(f"/api/executions/{execution_id}/nodes/ghost/approve", json={}).status_code == 404
     answer = post(api, "operator", path, {"approved": True, "comment": "looks good"})
     assert (answer["execution_id"], answer["status"]) == (execution_id, "approved")
-    done = api.wait_status(execution_id, "completed", timeout=120)
+    done = api.wait_status(execution_id, "completed", timeout=300)
     review = nodes_of(done)["review"]
     assert review["status"] == "completed" and review["node_type"] == "human_review"
     assert review["outputs"]["approved"] is True and review["outputs"]["comment"] == "looks good"
@@ -91,11 +91,11 @@ def test_approve_a_waiting_review(api: ApiStack, launched: dict[str, str]) -> No
 
 def test_reject_fails_the_node_with_the_comment(api: ApiStack, launched: dict[str, str]) -> None:
     execution_id = launched["reject"]
-    api.wait_node(execution_id, "review", "running", timeout=120)
+    api.wait_node(execution_id, "review", "running", timeout=300)
     answer = post(api, "operator", f"/api/executions/{execution_id}/nodes/review/approve",
                   {"approved": False, "comment": "needs a second look"})  # fmt: skip
     assert answer["status"] == "rejected"
-    done = api.wait_status(execution_id, "failed", timeout=120)
+    done = api.wait_status(execution_id, "failed", timeout=300)
     nodes = nodes_of(done)
     assert nodes["review"]["status"] == "failed"
     assert "needs a second look" in nodes["review"]["error"] and "operator-bot" in nodes["review"]["error"]
@@ -105,7 +105,7 @@ def test_reject_fails_the_node_with_the_comment(api: ApiStack, launched: dict[st
 
 def test_resume_a_failed_execution_into_the_same_id(api: ApiStack, launched: dict[str, str]) -> None:
     execution_id = launched["flaky"]
-    failed = api.wait_status(execution_id, "failed", timeout=120)
+    failed = api.wait_status(execution_id, "failed", timeout=300)
     nodes = nodes_of(failed)
     assert (nodes["prepare"]["status"], nodes["flaky"]["status"], nodes["finish"]["status"]) == (
         "completed", "failed", "blocked",
@@ -118,7 +118,7 @@ def test_resume_a_failed_execution_into_the_same_id(api: ApiStack, launched: dic
         twice = client.post(f"/api/executions/{execution_id}/resume")
     assert twice.status_code == 409 and twice.json()["details"]["status"] in ("pending", "running"), twice.text
     api.wait_runs(execution_id, 2)
-    done = api.wait_status(execution_id, "completed", timeout=120)
+    done = api.wait_status(execution_id, "completed", timeout=300)
     assert [r["kind"] for r in done["runs"]] == ["initial", "resume"]
     assert done["runs"][1]["run_id"] == resumed["run_id"]
     assert done["runs"][1]["parent_run_id"] == done["runs"][0]["run_id"]

@@ -148,7 +148,7 @@ class Home:
         self.procs.append(proc)
         return proc
 
-    def maestro(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    def maestro(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         """Run the ``maestro`` CLI to the end; output is kept in the result (and echoed for the test log)."""
         done = subprocess.run(
             [sys.executable, "-m", "maestro_dagster", *args],
@@ -218,7 +218,7 @@ class Home:
                 column = model.id if model is WorkflowExecution else model.execution_id
                 session.execute(delete(model).where(column == execution_id))
 
-    def wait_run_mirrored(self, run_id: str, timeout: float = 30) -> ExecutionRun:
+    def wait_run_mirrored(self, run_id: str, timeout: float = 120) -> ExecutionRun:
         """Until the run's row says its mirror is complete (the run is over and its final pass done)."""
         return wait_for(
             lambda: (row := self.run_row(run_id)) is not None and row.mirror_complete and row,
@@ -265,8 +265,8 @@ class Stack(Home):
             "webserver", str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(self.port), "-w", str(WORKSPACE)
         )
         self.daemon = self.start("daemon", str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE))
-        wait_for(self._location_loaded, 120, "the webserver to serve location 'maestro'", interval=0.5)
-        wait_for(self._sensor_ticked, 120, f"the daemon's first {SENSOR} tick", interval=0.5)
+        wait_for(self._location_loaded, 300, "the webserver to serve location 'maestro'", interval=0.5)
+        wait_for(self._sensor_ticked, 300, f"the daemon's first {SENSOR} tick", interval=0.5)
 
     def _check_alive(self) -> None:
         for proc in (self.webserver, self.daemon):

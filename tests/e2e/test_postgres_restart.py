@@ -52,7 +52,7 @@ def test_postgres_restart_mid_run(pg_cluster: Cluster, pg_home: Home):
     home = pg_home
     proc = home.start("maestro-run", sys.executable, "-m", "maestro_dagster", "run", "e2e_naps")
     try:
-        row = wait_for(lambda: node_running(home, "nap2"), 90, "node nap2 to be running", interval=0.3)
+        row = wait_for(lambda: node_running(home, "nap2"), 300, "node nap2 to be running", interval=0.3)
         dispose_engines()
         down = time.monotonic()
         pg_cluster.stop("fast")
@@ -71,7 +71,7 @@ def test_postgres_restart_mid_run(pg_cluster: Cluster, pg_home: Home):
     assert run.status in (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE)
     if exit_code != 0:
         assert run.status == DagsterRunStatus.FAILURE
-    mirrored = home.wait_run_mirrored(row.run_id, timeout=10)
+    mirrored = home.wait_run_mirrored(row.run_id, timeout=120)
     execution = home.execution(mirrored.execution_id)
     nodes = {n: s.status.value for n, s in home.nodes(mirrored.execution_id).items()}
     print(f"execution {execution.id}: {execution.status.value}, nodes {nodes}")

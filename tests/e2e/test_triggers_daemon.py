@@ -34,7 +34,7 @@ def test_file_and_request_row_start_mirrored_executions(e2e):
     path = str(dropped.resolve())
     by_file = wait_for(
         lambda: _completed_with(lambda e: ((e.initial_context or {}).get("file") or {}).get("path") == path),
-        120,
+        300,
         "the file sensor's execution to complete",
     )
     assert by_file.execution_metadata["trigger"] == "sensor"
@@ -55,10 +55,10 @@ def test_file_and_request_row_start_mirrored_executions(e2e):
             row = session.get(ExecutionRequest, "e2e-req-1")
             return row if row.status is not RequestStatus.PENDING else None
 
-    row = wait_for(launched, 60, "the request row to be picked up")
+    row = wait_for(launched, 180, "the request row to be picked up")
     assert row.status is RequestStatus.LAUNCHED, row.error
     by_request = wait_for(
-        lambda: _completed_with(lambda e: e.id == row.execution_id), 120, "the requested execution to complete"
+        lambda: _completed_with(lambda e: e.id == row.execution_id), 300, "the requested execution to complete"
     )
     assert by_request.initial_context == {"requirement": "queued"}
     assert by_request.execution_metadata["trigger"] == "sensor"

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 
-def wait_run_finished(stack: Stack, run_id: str, timeout: float = 90):
+def wait_run_finished(stack: Stack, run_id: str, timeout: float = 300):
     run = wait_for(
         lambda: (r := stack.run(run_id)) is not None and r.status in FINISHED and r,
         timeout,
@@ -80,7 +80,7 @@ def test_sensor_catches_up_what_the_run_did_not_mirror(e2e: Stack):
     assert e2e.execution(execution_id) is None and e2e.run_row(run_id) is None
 
     deleted = time.monotonic()
-    row = e2e.wait_run_mirrored(run_id, timeout=20)
+    row = e2e.wait_run_mirrored(run_id, timeout=120)
     took = time.monotonic() - deleted
     print(f"maestro_mirror_sensor recreated the execution {took:.1f}s after its rows were deleted")
     assert row.execution_id == execution_id

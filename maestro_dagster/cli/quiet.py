@@ -1,0 +1,56 @@
+"""Keeping Dagster's DEBUG and INFO console lines out of ``maestro run`` / ``maestro resume`` unless ``--verbose``.
+
+The run's own console logger is set to WARNING through run config, but each step process of the multiprocess
+executor logs ``STEP_WORKER_STARTED`` through Dagster's default system logger (at DEBUG) before it reads any run
+config. Step processes inherit this process's stderr, so while a run executes ``quiet_dagster_console`` makes
+file descriptor 2 a pipe read by a thread that drops Dagster's DEBUG/INFO console lines and forwards every other
+byte unchanged (warnings, errors, tracebacks, a node's own output).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterator
+
+#: Dagster's console line: ``2026-01-01 12:00:00 +0000 - dagster - DEBUG - ...``
+DAGSTER_CHATTER = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - dagster - (DEBUG|INFO) - ")
+
+
+def _forward(read_fd: int, out_fd: int) -> None:
+    with os.fdopen(read_fd, "rb", buffering=0) as pipe:
+        pending = b""
+        while chunk := pipe.read(65536):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            kept = b"".join(line + b"\n" for line in lines if not DAGSTER_CHATTER.match(line))
+            if kept:
+                with contextlib.suppress(OSError):
+                    os.write(out_fd, kept)
+        if pending and not DAGSTER_CHATTER.match(pending):
+            with contextlib.suppress(OSError):
+                os.write(out_fd, pending)
+
+
+@contextlib.contextmanager
+def quiet_dagster_console(enabled: bool = True) -> Iterator[None]:
+    """While the block runs, this process's and its children's stderr lose Dagster's DEBUG/INFO lines."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    original = os.dup(2)
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    thread = threading.Thread(target=_forward, args=(read_fd, original), name="maestro-quiet-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(original, 2)  # a child still alive (multiprocessing's resource tracker) keeps the pipe open
+        thread.join(timeout=0.5)
