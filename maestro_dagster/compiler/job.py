@@ -1,11 +1,12 @@
 """Compile a workflow definition into a Dagster job (pure: no database, no network).
 
-One op per node, named ``<job>__<node>`` (unique across the code location) and aliased by the node's
-Dagster name; one dependency per edge (the target receives the source's ``NodeResult``). The job takes a
-single small run config, ``initial_context``, mapped onto the ``maestro`` resource, so the launchpad shows
-one form. Retry policies map to Dagster ``RetryPolicy`` (``max_retries = max_attempts - 1``; exponential
-backoff waits ``(2^n - 1) * delay`` before retry n). Failure semantics are Dagster's: independent branches
-go on, nodes downstream of a failure never start.
+One op per node, named ``<job>__<node>`` (unique across the code location), aliased by the node's Dagster
+name and described by the node's name, description, type and executor (``op_description``: the Dagster UI's
+graph shows the name); one dependency per edge (the target receives the source's ``NodeResult``). The job
+takes a single small run config, ``initial_context``, mapped onto the ``maestro`` resource, so the launchpad
+shows one form. Retry policies map to Dagster ``RetryPolicy`` (``max_retries = max_attempts - 1``;
+exponential backoff waits ``(2^n - 1) * delay`` before retry n). Failure semantics are Dagster's:
+independent branches go on, nodes downstream of a failure never start.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from maestro_dagster.executors import resolve_executor
 from maestro_dagster.names import dagster_name, job_name, op_name
 from maestro_dagster.policy import ORIGIN_REPOSITORY, ExecutorPolicy
 from maestro_dagster.settings import get_settings
-from maestro_dagster.spec import RetryPolicySpec, WorkflowSpec
+from maestro_dagster.spec import NodeSpec, RetryPolicySpec, WorkflowSpec
 
 
 def retry_policy_for(policy: RetryPolicySpec) -> RetryPolicy | None:
@@ -55,6 +56,16 @@ def retry_policy_for(policy: RetryPolicySpec) -> RetryPolicy | None:
         delay=policy.retry_delay_seconds or None,
         backoff=Backoff.EXPONENTIAL if policy.exponential_backoff else None,
     )
+
+
+def op_description(node_id: str, node: NodeSpec) -> str:
+    """What the Dagster UI shows for the node's op: its name first (the graph shows this line), then its
+    description, then its type, id and executor."""
+    parts = [node.name or node_id]
+    if node.description:
+        parts.append(node.description)
+    parts.append(f"{node.type} node `{node_id}`, executor `{node.executor_ref}`")
+    return "\n\n".join(parts)
 
 
 def _make_op(spec: WorkflowSpec, node_id: str, executors: ExecutorPolicy) -> OpDefinition:
@@ -72,7 +83,7 @@ def _make_op(spec: WorkflowSpec, node_id: str, executors: ExecutorPolicy) -> OpD
         name=op_name(spec.id, node_id),
         ins={name: In(NodeResult, description=f"result of node {up!r}") for name, up in input_names.items()},
         outs={OUTPUT_NAME: Out(NodeResult, description="this node's result and its ancestors' outputs")},
-        description=node.description or f"{node.type} node {node_id!r} ({node.executor_ref})",
+        description=op_description(node_id, node),
         required_resource_keys={RESOURCE_KEY},
         retry_policy=retry_policy_for(spec.effective_retry(node_id)),
         tags={TAG_NODE_ID: node_id, "maestro/node_type": node.type, "maestro/executor": node.executor_ref},
