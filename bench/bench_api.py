@@ -1,6 +1,6 @@
 """Benchmarks of the REST API (``maestro api``, uvicorn) against PostgreSQL.
 
-    .venv/bin/python bench/bench_api.py [--write] [--rate 200] [--seconds 10] [--launches 7]
+    .venv/bin/python bench/bench_api.py [--write] [--rate 200] [--seconds 10] [--launches 7] [--spaced 3] [--pause 75]
 
 1. Read latency: ``GET /api/executions/{id}`` of a completed 6-node execution (outputs, an artifact, one run),
    requested at a fixed rate by an open-loop client (asyncio streams, keep-alive): request *i* is sent at t0 + i/rate
@@ -13,6 +13,11 @@
    ``STARTED`` (the ``RUN_START`` event, i.e. the run worker process is up and executing), with the daemon
    warm (a run already went through it); each launch waits for the previous run to end. Broken down with the
    run's own events: answered / ``RUN_ENQUEUED`` -> ``RUN_STARTING`` (the daemon dequeued it) -> ``RUN_START``.
+   Each launch's ``maestro/launch`` tag says whether a waiting (warm) run worker took it.
+3. Spaced launches: the same launch after a pause longer than the daemon's code-server refresh (``dagster-daemon``
+   replaces its code servers every 60 s, checked every 5 s; default pause 75 s), as an operator launches from the UI
+   now and then: whether the daemon's code server was replaced during the pause (its process tree), the warm/cold
+   tag each launch got, and the same breakdown.
 
 The stack is real: a temporary PostgreSQL database on ``MAESTRO_TEST_POSTGRES_URL`` (default the local
 server as user postgres; Maestro's tables and Dagster's storage), ``dagster-webserver``, ``dagster-daemon``
@@ -66,6 +71,8 @@ TOKEN = "bench-admin-token"
 EX = "maestro_examples.nodes"
 WARMUP_SECONDS = 3.0  # load at the same rate before each measured window
 FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED}
+TAG_LAUNCH = "maestro/launch"  # MaestroRunLauncher's tag: "warm" or "cold"
+TIMES = ("answered", "queued", "worker", "total")  # the seconds of a launch's breakdown
 
 
 def free_port() -> int:
@@ -382,7 +389,7 @@ def pct(values: list[float], p: float) -> float:
 # ---- 2. launch latency -----------------------------------------------------------------------------------
 
 
-def one_launch(stack: Stack, workflow_id: str) -> dict[str, float]:
+def one_launch(stack: Stack, workflow_id: str) -> dict[str, Any]:
     with stack.client() as c:
         t_post = time.time()
         response = c.post(f"/api/workflows/{workflow_id}/execute", json={})
@@ -408,7 +415,44 @@ def one_launch(stack: Stack, workflow_id: str) -> dict[str, float]:
         "queued": stamps[DagsterEventType.RUN_STARTING.value] - stamps[DagsterEventType.RUN_ENQUEUED.value],
         "worker": started - stamps[DagsterEventType.RUN_STARTING.value],
         "total": started - t_post,
+        "launch": stack.run_record(run_id).dagster_run.tags.get(TAG_LAUNCH, "none"),
     }
+
+
+def daemon_code_servers(stack: Stack) -> set[int]:
+    """Pids of the code servers (``dagster api grpc``) the daemon runs now: children of its process tree."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _proc_cpu(int(entry.name))) is not None:
+            parents[int(entry.name)] = stat[0]
+    tree, todo = set(), [stack.named["daemon"].pid]
+    while todo:
+        pid = todo.pop()
+        children = [p for p, ppid in parents.items() if ppid == pid]
+        tree.update(children)
+        todo += children
+    found = set()
+    for pid in tree:
+        with contextlib.suppress(OSError):
+            if b"api\0grpc" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(pid)
+    return found
+
+
+def spaced_launches(stack: Stack, workflow_id: str, count: int, pause: float) -> list[dict[str, Any]]:
+    """``count`` launches, each ``pause`` seconds after the previous run ended (the first after the back-to-back
+    launches), with whether the daemon replaced its code server meanwhile."""
+    results = []
+    for i in range(1, count + 1):
+        before = daemon_code_servers(stack)
+        print(f"spaced launch {i}/{count}: pausing {pause:.0f} s ...", flush=True)
+        time.sleep(pause)  # the pause is what is measured: nothing launches meanwhile
+        result = one_launch(stack, workflow_id)
+        result["pause"], result["replaced"] = pause, bool(daemon_code_servers(stack) - before)
+        results.append(result)
+        print(f"spaced launch {i}: {result['launch']}, POST -> STARTED {result['total']:.2f} s "
+              f"(code server replaced during the pause: {result['replaced']})", flush=True)  # fmt: skip
+    return results
 
 
 # ---- report ----------------------------------------------------------------------------------------------
@@ -432,10 +476,42 @@ def read_row(label: str, read: dict[str, Any]) -> str:
     )
 
 
-def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], stack: Stack, load: str,
-           rate: float, cpu_ms: float, quiet: float) -> str:  # fmt: skip
+def launch_tags(launches: list[dict[str, Any]]) -> str:
+    warm = sum(1 for x in launches if x["launch"] == "warm")
+    return f"{warm} of {len(launches)} warm"
+
+
+def spaced_section(spaced: list[dict[str, Any]]) -> list[str]:
+    """The "(3) spaced launches" paragraphs (none when ``--spaced 0``)."""
+    if not spaced:
+        return []
+    med = {k: statistics.median(x[k] for x in spaced) for k in TIMES}
+    rows = "\n".join(
+        f"| {i} | {x['pause']:.0f} s | {'yes' if x['replaced'] else 'no'} | {x['launch']} | {ms(x['queued'])} "
+        f"| {ms(x['worker'])} | {ms(x['total'])} |"
+        for i, x in enumerate(spaced, 1)
+    )
+    all_warm = all(x["launch"] == "warm" for x in spaced)
+    return [
+        f"### (3) The same launch after a pause of {spaced[0]['pause']:.0f} s",
+        f"{len(spaced)} launches, each {spaced[0]['pause']:.0f} s after the previous run ended: longer than "
+        "`dagster-daemon`'s workspace refresh (every 60 s, checked every 5 s, it starts a new code server with a new "
+        "server id, whether or not the code changed), as when an operator launches from the UI now and then. "
+        "*Code server replaced* is read from the daemon's process tree; *worker* is the run's `maestro/launch` tag.",
+        "| launch | pause | code server replaced | worker | queued (dequeue wait) | worker start | POST -> STARTED |\n"
+        "|---:|---:|---|---|---:|---:|---:|\n" + rows + "\n"
+        f"| **median** | | | | **{ms(med['queued'])}** | **{ms(med['worker'])}** | **{ms(med['total'])}** |",
+        f"- Every spaced launch warm: {'met' if all_warm else '**not met**'} ({launch_tags(spaced)}). The waiting "
+        "worker is kept across code-server refreshes and let go only when a file of its code changed on disk "
+        "(docs/operations.md); before, it was tied to the code server's id, so a launch after such a pause "
+        "started a cold worker.",
+    ]
+
+
+def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, Any]], stack: Stack, load: str,
+           rate: float, cpu_ms: float, quiet: float, spaced: list[dict[str, Any]]) -> str:  # fmt: skip
     p95 = pct(reads[1]["latencies"], 95)
-    med = {k: statistics.median(x[k] for x in launches) for k in launches[0]}
+    med = {k: statistics.median(x[k] for x in launches) for k in TIMES}
     coord, launcher = instance_settings("run_coordinator"), instance_settings("run_launcher")
     machine = (
         f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
@@ -443,7 +519,7 @@ def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], s
     )
     verdict = "met" if p95 <= 0.020 else "**not met**"
     rows = "\n".join(
-        f"| {i} | {ms(x['answered'])} | {ms(x['queued'])} | {ms(x['worker'])} | {ms(x['total'])} |"
+        f"| {i} | {ms(x['answered'])} | {ms(x['queued'])} | {ms(x['worker'])} | {ms(x['total'])} | {x['launch']} |"
         for i, x in enumerate(launches, 1)
     )
     size = statistics.median(reads[1]["sizes"])
@@ -502,11 +578,11 @@ def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], s
         "one launch before them is not counted). Columns: the API's answer (execution row written, run submitted "
         "through the webserver's GraphQL); `RUN_ENQUEUED` to `RUN_STARTING` (waiting for the daemon's dequeue "
         "tick); `RUN_STARTING` to `RUN_START` (the run worker gets the run, loads its job and starts it); POST to "
-        "`RUN_START` in total.",
-        "| launch | API answered | queued (dequeue wait) | worker start | POST -> STARTED |\n"
-        "|---:|---:|---:|---:|---:|\n" + rows + "\n"
+        "`RUN_START` in total; the run's `maestro/launch` tag (warm: a waiting run worker took it).",
+        "| launch | API answered | queued (dequeue wait) | worker start | POST -> STARTED | worker |\n"
+        "|---:|---:|---:|---:|---:|---|\n" + rows + "\n"
         f"| **median** | **{ms(med['answered'])}** | **{ms(med['queued'])}** | **{ms(med['worker'])}** "
-        f"| **{ms(med['total'])}** |",
+        f"| **{ms(med['total'])}** | {launch_tags(launches)} |",
         f"- Target median <= 2 s: {'met' if med['total'] <= 2.0 else '**not met**'} ({ms(med['total'])}). The "
         f"API's part is {ms(med['answered'])} and the queue wait {ms(med['queued'])} (the dequeue interval is 1 s). "
         "The run launcher is `MaestroRunLauncher` (docs/operations.md): the run's worker process was started ahead "
@@ -524,6 +600,7 @@ def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, float]], s
         "launches runs from worker threads, so a slow launch does not hold back the rest of the queue. Run "
         f"launcher: `{launcher['class']}` with `warm_workers: {launcher.get('warm_workers')}` (one worker waiting "
         "covers launches one after another; raise it for bursts).",
+        *spaced_section(spaced),
     ]
     return "\n\n".join(paragraphs) + "\n"
 
@@ -550,10 +627,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="GET requests per second (default 200)")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of the GET load (default 10)")
     parser.add_argument("--launches", type=int, default=7, help="execute launches to time (default 7)")
+    parser.add_argument("--spaced", type=int, default=3, help="launches after a pause each (default 3; 0: none)")
+    parser.add_argument(
+        "--pause", type=float, default=75.0,
+        help="seconds before each spaced launch (default 75: past the daemon's 60 s code-server refresh)",
+    )  # fmt: skip
     parser.add_argument("--only", choices=("read", "launch"), help="run one part only (cannot be used with --write)")
     args = parser.parse_args()
     if args.only and args.write:
         parser.error("--write needs both parts: drop --only")
+    if args.spaced < 0 or args.pause <= 0:
+        parser.error("--spaced must be 0 or more and --pause more than 0 seconds")
     load = "{:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg())
     stack = Stack()
     try:
@@ -582,7 +666,8 @@ def main() -> None:
             result = one_launch(stack, "bench_one")
             if i:  # the first launch of a new job warms its snapshot: not counted
                 launches.append(result)
-                print(f"launch {i}: POST -> STARTED {result['total']:.2f} s", flush=True)
+                print(f"launch {i}: POST -> STARTED {result['total']:.2f} s ({result['launch']})", flush=True)
+        spaced = spaced_launches(stack, "bench_one", args.spaced, args.pause) if args.only != "read" else []
     except BaseException:
         for log in sorted(stack.work.glob("*.log")):
             print(f"---- {log.name} ----\n" + "\n".join(log.read_text(errors="replace").splitlines()[-25:]))
@@ -592,10 +677,10 @@ def main() -> None:
     if args.only:
         for workers, read in reads.items():
             print(read_row(f"{workers} worker(s)", read))
-        for launch in launches:
-            print({k: f"{v * 1000:.0f} ms" for k, v in launch.items()})
+        for launch in [*launches, *spaced]:
+            print({k: f"{v * 1000:.0f} ms" if k in TIMES else v for k, v in launch.items()})
         return
-    body = render(reads, launches, stack, load, args.rate, cpu_ms, quiet)
+    body = render(reads, launches, stack, load, args.rate, cpu_ms, quiet, spaced)
     print(body)
     if args.write:
         write_sections({SECTION: body})

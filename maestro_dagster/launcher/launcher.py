@@ -208,7 +208,8 @@ class MaestroRunLauncher(DefaultRunLauncher):
             if not worker.ready.wait(READY_TIMEOUT_SECONDS) or worker.files is None or worker.proc.poll() is not None:
                 why = f"the waiting worker {worker.pid} never became ready"
             elif changed := changed_files(worker.files, worker.started_ns):
-                why = f"the waiting worker {worker.pid} was let go: {changed[0]} changed on disk since it started"
+                files = ", ".join(changed)
+                why = f"the waiting worker {worker.pid} was let go: {files} changed on disk since it started"
             else:
                 return worker, "warm", ""
             self._release(worker)

@@ -160,7 +160,7 @@ def test_changed_code_is_never_run_by_a_warm_worker(maestro_env, tmp_path, monke
         assert versions_by_pid(probe_log).get(pid) == ["v2"], (pid, versions_by_pid(probe_log), worker.pid)
         assert run.tags[TAG_LAUNCH] == "cold"
         (message,) = launch_messages(maestro_env, second)
-        assert f"{module_file} changed on disk" in message, message
+        assert "changed on disk since it started" in message, message  # naming the files (and any other's edit)
         wait_for(lambda: worker.proc.poll() is not None, 60, "the stale worker to be let go")
 
         # The worker started after the change holds v2: the next launch is warm again.

@@ -1,0 +1,111 @@
+"""The warm run worker in real use: a real webserver and daemon, launches through GraphQL as the Dagster UI does.
+
+- A launch after the daemon has replaced its code server (it does every 60 s, whether or not code changed) gets
+  the waiting worker (``maestro/launch`` = ``warm``): before, it started a cold one.
+- After the code location's code changes on disk and "Reload code location", the next run starts in a fresh
+  (cold) worker that imported the new code; no warm worker runs the old code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from _e2e_procs import wait_for
+from _warm_stack import ProbeStack
+from dagster import DagsterRunStatus
+
+from maestro_dagster.db.session import dispose_engines
+from maestro_dagster.launcher.launcher import TAG_LAUNCH, TAG_WORKER_PID
+from maestro_dagster.settings import get_settings
+
+pytestmark = pytest.mark.e2e
+FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
+
+
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory) -> Iterator[ProbeStack]:
+    work = tmp_path_factory.mktemp("warm_worker")
+    stack = ProbeStack(work, f"sqlite:///{work / 'maestro.db'}")
+    mp = pytest.MonkeyPatch()
+    try:
+        stack.apply(mp)
+        stack.setup()
+        try:
+            stack.start_servers()
+        except BaseException:
+            print(stack.log_tails())
+            raise
+        yield stack
+    finally:
+        stack.stop_all()
+        mp.undo()
+        get_settings.cache_clear()
+        dispose_engines()
+
+
+@pytest.fixture
+def warm(probe: ProbeStack, monkeypatch, request) -> Iterator[ProbeStack]:
+    probe.apply(monkeypatch)
+    yield probe
+    if any(getattr(request.node, f"rep_{w}", None) and getattr(request.node, f"rep_{w}").failed
+           for w in ("setup", "call")):  # fmt: skip
+        print(probe.log_tails())
+
+
+def run_to_end(stack: ProbeStack, run_id: str, timeout: float = 180):
+    run = wait_for(lambda: (r := stack.run(run_id)) is not None and r.status in FINISHED and r, timeout,
+                   f"run {run_id} to end", interval=0.5)  # fmt: skip
+    assert run.status == DagsterRunStatus.SUCCESS, (run.status, stack.launch_messages(run_id))
+    return run
+
+
+def a_worker_waits(stack: ProbeStack, version: str, timeout: float = 180) -> int:
+    """A run worker of the daemon that has imported ``version`` of the code and has no run yet."""
+    busy = {int(r.tags[TAG_WORKER_PID]) for r in stack.instance.get_runs() if TAG_WORKER_PID in r.tags}
+
+    def waiting() -> int | None:
+        versions = stack.versions()
+        ready = [p for p in stack.daemon_workers() - busy if versions.get(p) == [version]]
+        return ready[0] if ready else None
+
+    return wait_for(waiting, timeout, f"a run worker of the daemon holding {version}", interval=0.5)
+
+
+def test_a_launch_after_the_daemon_replaced_its_code_server_is_warm(warm: ProbeStack):
+    run_to_end(warm, warm.launch("e2e_flow", {"case": "before the pause"}))
+    waiting = a_worker_waits(warm, "v1")
+    paused = time.monotonic()
+    new_servers = warm.wait_daemon_refresh()
+    print(f"the daemon replaced its code server after {time.monotonic() - paused:.0f}s: new pid(s) {new_servers}")
+
+    run_id = warm.launch("e2e_flow", {"case": "after the pause"})
+    run = run_to_end(warm, run_id)
+    print(f"launch after the pause: {run.tags[TAG_LAUNCH]}; {warm.launch_messages(run_id)}")
+    assert run.tags[TAG_LAUNCH] == "warm", warm.launch_messages(run_id)
+    assert run.tags[TAG_WORKER_PID] == str(waiting)
+
+
+def test_changed_code_and_reload_start_a_fresh_worker_with_the_new_code(warm: ProbeStack):
+    # Just after a refresh of the daemon's code server, so that no refresh falls between the waiting worker's start
+    # and the launch below (before the fix such a refresh would have made that launch cold by chance).
+    warm.wait_daemon_refresh()
+    run_to_end(warm, warm.launch("e2e_flow", {"case": "old code"}))
+    old = a_worker_waits(warm, "v1")
+
+    warm.write_code("v2")
+    changed = time.monotonic()
+    warm.reload_location()
+    wait_for(lambda: time.monotonic() - changed > 1.0, 5, "the launcher's clock slack to pass", interval=0.05)
+    run_id = warm.launch("e2e_flow", {"case": "new code"})
+    run = run_to_end(warm, run_id)
+    pid = int(run.tags[TAG_WORKER_PID])
+    print(f"launch after the change: {run.tags[TAG_LAUNCH]} in {pid}; {warm.launch_messages(run_id)}")
+    assert warm.versions().get(pid) == ["v2"], (pid, old, warm.versions())
+    assert run.tags[TAG_LAUNCH] == "cold"
+    assert any("changed on disk since it started" in m for m in warm.launch_messages(run_id))
+
+    a_worker_waits(warm, "v2")  # the next worker holds the new code: warm again
+    run = run_to_end(warm, warm.launch("e2e_flow", {"case": "new code, warm"}))
+    assert run.tags[TAG_LAUNCH] == "warm" and warm.versions()[int(run.tags[TAG_WORKER_PID])] == ["v2"]
