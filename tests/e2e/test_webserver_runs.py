@@ -37,12 +37,13 @@ def test_graphql_launch_is_mirrored(e2e: Stack):
     run = wait_run_finished(e2e, run_id)
     print(f"run {run_id} finished {run.status.value} in {time.monotonic() - started:.1f}s")
     assert run.status == DagsterRunStatus.SUCCESS
-    assert TAG_EXECUTION_ID not in run.tags  # launched like the UI does: no execution id given
 
     row = e2e.wait_run_mirrored(run_id)
     record = e2e.instance.get_run_record_by_id(run_id)
     execution_id = execution_id_for_run("e2e_flow", run_id, record.create_timestamp)
     assert row.execution_id == execution_id and EXECUTION_ID_RE.match(execution_id)
+    # launched like the UI does, without an execution id: the run coordinator tagged it with the mirror's id
+    assert run.tags[TAG_EXECUTION_ID] == execution_id
     assert row.trigger == "dagster" and row.kind.value == "initial" and row.status.value == "completed"
 
     execution = e2e.execution(execution_id)
