@@ -44,7 +44,10 @@ class NodeRuntime:
     settings: Settings = field(default_factory=get_settings)
 
     def artifacts_dir(self, node_id: str) -> Path:
-        return self.settings.artifacts_dir / self.execution_id / node_id
+        """``<artifacts dir>/<execution id>/<run id>/<node id>``: each run of an execution (a resume, a
+        "Re-execute all") writes its own files, so a later run never overwrites an earlier run's artifacts.
+        Retries within a run share the directory (only a completed attempt's files are reported)."""
+        return self.settings.artifacts_dir / self.execution_id / self.run_id / node_id
 
 
 def execution_id_of_run(instance: DagsterInstance | None, run: DagsterRun) -> str:

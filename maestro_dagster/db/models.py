@@ -260,12 +260,15 @@ class Artifact(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
     artifact_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
-    dagster_run_id: Mapped[str | None] = mapped_column(String(64))
+    dagster_run_id: Mapped[str | None] = mapped_column(String(64), index=True)  # the run that reported it
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     execution: Mapped[WorkflowExecution] = relationship(back_populates="artifacts")
 
-    __table_args__ = (UniqueConstraint("execution_id", "node_id", "file_path", name="uq_artifact_path"),)
+    # One row per file per run (0004): a later run reporting the same path adds a row instead of replacing one.
+    __table_args__ = (
+        UniqueConstraint("execution_id", "node_id", "file_path", "dagster_run_id", name="uq_artifact_path"),
+    )
 
 
 class ExecutionRequest(TimestampMixin, Base):

@@ -464,12 +464,17 @@ class ArtifactRepository:
         metadata: dict[str, Any] | None = None,
         **fields: Any,
     ) -> Artifact:
-        """Insert or refresh the artifact identified by (execution, node, file_path)."""
+        """Insert or refresh the artifact identified by (execution, node, file_path, ``dagster_run_id`` if given):
+        the same path reported by another run is another row (``uq_artifact_path``)."""
         row = None
+        run_id = fields.get("dagster_run_id")
         if file_path is not None:
             row = self.session.scalars(
                 select(Artifact).where(
-                    Artifact.execution_id == execution_id, Artifact.node_id == node_id, Artifact.file_path == file_path
+                    Artifact.execution_id == execution_id,
+                    Artifact.node_id == node_id,
+                    Artifact.file_path == file_path,
+                    Artifact.dagster_run_id.is_(None) if run_id is None else Artifact.dagster_run_id == run_id,
                 )
             ).one_or_none()
         if row is None:

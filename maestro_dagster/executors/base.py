@@ -63,9 +63,9 @@ _LOG = logging.getLogger("maestro_dagster.executors")
 class ExecutorContext:
     """What a built-in executor knows besides ``node_input``.
 
-    ``artifacts_dir`` is the directory for this node's files (the caller passes
-    ``<settings.artifacts_dir>/<execution_id>/<node_id>``); it is not created until an executor calls
-    :meth:`ensure_artifacts_dir`.
+    ``artifacts_dir`` is the directory for this node's files in this run (the caller passes
+    ``<settings.artifacts_dir>/<execution_id>/<run_id>/<node_id>``, see ``NodeRuntime.artifacts_dir``); it is
+    not created until an executor calls :meth:`ensure_artifacts_dir`.
     """
 
     workflow_id: str

@@ -28,7 +28,7 @@ from maestro_dagster.gc_tuning import fewer_collections
 from maestro_dagster.mirror.fresh import FreshRun, write_fresh
 from maestro_dagster.mirror.model import DagsterEventIn
 from maestro_dagster.mirror.projector import MirrorResult, project
-from maestro_dagster.mirror.reducer import RUN_TERMINAL
+from maestro_dagster.mirror.reducer import needs_fresh_run
 from maestro_dagster.mirror.source import FINISHED, is_maestro_run, read_events_many
 from maestro_dagster.mirror.store import ensure_execution
 from maestro_dagster.settings import Settings
@@ -113,8 +113,8 @@ def _read_batch(
         if row is not None and not run_events and not finished and row[3] == run.status.value:
             results[run_id] = MirrorResult(run_id, row[0])  # a live pass that found nothing new writes nothing
             continue
-        if not finished and any(e.event_type in RUN_TERMINAL for e in run_events):
-            run = instance.get_run_by_id(run_id) or run  # its tags (a pause request) as new as its end
+        if not finished and needs_fresh_run(run_events):
+            run = instance.get_run_by_id(run_id) or run  # its tags and status as new as these events
         execution_id = row[0] if row is not None else execution_id_of_run(instance, run)
         pending.append(_Pending(record, run, execution_id, row is not None, run_events))
     return results, pending

@@ -20,11 +20,10 @@ from maestro_dagster.compiler import TAG_WORKFLOW_ID
 from maestro_dagster.db.models import NodeState
 from maestro_dagster.db.repositories import WorkflowRepository
 from maestro_dagster.mirror.model import DagsterEventIn, EventRow, ExecutionView, NodeView
-from maestro_dagster.mirror.projector import MirrorResult, apply_events
+from maestro_dagster.mirror.projector import MirrorResult, apply_events, run_facts
 from maestro_dagster.mirror.store import (
     EXECUTION_FIELDS,
     NODE_FIELDS,
-    TAG_PAUSE,
     insert_events,
     new_execution,
     new_run_row,
@@ -82,7 +81,7 @@ def write_fresh(session: Session, runs: list[FreshRun]) -> list[MirrorResult]:
             global_context=execution.global_context or {},
         )
         view.total_nodes = len(view.nodes) or execution.total_nodes
-        reducer = apply_events(view, item.events, {run.run_id: run.tags.get(TAG_PAUSE) == "true"})
+        reducer = apply_events(view, item.events, {run.run_id: run_facts(run)})
         for f in EXECUTION_FIELDS:
             setattr(execution, f, getattr(view, f))
         ran = view.runs[run.run_id]

@@ -66,9 +66,26 @@ class RunView:
     status: WorkflowStatus = WorkflowStatus.PENDING
     dagster_status: str | None = None
     trigger: str | None = None
-    pause_requested: bool = False
+    pause_requested: bool = False  # these three: the run's ``RunFacts`` as last given (see ``RunFacts``)
+    cancelled_by: str | None = None
+    termination_requested: bool = False
     started_at: datetime | None = None
     completed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the mirror needs of a run beside its events: who stopped it, from its tags and status.
+
+    Read after the events that use them (a pause tag is set before the termination it asks for, so a read after
+    the step's interruption or the run's end sees it). ``pause_requested``: ``maestro/pause_requested`` is
+    ``true``; ``cancelled_by``: the ``maestro/cancelled_by`` tag (who asked, as its setter wrote it);
+    ``termination_requested``: the run was ``CANCELING`` or ``CANCELED`` (someone asked Dagster to stop it).
+    """
+
+    pause_requested: bool = False
+    cancelled_by: str | None = None
+    termination_requested: bool = False
 
 
 @dataclass

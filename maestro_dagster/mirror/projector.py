@@ -11,20 +11,21 @@ once, gives the same rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dagster import DagsterInstance, DagsterRun, RunRecord
+from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunRecord
 from sqlalchemy.orm import Session
 
 from maestro_dagster.compiler import TAG_WORKFLOW_ID, execution_id_of_run
 from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import get_db
 from maestro_dagster.mirror.live_view import LiveState, save_changes, view_for
-from maestro_dagster.mirror.model import DagsterEventIn, ExecutionView
-from maestro_dagster.mirror.reducer import RUN_TERMINAL, Reducer
+from maestro_dagster.mirror.model import DagsterEventIn, ExecutionView, RunFacts
+from maestro_dagster.mirror.reducer import Reducer, needs_fresh_run
 from maestro_dagster.mirror.source import FINISHED, is_maestro_run, read_events
-from maestro_dagster.mirror.store import TAG_PAUSE, ensure_execution, load_view, save_view
+from maestro_dagster.mirror.store import TAG_CANCELLED_BY, TAG_PAUSE, ensure_execution, load_view, save_view
 from maestro_dagster.names import dagster_name
 from maestro_dagster.settings import Settings, get_settings
 
@@ -52,10 +53,23 @@ def _prepare(
     return ensure_execution(session, run, execution_id, created, run.tags[TAG_WORKFLOW_ID]), execution_id
 
 
-def apply_events(view: ExecutionView, events: list[DagsterEventIn], pause_requested: dict[str, bool]) -> Reducer:
-    for run_id, flag in pause_requested.items():
+def run_facts(run: DagsterRun) -> RunFacts:
+    """The run's ``RunFacts`` as ``run`` (read after the events they serve, see ``needs_fresh_run``) shows them."""
+    return RunFacts(
+        pause_requested=run.tags.get(TAG_PAUSE) == "true",
+        cancelled_by=run.tags.get(TAG_CANCELLED_BY) or None,
+        termination_requested=run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED),
+    )
+
+
+def apply_events(view: ExecutionView, events: list[DagsterEventIn], facts: Mapping[str, RunFacts | bool]) -> Reducer:
+    """Apply ``events`` to ``view``; ``facts``: per run id, its ``RunFacts`` (a bare bool: only a pause flag)."""
+    for run_id, given in facts.items():
         if run_id in view.runs:
-            view.runs[run_id].pause_requested = flag
+            given = given if isinstance(given, RunFacts) else RunFacts(pause_requested=given)
+            run = view.runs[run_id]
+            run.pause_requested, run.cancelled_by = given.pause_requested, given.cancelled_by
+            run.termination_requested = given.termination_requested
     reducer = Reducer(view, {dagster_name(n): n for n in view.nodes})
     for event in events:
         reducer.apply(event)
@@ -74,8 +88,9 @@ def mirror_run(
     """Mirror run ``run_id``; safe to call any number of times, from any process.
 
     ``known``: what the caller has just read of the run (the catch-up loop's listing), or the run as it started
-    (the live mirror's periodic passes), so that it is not read again. A run it shows as not ended yet is read
-    again only if the events include its end: its tags (a pause request) must be as new as that event.
+    (the live mirror's periodic passes), so that it is not read again. A run it shows (or showed before its
+    events were read) as not ended is read again only if the events include its end or an interrupted step:
+    its tags and status (``RunFacts``: who stopped it) must be as new as those events.
     ``live``: the live mirror's state of this run (``live_view.py``) for its periodic passes while it is going.
     """
     settings = settings or get_settings()
@@ -109,7 +124,7 @@ def mirror_run(
     events = read_events(instance, run_id, cursor)
     if not events and not finished and unchanged_status:  # a live pass that found nothing new writes nothing
         return MirrorResult(run_id, execution_id)
-    if known is not None and not finished and any(e.event_type in RUN_TERMINAL for e in events):
+    if not finished and needs_fresh_run(events):  # the run as read may predate them (its tags, its status)
         run = instance.get_run_by_id(run_id) or run
 
     new_cursor = max(cursor, events[-1].storage_id) if events else cursor
@@ -123,7 +138,7 @@ def mirror_run(
             # on the kept view offers again the rows of events this mirror already wrote: the same rows
             # (``reducer.py``), so only the others are inserted.
             cached = view_for(session, live, execution_id)
-            reducer = apply_events(cached.view, events, {run_id: run.tags.get(TAG_PAUSE) == "true"})
+            reducer = apply_events(cached.view, events, {run_id: run_facts(run)})
             rows = [e for e in reducer.events if e.storage_id not in live.written] if finished else reducer.events
             save_changes(
                 session, cached, rows, reducer.artifacts, run_id, run.status.value, new_cursor, complete=finished
@@ -143,7 +158,7 @@ def project(
     ``complete``: ``events`` are all of the run's events, read once it had finished (the full pass).
     """
     view = load_view(session, execution_id)
-    reducer = apply_events(view, events, {run.run_id: run.tags.get(TAG_PAUSE) == "true"})
+    reducer = apply_events(view, events, {run.run_id: run_facts(run)})
     save_view(session, view, reducer.events, reducer.artifacts)
     run_row = session.get(ExecutionRun, run.run_id)
     if events:

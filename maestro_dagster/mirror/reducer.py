@@ -14,10 +14,19 @@ completed one -> its outputs and ``artifact_created`` per file; ``STEP_SUCCESS``
 ``STEP_FAILURE`` -> ``node_failed``. When a run fails or is cancelled, nodes that never ran are
 ``blocked`` (``node_blocked``) and nodes still running are failed. A run ends once: its first end event
 counts, and a later one for the same run (a failure reported twice) adds no row.
+
+Node and execution fields: ``duration_seconds`` is always ``completed_at - started_at`` of the node's latest
+attempt (Dagster's own step time is kept in ``node_completed.data.step_seconds``); a node's ``error_*`` is
+its latest failure and is cleared when a later attempt completes or skips (the failures stay in the
+``node_retry`` / ``node_failed`` events). The execution's ``error_*`` follow its latest run: cleared when that
+run starts, set by its first failed node, else (a killed or cancelled run) by the first node, by node id, that
+the run's end stopped. A node stopped by a cancel (its step interrupted, or still running at the run's end)
+gets the sentence ``stopped_text`` makes ("cancelled by <who> at <when>") as its error.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from maestro_dagster.compiler import META_ARTIFACTS, META_CONDITION, META_INPUTS, META_OUTPUT, META_QUALITY, META_STATUS
@@ -39,6 +48,42 @@ RUN_TERMINAL = (RUN_SUCCESS, RUN_FAILURE, RUN_CANCELED)
 STEP_EVENTS = ("STEP_START", "STEP_RESTARTED", "STEP_UP_FOR_RETRY", "STEP_OUTPUT", "STEP_SUCCESS", "STEP_FAILURE")
 MIRRORED_TYPES = (RUN_START, *RUN_TERMINAL, *STEP_EVENTS)
 RUN_ENDED = "RunEnded"  # error_type of a node that was still running when its run ended
+INTERRUPTED = "DagsterExecutionInterruptedError"  # error_type of a step Dagster interrupted (a termination)
+TERMINATION_BY_DAGSTER = "a run termination request to Dagster (the Dagster UI or its GraphQL API)"
+
+
+def needs_fresh_run(events: list[DagsterEventIn]) -> bool:
+    """Do these events' rows depend on the run's tags and status (``RunFacts``) as they are now?
+
+    A pass that reads such events reads the run again after them, unless it read the run as finished.
+    """
+    return any(
+        e.event_type in RUN_TERMINAL or (e.event_type == "STEP_FAILURE" and e.error_type == INTERRUPTED) for e in events
+    )
+
+
+def stopped_text(run: RunView, at: datetime) -> str:
+    """A stopped node's error: who stopped ``run`` (its ``RunFacts``), and when the node stopped (UTC)."""
+    when = at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if run.pause_requested:
+        who = "a pause request" + (f" by {run.cancelled_by}" if run.cancelled_by else "")
+    elif run.cancelled_by:
+        who = run.cancelled_by
+    elif run.termination_requested:
+        who = TERMINATION_BY_DAGSTER
+    else:
+        return f"interrupted at {when} with no termination requested (its process was stopped: Ctrl-C or a signal)"
+    return f"cancelled by {who} at {when}"
+
+
+def finish(node: NodeView, at: datetime) -> None:
+    """The node's latest attempt ended at ``at``: ``completed_at`` and ``duration_seconds`` agree."""
+    node.completed_at = at
+    node.duration_seconds = None if node.started_at is None else attempt_seconds(node.started_at, at)
+
+
+def attempt_seconds(started: datetime, ended: datetime) -> float:
+    return round(max(0.0, (ended - started).total_seconds()), 6)
 
 
 class Reducer:
@@ -53,6 +98,7 @@ class Reducer:
         # how far the view already is when events are replayed.
         self._attempt_seen: dict[tuple[str, str], int] = {}
         self._output_seen: dict[tuple[str, str], Any] = {}
+        self._started_seen: dict[tuple[str, str], datetime] = {}
 
     # -- helpers ----------------------------------------------------------------------------------
     def _emit(self, ev: DagsterEventIn, etype: EventType, node_id: str | None, data: dict[str, Any], part: int = 0):
@@ -110,6 +156,7 @@ class Reducer:
             self.view.started_at = self.view.started_at or ev.timestamp
             self.view.completed_at = None
             self.view.paused_at = None
+            self.view.error_message = self.view.error_node_id = None  # they follow the latest run
 
     def _run_end(self, ev: DagsterEventIn) -> None:
         run = self._run(ev.run_id)
@@ -151,8 +198,8 @@ class Reducer:
             self.view.completed_at = None
         else:
             self.view.completed_at = ev.timestamp
-        if status is WorkflowStatus.FAILED and not self.view.error_message:
-            self.view.error_message = ev.message
+        if status is not WorkflowStatus.COMPLETED and not self.view.error_message:
+            self.view.error_message = ev.message if status is WorkflowStatus.FAILED else stopped_text(run, ev.timestamp)
         if status is WorkflowStatus.COMPLETED:
             self.view.error_message = self.view.error_node_id = None
             self.view.final_context = {
@@ -165,13 +212,17 @@ class Reducer:
 
         On a replay the nodes this run's end already closed get the same rows again.
         """
-        part = 1
+        part, stopped = 1, []
         for node in sorted(self.view.nodes.values(), key=lambda n: n.node_id):
             this_run = node.last_run_id == ev.run_id
             if node.status is NodeStatus.RUNNING and this_run:
                 node.status = NodeStatus.FAILED
-                node.completed_at = ev.timestamp
-                node.error_message = f"the run ended ({status.value}) while this node was running"
+                finish(node, ev.timestamp)
+                node.error_message = (
+                    f"the run ended ({status.value}) while this node was running"
+                    if status is WorkflowStatus.FAILED
+                    else stopped_text(self._run(ev.run_id), ev.timestamp)
+                )
                 node.error_type = RUN_ENDED
             elif node.status in (NodeStatus.PENDING, NodeStatus.BLOCKED) and not this_run:
                 node.status = NodeStatus.BLOCKED
@@ -182,13 +233,18 @@ class Reducer:
             if node.status is NodeStatus.BLOCKED:
                 self._emit(ev, EventType.NODE_BLOCKED, node.node_id, {"reason": f"run {status.value}"}, part)
             else:
-                self._emit(ev, EventType.NODE_FAILED, node.node_id, {"error": node.error_message}, part)
+                stopped.append(node.node_id)
+                data = {"error": node.error_message, "error_type": RUN_ENDED, "attempts": node.run_attempt}
+                self._emit(ev, EventType.NODE_FAILED, node.node_id, data, part)
             part += 1
+        if stopped and self.view.error_node_id is None:
+            self.view.error_node_id = stopped[0]
 
     # -- step events ------------------------------------------------------------------------------
     def _step_started(self, ev: DagsterEventIn, node: NodeView, attempt: int) -> None:
         run_id = ev.run_id
         self._attempt_seen[(run_id, node.node_id)] = attempt
+        self._started_seen[(run_id, node.node_id)] = ev.timestamp
         base = node.attempt_count - node.run_attempt if node.last_run_id == run_id else node.attempt_count
         if self._owns(node, run_id):
             if node.last_run_id != run_id:
@@ -221,7 +277,8 @@ class Reducer:
         if meta.get(META_STATUS) == "skipped":
             if owns:
                 node.status = NodeStatus.SKIPPED
-                node.completed_at = ev.timestamp
+                finish(node, ev.timestamp)
+                node.error_message = node.error_type = None
                 node.inputs = meta.get(META_INPUTS)
             self._emit(ev, EventType.NODE_SKIPPED, node.node_id, {"condition": meta.get(META_CONDITION)})
             return
@@ -243,27 +300,44 @@ class Reducer:
             self._emit(ev, EventType.ARTIFACT_CREATED, node.node_id, data, index)
 
     def _step_success(self, ev: DagsterEventIn, node: NodeView) -> None:
-        duration = round(ev.duration_ms / 1000, 6) if ev.duration_ms is not None else None
+        step_seconds = round(ev.duration_ms / 1000, 6) if ev.duration_ms is not None else None
         if self._owns(node, ev.run_id):
             if node.status is NodeStatus.SKIPPED and node.last_run_id == ev.run_id:
                 return
             node.status = NodeStatus.COMPLETED
-            node.completed_at = ev.timestamp
-            node.duration_seconds = duration
+            finish(node, ev.timestamp)
+            node.error_message = node.error_type = None  # earlier attempts' failures stay in their events
         elif node.status is NodeStatus.SKIPPED:
             return
-        output = self._output_seen.get((ev.run_id, node.node_id), node.outputs)
-        data = {"attempt": self._attempt(ev, node), "duration_seconds": duration, "output": output}
+        started = self._attempt_started(ev, node)
+        data = {
+            "attempt": self._attempt(ev, node),
+            "duration_seconds": None if started is None else attempt_seconds(started, ev.timestamp),
+            "step_seconds": step_seconds,
+            "output": self._output_seen.get((ev.run_id, node.node_id), node.outputs),
+        }
         self._emit(ev, EventType.NODE_COMPLETED, node.node_id, data)
 
+    def _attempt_started(self, ev: DagsterEventIn, node: NodeView) -> datetime | None:
+        """When the attempt of ``node`` that ``ev`` ends started (this pass's start event, else the view's)."""
+        seen = self._started_seen.get((ev.run_id, node.node_id))
+        if seen is not None:
+            return seen
+        return node.started_at if node.last_run_id == ev.run_id else None
+
+    def _failure_text(self, ev: DagsterEventIn) -> str | None:
+        """The error a ``STEP_FAILURE`` records: the user's error, or who stopped an interrupted step."""
+        if ev.error_type == INTERRUPTED:
+            return stopped_text(self._run(ev.run_id), ev.timestamp)
+        return ev.error_message
+
     def _step_failure(self, ev: DagsterEventIn, node: NodeView) -> None:
+        error = self._failure_text(ev)
         if self._owns(node, ev.run_id):
             node.status = NodeStatus.FAILED
-            node.completed_at = ev.timestamp
-            if node.started_at is not None:
-                node.duration_seconds = max(0.0, (ev.timestamp - node.started_at).total_seconds())
-            node.error_message, node.error_type = ev.error_message, ev.error_type
+            finish(node, ev.timestamp)
+            node.error_message, node.error_type = error, ev.error_type
             if self._is_latest(ev.run_id):
-                self.view.error_node_id, self.view.error_message = node.node_id, ev.error_message
-        data = {"error": ev.error_message, "error_type": ev.error_type, "attempts": self._attempt(ev, node)}
+                self.view.error_node_id, self.view.error_message = node.node_id, error
+        data = {"error": error, "error_type": ev.error_type, "attempts": self._attempt(ev, node)}
         self._emit(ev, EventType.NODE_FAILED, node.node_id, data)

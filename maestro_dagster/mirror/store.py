@@ -27,12 +27,14 @@ from maestro_dagster.db.repositories import ExecutionRepository, WorkflowReposit
 from maestro_dagster.mirror.model import ArtifactRow, EventRow, ExecutionView, NodeView, RunView
 
 TAG_PAUSE = "maestro/pause_requested"
+TAG_CANCELLED_BY = "maestro/cancelled_by"  # who asked to cancel or pause the run, set before the termination
 LOADED_ROWS = "maestro_mirror_loaded_rows"  # session.info key: rows load_view read, by execution id
 NODE_FIELDS = (
     "status", "attempt_count", "run_attempt", "last_run_id", "started_at", "completed_at", "duration_seconds",
     "error_message", "error_type", "inputs", "outputs", "quality_score", "contract_fulfilled",
 )  # fmt: skip
 UPDATED_NODE_COLUMNS = (*NODE_FIELDS, "updated_at")
+ARTIFACT_KEY = ("execution_id", "node_id", "file_path", "dagster_run_id")  # uq_artifact_path
 RUN_FIELDS = ("status", "dagster_status", "started_at", "completed_at")  # of execution_runs, kept by the view
 EXECUTION_FIELDS = (
     "status", "current_phase", "started_at", "completed_at", "paused_at", "error_message", "error_node_id",
@@ -239,11 +241,12 @@ def insert_events(session: Session, events: dict[str, list[EventRow]]) -> None:
 
 
 def upsert_artifacts(session: Session, execution_id: str, artifacts: list[ArtifactRow], now: datetime) -> None:
-    """One row per (execution, node, path); a re-run that rewrote the file refreshes size and sha256."""
+    """One row per (execution, node, path, run): a later run that reports the same path adds its own row (with
+    what the file held then), so no run's record is overwritten; a replay of the same run refreshes its row."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for a in {(a.node_id, a.path): a for a in artifacts}.values():
+    for a in {(a.node_id, a.path, a.run_id): a for a in artifacts}.values():
         stmt = insert(Artifact.__table__).values(
-            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{execution_id}/{a.node_id}/{a.path}")),
+            id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{execution_id}/{a.node_id}/{a.path}@{a.run_id}")),
             execution_id=execution_id,
             node_id=a.node_id,
             artifact_type="file",
@@ -258,7 +261,6 @@ def upsert_artifacts(session: Session, execution_id: str, artifacts: list[Artifa
         )
         session.execute(
             stmt.on_conflict_do_update(
-                index_elements=["execution_id", "node_id", "file_path"],
-                set_={"size_bytes": a.size_bytes, "sha256": a.sha256, "dagster_run_id": a.run_id},
+                index_elements=ARTIFACT_KEY, set_={"size_bytes": a.size_bytes, "sha256": a.sha256}
             )
         )

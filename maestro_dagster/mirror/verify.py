@@ -2,8 +2,9 @@
 
 The expected rows come from replaying every run of the execution, in launch order, through the same
 reducer the mirror uses, starting from the definition (every node pending). Compared: the set of runs,
-event rows (missing, unexpected), node states (status, attempts, error, outputs) and the execution
-(status, counts, progress).
+event rows (missing, unexpected), node states (status, attempts, error and its type, times and duration,
+outputs), the execution (status, counts, progress, error and failed node) and the artifact rows the runs
+reported (one per node, path and run, with its size and sha256; rows not made by a run are not compared).
 """
 
 from __future__ import annotations
@@ -15,14 +16,18 @@ from dagster import DagsterInstance
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
-from maestro_dagster.mirror.model import ExecutionView, NodeView, RunView
-from maestro_dagster.mirror.projector import apply_events
+from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
+from maestro_dagster.mirror.model import ArtifactRow, ExecutionView, NodeView, RunView
+from maestro_dagster.mirror.projector import apply_events, run_facts
 from maestro_dagster.mirror.source import read_events
-from maestro_dagster.mirror.store import TAG_PAUSE
 
-NODE_COMPARED = ("status", "attempt_count", "error_message", "outputs")
-EXECUTION_COMPARED = ("status", "total_nodes", "completed_nodes", "failed_nodes", "progress_percent")
+NODE_COMPARED = (
+    "status", "attempt_count", "error_message", "error_type", "started_at", "completed_at", "duration_seconds",
+    "outputs",
+)  # fmt: skip
+EXECUTION_COMPARED = (
+    "status", "total_nodes", "completed_nodes", "failed_nodes", "progress_percent", "error_message", "error_node_id",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ def verify_execution(session: Session, instance: DagsterInstance, execution_id: 
     )
     expected = _fresh_view(execution, states)
     expected_events = {}
+    expected_artifacts: dict[tuple[str, str, str], ArtifactRow] = {}
     for row in runs:
         dagster_run = instance.get_run_by_id(row.run_id)
         if dagster_run is None:
@@ -66,11 +72,11 @@ def verify_execution(session: Session, instance: DagsterInstance, execution_id: 
         expected.runs[row.run_id] = RunView(
             row.run_id, row.created_at.timestamp(), row.kind, row.parent_run_id, row.root_run_id
         )
-        reducer = apply_events(
-            expected, read_events(instance, row.run_id), {row.run_id: dagster_run.tags.get(TAG_PAUSE) == "true"}
-        )
+        reducer = apply_events(expected, read_events(instance, row.run_id), {row.run_id: run_facts(dagster_run)})
         for e in reducer.events:
             expected_events[(e.run_id, e.storage_id, e.part)] = e
+        for a in reducer.artifacts:
+            expected_artifacts[(a.node_id, a.path, a.run_id)] = a
 
     stored = list(session.scalars(select(ExecutionEvent).where(ExecutionEvent.execution_id == execution_id)))
     stored_keys = {}
@@ -99,7 +105,25 @@ def verify_execution(session: Session, instance: DagsterInstance, execution_id: 
         for field in EXECUTION_COMPARED:
             if getattr(execution, field) != getattr(expected, field):
                 diff(f"execution.{field} is {getattr(execution, field)!r}, expected {getattr(expected, field)!r}")
+    _compare_artifacts(session, execution_id, {r.run_id for r in runs}, expected_artifacts, diff)
     return diffs
+
+
+def _compare_artifacts(
+    session: Session, execution_id: str, run_ids: set[str], expected: dict[tuple[str, str, str], ArtifactRow], diff
+) -> None:
+    """The artifact rows of the execution's runs against what their events reported."""
+    rows = session.scalars(select(Artifact).where(Artifact.execution_id == execution_id))
+    stored = {(a.node_id, a.file_path, a.dagster_run_id): a for a in rows if a.dagster_run_id in run_ids}
+    for key, want in expected.items():
+        got = stored.get(key)
+        if got is None:
+            diff(f"missing artifact {key[1]} of node {key[0]} (run {key[2][:8]})")
+        elif (got.size_bytes, got.sha256) != (want.size_bytes, want.sha256):
+            diff(f"artifact {key[1]} (run {key[2][:8]}) has size/sha256 {got.size_bytes}/{got.sha256}, expected "
+                 f"{want.size_bytes}/{want.sha256}")  # fmt: skip
+    for key in stored.keys() - expected.keys():
+        diff(f"unexpected artifact {key[1]} of node {key[0]} (run {key[2][:8]})")
 
 
 def verify_executions(session: Session, instance: DagsterInstance, execution_ids: Iterable[str]) -> list[Difference]:

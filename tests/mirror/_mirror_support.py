@@ -90,8 +90,8 @@ def assert_node_completed(state: NodeState, *, attempts: int = 1) -> None:
     assert state.completed_at >= state.started_at
     assert state.duration_seconds is not None and state.duration_seconds >= 0
     assert state.inputs is not None and "config" in state.inputs and "upstream" in state.inputs
-    if attempts == 1:  # after retries the latest failure's message stays (the original's behaviour)
-        assert state.error_message is None
+    assert state.error_message is None and state.error_type is None  # cleared by the completing attempt
+    assert state.duration_seconds == round((state.completed_at - state.started_at).total_seconds(), 6)
 
 
 # ---- snapshots of the five mirrored tables ----------------------------------------------------------------

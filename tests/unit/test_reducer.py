@@ -63,7 +63,8 @@ def test_a_failing_run_gives_the_expected_view_and_rows():
     view = make_view("r1", max_retries=1)
     reducer = apply_events(view, failing_run(), {})
     a, b, c = (view.nodes[n] for n in NODES)
-    assert (a.status, a.attempt_count, a.outputs, a.duration_seconds) == (NodeStatus.COMPLETED, 1, {"answer": 42}, 1.5)
+    # duration_seconds is completed_at - started_at (events 2 -> 4: 2 s); Dagster's own 1.5 s is step_seconds
+    assert (a.status, a.attempt_count, a.outputs, a.duration_seconds) == (NodeStatus.COMPLETED, 1, {"answer": 42}, 2.0)
     assert (b.status, b.attempt_count, b.error_message, b.error_type) == (
         NodeStatus.FAILED,
         2,
@@ -90,7 +91,12 @@ def test_a_failing_run_gives_the_expected_view_and_rows():
     assert data[(EventType.NODE_RETRY, 6)] == {"attempt": 1, "delay": 0, "error": "boom 1"}
     assert data[(EventType.NODE_STARTED, 7)] == {"attempt": 2, "max_attempts": 2, "total_attempts": 2}
     assert data[(EventType.NODE_FAILED, 8)]["attempts"] == 2
-    assert data[(EventType.NODE_COMPLETED, 4)] == {"attempt": 1, "duration_seconds": 1.5, "output": {"answer": 42}}
+    assert data[(EventType.NODE_COMPLETED, 4)] == {
+        "attempt": 1,
+        "duration_seconds": 2.0,
+        "step_seconds": 1.5,
+        "output": {"answer": 42},
+    }
     assert data[(EventType.WORKFLOW_FAILED, 9)]["failed_node"] == "b"
 
 
