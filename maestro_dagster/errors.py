@@ -116,3 +116,19 @@ class AuthError(MaestroError):
 class ForbiddenError(AuthError):
     http_status = 403
     code = "forbidden"
+
+
+class MigrationError(MaestroError):
+    """A migration command that cannot be carried out as asked (an unknown revision, no valid target)."""
+
+    http_status = 500
+    exit_code = 1
+    code = "migration_error"
+
+
+class DataLossError(MaestroError):
+    """An operation that would delete data (a downgrade dropping tables with rows) asked without confirmation."""
+
+    http_status = 409
+    exit_code = 1
+    code = "would_lose_data"

@@ -10,9 +10,10 @@ authorized it (an unknown path, a wrong method) is audited under the name of its
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import lru_cache
+from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
@@ -25,11 +26,12 @@ from maestro_dagster.api.auth import bearer, principal_for
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.errors import install_error_handlers
 from maestro_dagster.db.models import AuditLog
-from maestro_dagster.db.session import get_db, read_session_factory
+from maestro_dagster.db.session import get_db, ping_within, read_session_factory
 from maestro_dagster.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+INSTANCE_PROBE_SECONDS = 2.0  # the database check before Dagster's instance is first opened
 
 
 def _audit(settings: Settings, request: Request, status_code: int) -> None:
@@ -115,14 +117,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.notifier.start()
         yield
         app.state.notifier.stop()
-        if _instance.cache_info().currsize:
-            _instance().dispose()
+        if opened:
+            opened[0].dispose()
 
-    @lru_cache(maxsize=1)
-    def _instance():
-        from maestro_dagster.instance import get_instance
+    opened: list[Any] = []  # Dagster's instance, once opened
+    opening = threading.Lock()
 
-        return get_instance(settings)
+    def _instance() -> Any:
+        """Dagster's instance, opened on first use, after a bounded check of the database: opening it on a dead
+        PostgreSQL server retries for seconds, where a 503 ``database_unavailable`` now answers at once."""
+        if not opened:
+            with opening:
+                if not opened:
+                    from maestro_dagster.instance import get_instance
+
+                    ping_within(settings, INSTANCE_PROBE_SECONDS)
+                    opened.append(get_instance(settings))
+        return opened[0]
 
     app = FastAPI(
         title="Maestro DAG Workflow API (Dagster)",

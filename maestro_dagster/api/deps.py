@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from maestro_dagster.api.auth import Principal, authorize_async
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.routing import ROLE_ATTRIBUTE
-from maestro_dagster.errors import DatabaseError
+from maestro_dagster.db.failures import as_database_error
 from maestro_dagster.settings import Settings
 
 T = TypeVar("T")
@@ -54,7 +54,7 @@ def _read(request: Request, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
                 raise
         return _in_session(request, fn, args)
     except OperationalError as exc:
-        raise _database_error(settings, exc) from exc
+        raise as_database_error(exc, settings) from exc
 
 
 async def read(request: Request, fn: Callable[..., T], *args: Any) -> T:
@@ -63,13 +63,6 @@ async def read(request: Request, fn: Callable[..., T], *args: Any) -> T:
     the tables goes through here; ``fn`` builds the answer inside the session. A read that finds its pooled connection
     broken is repeated once on a new one; other database errors become ``DatabaseError``."""
     return await run_in_threadpool(_read, request, fn, args)
-
-
-def _database_error(settings: Settings, exc: OperationalError) -> DatabaseError:
-    return DatabaseError(
-        f"Database error on {settings.masked_database_url}: {exc.orig}. Check that the database is running "
-        "and reachable (see `maestro db health`)."
-    )
 
 
 def role(required: str) -> Callable[..., Awaitable[Principal]]:

@@ -1,28 +1,39 @@
-"""``/``, ``/health`` (+ live/ready) and ``/metrics`` (Prometheus, computed from the mirrored tables)."""
+"""``/``, ``/health`` (+ live/ready) and ``/metrics`` (Prometheus, computed from the mirrored tables).
+
+``/health`` always answers 200 within ``HEALTH_BUDGET_SECONDS`` (``degraded`` when the database, the Dagster
+webserver or the mirror lag does not answer in time); ``/health/ready`` and ``/metrics`` answer 503 within it when
+the database does not. The checks run in a small thread pool of their own: one that is late is left to finish
+(each is bounded by a connect or request timeout) and reported, never waited for.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
 from maestro_dagster import __version__
 from maestro_dagster.api.dagster_client import DagsterGateway
-from maestro_dagster.api.deps import gateway_of, instance_of, settings_of
+from maestro_dagster.api.deps import gateway_of, settings_of
 from maestro_dagster.api.routing import GuardedRoute
 from maestro_dagster.db.enums import EventType
 from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
-from maestro_dagster.db.session import get_db, ping
+from maestro_dagster.db.session import get_db, ping_within
 from maestro_dagster.errors import MaestroError
 from maestro_dagster.settings import Settings
 
 router = APIRouter(tags=["system"], route_class=GuardedRoute)
 log = logging.getLogger(__name__)
+HEALTH_BUDGET_SECONDS = 1.5  # /health answers within this (plus the HTTP round trip); /metrics' 503 too
+_checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="maestro-health")
 
 
 def _db_type(settings: Settings) -> str:
@@ -57,10 +68,12 @@ def root(settings: Settings = Depends(settings_of)) -> dict[str, Any]:
 
 @router.get("/health")
 def health(
-    settings: Settings = Depends(settings_of),
-    gateway: DagsterGateway = Depends(gateway_of),
-    instance: Any = Depends(instance_of),
+    request: Request, settings: Settings = Depends(settings_of), gateway: DagsterGateway = Depends(gateway_of)
 ) -> dict[str, Any]:
+    """Always 200, as the original server answered, within ``HEALTH_BUDGET_SECONDS`` whatever the database and
+    Dagster do: the body says healthy or degraded. Probes that must fail on a broken dependency use
+    /health/ready (503 when the database is unreachable)."""
+    deadline = time.monotonic() + HEALTH_BUDGET_SECONDS
     body: dict[str, Any] = {
         "status": "healthy",
         "timestamp": datetime.now(UTC).isoformat(),
@@ -69,23 +82,44 @@ def health(
         "database_type": _db_type(settings),
         "database_url": settings.masked_database_url,
     }
+    dagster = _checks.submit(gateway.ping)
     try:
-        ping(settings)
+        ping_within(settings, HEALTH_BUDGET_SECONDS)
+        database_up = True
     except MaestroError as exc:
+        database_up = False
         body.update(status="degraded", database="disconnected", database_error=exc.message)
-    reachable = gateway.ping()
+    reachable = bool(_within(dagster, deadline, "health: the Dagster webserver"))
     body["dagster"] = {"url": gateway.url, "reachable": reachable}
     if not reachable:
         body["status"] = "degraded"
-    try:
-        body["mirror_lag_seconds"] = mirror_lag_seconds(settings, instance)
-    except Exception as exc:  # storage trouble shows as degraded, never as a 500; its text only in the server log
-        log.warning("health: could not compute the mirror lag: %s", exc)
-        unread = "Dagster's event storage could not be read; the API server's log has the error."
+    if not database_up:
+        unread = "Not computed: the database is unreachable."
+        body.update(mirror_lag_seconds=None, mirror_error=unread)
+        return body
+    lag = _within(_checks.submit(_lag, request, settings), deadline, "health: the mirror lag")
+    if lag is None:  # storage trouble shows as degraded, never as a 500; its text only in the server log
+        unread = "Dagster's event storage could not be read in time; the API server's log has the error."
         body.update(status="degraded", mirror_lag_seconds=None, mirror_error=unread)
-    # Always 200, as the original server answered: the body says healthy or degraded. Probes that must fail
-    # on a broken dependency use /health/ready (503 when the database is unreachable).
+    else:
+        body["mirror_lag_seconds"] = lag
     return body
+
+
+def _lag(request: Request, settings: Settings) -> float:
+    return mirror_lag_seconds(settings, request.app.state.instance())
+
+
+def _within(future: Future, deadline: float, what: str) -> Any:
+    """The future's result by ``deadline``; None (logged) when it failed or is late (it is then left to finish)."""
+    try:
+        return future.result(timeout=max(0.0, deadline - time.monotonic()))
+    except FutureTimeout:
+        future.cancel()
+        log.warning("%s: no answer within the %.1f s budget of /health", what, HEALTH_BUDGET_SECONDS)
+    except Exception as exc:
+        log.warning("%s: %s", what, exc)
+    return None
 
 
 @router.get("/health/live")
@@ -96,7 +130,7 @@ def live() -> dict[str, str]:
 @router.get("/health/ready")
 def ready(response: Response, settings: Settings = Depends(settings_of)) -> dict[str, str]:
     try:
-        ping(settings)
+        ping_within(settings, HEALTH_BUDGET_SECONDS)
     except MaestroError as exc:
         response.status_code = 503
         return {"status": "not_ready", "reason": exc.message}
@@ -148,13 +182,20 @@ class TablesCollector:
             ):
                 events.add_metric([wf, et.value], n)
         yield from (executions, durations, counts, events)
-        lag = GaugeMetricFamily("maestro_mirror_lag_seconds", "Age of the oldest Dagster event not yet mirrored")
-        lag.add_metric([], self.lag())
-        yield lag
+        value = self.lag()
+        if value is not None:
+            lag = GaugeMetricFamily("maestro_mirror_lag_seconds", "Age of the oldest Dagster event not yet mirrored")
+            lag.add_metric([], value)
+            yield lag
 
 
 @router.get("/metrics")
-def metrics(settings: Settings = Depends(settings_of), instance: Any = Depends(instance_of)) -> Response:
+def metrics(request: Request, settings: Settings = Depends(settings_of)) -> Response:
+    """503 ``database_unavailable`` within ``HEALTH_BUDGET_SECONDS`` when the database does not answer; the mirror
+    lag gauge is left out when it cannot be computed within that bound."""
+    ping_within(settings, HEALTH_BUDGET_SECONDS)
+    deadline = time.monotonic() + HEALTH_BUDGET_SECONDS
+    lag = _checks.submit(_lag, request, settings)
     registry = CollectorRegistry()
-    registry.register(TablesCollector(settings, lambda: mirror_lag_seconds(settings, instance)))
+    registry.register(TablesCollector(settings, lambda: _within(lag, deadline, "metrics: the mirror lag")))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,8 +1,16 @@
-"""The ``maestro`` command line: one Typer app; every MaestroError becomes a message and its exit code here."""
+"""The ``maestro`` command line: one Typer app; every MaestroError becomes a message and its exit code here.
+
+A database failure raised as a driver's exception (from Maestro's code or from Dagster's own storage) is turned into
+its ``DatabaseError`` first (``db.failures``): one line naming the database and the fix, never a traceback. The
+commands that need the tables check them before they open Dagster's instance (``needs_tables``).
+"""
 
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import typer
 
@@ -13,6 +21,7 @@ from maestro_dagster.cli import dev as dev_cmd
 from maestro_dagster.cli import mirror as mirror_cmd
 from maestro_dagster.cli import run as run_cmd
 from maestro_dagster.cli import triggers as triggers_cmd
+from maestro_dagster.db.failures import database_error_of
 from maestro_dagster.errors import MaestroError
 
 app = typer.Typer(
@@ -22,21 +31,42 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def needs_tables(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command`` preceded by ``require_current``: the database reachable and migrated, else its clear error
+    (before Dagster's instance is opened, which on PostgreSQL retries a dead server for seconds)."""
+
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        from maestro_dagster.db.migrate import require_current
+        from maestro_dagster.settings import get_settings
+
+        require_current(get_settings())
+        return command(*args, **kwargs)
+
+    return checked
+
+
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(defs_cmd.app, name="defs")
 app.add_typer(mirror_cmd.app, name="mirror")
 app.add_typer(triggers_cmd.app, name="triggers")
-app.command("run")(run_cmd.run)
-app.command("resume")(run_cmd.resume)
-app.command("approve")(run_cmd.approve)
+app.command("run")(needs_tables(run_cmd.run))
+app.command("resume")(needs_tables(run_cmd.resume))
+app.command("approve")(needs_tables(run_cmd.approve))
 app.command("dev")(dev_cmd.dev)
 app.command("api")(api_cmd.api)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point. Click handles usage errors; a MaestroError becomes its message and exit code."""
+    """Console entry point. Click handles usage errors; a MaestroError (or a database failure, as its
+    ``DatabaseError``) becomes its message and exit code; any other exception is a bug and keeps its traceback."""
     try:
         app(args=argv)
-    except MaestroError as exc:
-        typer.secho(f"error: {exc.message}", fg=typer.colors.RED, err=True)
-        sys.exit(exc.exit_code)
+    except Exception as exc:
+        error = exc if isinstance(exc, MaestroError) else database_error_of(exc)
+        if error is None:
+            raise
+        typer.secho(f"error: {error.message}", fg=typer.colors.RED, err=True)
+        sys.exit(error.exit_code)

@@ -1,4 +1,7 @@
-"""``maestro mirror sync|verify``: catch up and check the mirrored tables against Dagster's event log."""
+"""``maestro mirror sync|verify``: catch up and check the mirrored tables against Dagster's event log.
+
+Both exit 1 when a run is left unmirrored (``sync``: it could not be mirrored; ``verify``: it is not), 0 otherwise.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import time
 import typer
 from sqlalchemy import select
 
+from maestro_dagster.db.migrate import require_current
 from maestro_dagster.db.models import ExecutionRun, WorkflowExecution
 from maestro_dagster.db.session import get_db
 from maestro_dagster.instance import get_instance
@@ -16,6 +20,9 @@ from maestro_dagster.mirror.verify import executions_of_runs, verify_executions
 from maestro_dagster.settings import get_settings
 
 app = typer.Typer(help="The mirror of Dagster runs into Maestro's tables.", no_args_is_help=True)
+_HINTS = {
+    "workflow definition not stored": " (store it again: `maestro defs sync`, then run `maestro mirror sync` again)",
+}
 
 
 @app.command()
@@ -25,6 +32,7 @@ def sync(
 ) -> None:
     """Mirror runs not yet mirrored; fail runs whose worker process died."""
     settings = get_settings()
+    require_current(settings)  # before Dagster's instance is opened (on PostgreSQL it retries a dead server)
     instance = get_instance(settings)
     started = time.perf_counter()
     try:
@@ -35,9 +43,9 @@ def sync(
     for run_id in report.failed_dead_runs:
         typer.echo(f"run {run_id}: worker process is gone; reported failed")
     typer.echo(f"{len(report.runs)} run(s), {report.events_read} event(s) read in {elapsed:.2f}s")
-    for result in report.errors:
-        typer.secho(f"run {result.run_id}: not mirrored: {result.error}", err=True, fg=typer.colors.RED)
-    if report.errors:
+    for run_id, why in report.unmirrored:
+        typer.secho(f"run {run_id}: not mirrored: {why}{_HINTS.get(why, '')}", err=True, fg=typer.colors.RED)
+    if report.unmirrored:
         raise typer.Exit(1)
 
 
@@ -48,6 +56,7 @@ def verify(
 ) -> None:
     """Recompute from Dagster's event log and print every difference; exit 1 when there is any."""
     settings = get_settings()
+    require_current(settings)
     instance = get_instance(settings)
     try:
         with get_db(settings) as session:

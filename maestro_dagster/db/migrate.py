@@ -1,12 +1,17 @@
-"""Running Maestro's Alembic migrations programmatically (``maestro db ...`` and tests).
+"""Running Maestro's Alembic migrations programmatically (``maestro db ...`` and tests), and what a downgrade would
+lose before it runs (``downgrade_losses``).
 
 Our tables have their own version table (``maestro_alembic_version``) and, on PostgreSQL, their own
 schema; only our models' tables are compared by autogenerate, so Dagster's tables are never touched.
+Only ``upgrade`` creates a SQLite database file. ``require_current`` is the check of every command that needs
+the tables: the database reachable and at the head revision, else one clear error naming the fix.
 """
 
 from __future__ import annotations
 
 import io
+import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +20,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, text
+from alembic.util import CommandError
+from sqlalchemy import Connection, column, create_engine, func, inspect, select, table, text
+from sqlalchemy.exc import SQLAlchemyError
 
+from maestro_dagster.db.failures import as_database_error, missing_file_error, sqlite_file_missing
 from maestro_dagster.db.models import MAESTRO_TABLES, Base
 from maestro_dagster.db.session import get_engine
-from maestro_dagster.errors import NotMigratedError
+from maestro_dagster.errors import MigrationError, NotMigratedError
 from maestro_dagster.settings import Settings, get_settings
 
 VERSION_TABLE = "maestro_alembic_version"
@@ -30,8 +38,8 @@ MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
 def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     if type_ == "table":
         return name in MAESTRO_TABLES
-    table = getattr(obj, "table", None)
-    return table is None or table.name in MAESTRO_TABLES
+    table_ = getattr(obj, "table", None)
+    return table_ is None or table_.name in MAESTRO_TABLES
 
 
 def _schema_of(connection: Connection) -> str | None:
@@ -74,18 +82,28 @@ def alembic_config(settings: Settings | None = None, stdout: io.StringIO | None 
 def _run(settings: Settings, fn: Any, *args: Any) -> str:
     out = io.StringIO()
     cfg = alembic_config(settings, out)
-    with get_engine(settings).connect() as conn:
-        cfg.attributes["connection"] = conn
-        fn(cfg, *args)
-        conn.commit()
+    try:
+        with get_engine(settings).connect() as conn:
+            cfg.attributes["connection"] = conn
+            fn(cfg, *args)
+            conn.commit()
+    except CommandError as exc:  # a revision that does not exist or is no target from here
+        raise MigrationError(f"Alembic refused: {exc}. `maestro db history` lists the revisions.") from None
     return out.getvalue()
 
 
 def upgrade(settings: Settings | None = None, revision: str = "head") -> str:
-    return _run(settings or get_settings(), command.upgrade, revision)
+    """Apply migrations up to ``revision``; the one place a SQLite database file is created."""
+    settings = settings or get_settings()
+    missing = sqlite_file_missing(settings)
+    if missing is not None:
+        missing.parent.mkdir(parents=True, exist_ok=True)
+        sqlite3.connect(missing).close()
+    return _run(settings, command.upgrade, revision)
 
 
 def downgrade(settings: Settings | None = None, revision: str = "-1") -> str:
+    """Revert migrations down to ``revision``, dropping whatever they drop (``downgrade_losses`` tells what)."""
     return _run(settings or get_settings(), command.downgrade, revision)
 
 
@@ -94,12 +112,18 @@ def head_revision() -> str | None:
 
 
 def current_revision(settings: Settings | None = None) -> str | None:
+    """The database's revision (None: no tables; nothing is created for a SQLite file that does not exist)."""
     settings = settings or get_settings()
-    with get_engine(settings).connect() as conn:
-        ctx = MigrationContext.configure(
-            conn, opts={"version_table": VERSION_TABLE, "version_table_schema": settings.schema_name}
-        )
-        return ctx.get_current_revision()
+    if sqlite_file_missing(settings) is not None:
+        return None
+    try:
+        with get_engine(settings).connect() as conn:
+            ctx = MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE, "version_table_schema": settings.schema_name}
+            )
+            return ctx.get_current_revision()
+    except SQLAlchemyError as exc:
+        raise as_database_error(exc, settings) from None
 
 
 def history() -> list[str]:
@@ -127,14 +151,18 @@ def pending_model_changes(settings: Settings | None = None) -> list[Any]:
 
 
 def require_current(settings: Settings | None = None) -> str:
-    """Raise NotMigratedError unless the database is at the head revision; returns the revision."""
+    """Raise NotMigratedError unless the database is at the head revision (DatabaseError when it cannot be
+    reached); returns the revision. Creates nothing."""
     settings = settings or get_settings()
+    missing = sqlite_file_missing(settings)
+    if missing is not None:
+        raise missing_file_error(settings, missing)
     current, head = current_revision(settings), head_revision()
     if current != head:
         raise NotMigratedError(
-            f"The Maestro database {settings.masked_database_url} is at revision {current or 'none'}, "
+            f"The Maestro database {settings.masked_database_url} is at revision {current or 'none (no tables)'}, "
             f"expected {head}. Run `maestro db upgrade`.",
-            details={"current": current, "head": head},
+            details={"current": current, "head": head, "reason": "not_migrated"},
         )
     return current or ""
 
@@ -142,3 +170,74 @@ def require_current(settings: Settings | None = None) -> str:
 def initialize_database(settings: Settings | None = None) -> None:
     """The original's entry point: bring the schema to the latest revision."""
     upgrade(settings)
+
+
+# ---- what a downgrade would drop ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A table (``column`` None) or a column a downgrade drops, and the rows (non-null values) it holds."""
+
+    table: str
+    column: str | None
+    rows: int
+
+    def __str__(self) -> str:
+        if self.column is None:
+            return f"table {self.table} ({self.rows} row{'s' if self.rows != 1 else ''})"
+        return f"column {self.table}.{self.column} ({self.rows} value{'s' if self.rows != 1 else ''})"
+
+
+def _shapes(conn: Connection, schema: str | None = None) -> dict[str, set[str]]:
+    """Table -> column names of the database (our version table left out)."""
+    insp = inspect(conn)
+    names = [t for t in insp.get_table_names(schema=schema) if t != VERSION_TABLE]
+    return {t: {c["name"] for c in insp.get_columns(t, schema=schema)} for t in names}
+
+
+def _shapes_around(current: str, revision: str) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Tables and columns at ``current`` and after ``downgrade revision`` from there, as the migrations themselves
+    make them: both are run on a scratch in-memory SQLite database (so relative targets like ``-1`` resolve as
+    Alembic resolves them, and any migration, present or future, is covered)."""
+    scratch = create_engine("sqlite://")
+    try:
+        with scratch.connect() as conn:
+            cfg = alembic_config()
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, current)
+            before = _shapes(conn)
+            command.downgrade(cfg, revision)
+            return before, _shapes(conn)
+    except CommandError as exc:
+        raise MigrationError(f"Alembic refused: {exc}. `maestro db history` lists the revisions.") from None
+    finally:
+        scratch.dispose()
+
+
+def downgrade_losses(settings: Settings, revision: str) -> list[Loss]:
+    """The tables and columns ``downgrade(settings, revision)`` would drop that hold rows (values) now."""
+    current = current_revision(settings)
+    if current is None:
+        return []
+    before, after = _shapes_around(current, revision)
+    schema = settings.schema_name
+    losses: list[Loss] = []
+    try:
+        with get_engine(settings).connect() as conn:
+            present = _shapes(conn, schema)
+            for name in sorted(before):
+                if name not in present:
+                    continue
+                target = table(name, schema=schema)
+                if name not in after:
+                    losses.append(Loss(name, None, conn.execute(select(func.count()).select_from(target)).scalar_one()))
+                    continue
+                for dropped in sorted((before[name] - after[name]) & present[name]):
+                    values = table(name, column(dropped), schema=schema)
+                    query = select(func.count()).select_from(values).where(values.c[dropped].is_not(None))
+                    losses.append(Loss(name, dropped, conn.execute(query).scalar_one()))
+            conn.rollback()
+    except SQLAlchemyError as exc:
+        raise as_database_error(exc, settings) from None
+    return [loss for loss in losses if loss.rows]

@@ -31,6 +31,7 @@ from maestro_dagster.settings import Settings, get_settings
 class SyncReport:
     runs: list[MirrorResult] = field(default_factory=list)
     failed_dead_runs: list[str] = field(default_factory=list)
+    unknown_run_ids: list[str] = field(default_factory=list)  # asked for by id, and Dagster has no such run
 
     @property
     def events_read(self) -> int:
@@ -39,6 +40,14 @@ class SyncReport:
     @property
     def errors(self) -> list[MirrorResult]:
         return [r for r in self.runs if r.error]
+
+    @property
+    def unmirrored(self) -> list[tuple[str, str]]:
+        """(run id, why) of every run this pass left unmirrored: a write that failed, a run skipped (its
+        workflow definition is not stored, e.g. after a downgrade; not a Maestro job), a run id Dagster does not
+        know. ``maestro mirror sync`` exits 1 when there is any, as ``maestro mirror verify`` would."""
+        out = [(r.run_id, r.error or r.skipped_reason or "") for r in self.runs if r.error or r.skipped_reason]
+        return out + [(run_id, "no such Dagster run") for run_id in self.unknown_run_ids]
 
 
 def worker_is_dead(run: DagsterRun) -> bool:
@@ -74,7 +83,9 @@ def sync_runs(
     settings = settings or get_settings()
     report = SyncReport()
     if run_ids is not None:
-        records = [r for r in (instance.get_run_record_by_id(rid) for rid in run_ids) if r is not None]
+        found = {rid: instance.get_run_record_by_id(rid) for rid in run_ids}
+        report.unknown_run_ids = [rid for rid, record in found.items() if record is None]
+        records = [record for record in found.values() if record is not None]
     else:
         done = _complete_run_ids(settings)
         listed = iter_maestro_run_records(instance, updated_after=updated_after)
