@@ -64,14 +64,15 @@ def test_dagster_job_execute_runs_sdlc_parallel(tmp_path):
     (execution_dir,) = (home / "artifacts").iterdir()
     match = re.fullmatch(r"exec_sdlc_parallel_\d{8}_\d{6}_(?P<suffix>[0-9a-f]{8})", execution_dir.name)
     assert match, execution_dir.name
-    files = sorted(p.relative_to(execution_dir).as_posix() for p in execution_dir.rglob("*.md"))
+    (run_dir,) = execution_dir.iterdir()  # one directory per run of the execution
+    files = sorted(p.relative_to(run_dir).as_posix() for p in execution_dir.rglob("*.md"))
     assert files == sorted(f"phase_{phase}/{phase}.md" for phase in SDLC_PHASES)
     for path in execution_dir.rglob("*.md"):
         text = path.read_text()
         assert text.startswith("# Phase: ")
         assert f"- Execution: `{execution_dir.name}`" in text
         assert "Users can reset their password." in text
-    review = (execution_dir / "phase_review" / "review.md").read_text()
+    review = (run_dir / "phase_review" / "review.md").read_text()
     assert "Phase testing: status completed" in review
 
     with DagsterInstance.from_config(str(dagster_home)) as instance:

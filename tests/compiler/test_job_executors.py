@@ -155,7 +155,7 @@ def test_phase_node_writes_a_markdown_artifact_listed_in_output_metadata(instanc
     assert result.success
 
     home = tmp_path / "home"
-    expected = home / "artifacts" / execution_id / "analysis" / "requirement_analysis.md"
+    expected = home / "artifacts" / execution_id / result.run_id / "analysis" / "requirement_analysis.md"  # per run
     assert expected.is_file()
     content = expected.read_text()
     assert content.startswith("# Phase: requirement_analysis\n")
@@ -178,7 +178,7 @@ def test_phase_node_writes_a_markdown_artifact_listed_in_output_metadata(instanc
     assert analysis.artifacts == [str(expected)]
 
     design = result_of(result, "design")
-    design_md = home / "artifacts" / execution_id / "design" / "design.md"
+    design_md = home / "artifacts" / execution_id / result.run_id / "design" / "design.md"
     assert design.artifacts == [str(design_md)]
     assert design.all_artifacts == {"analysis": [str(expected)], "design": [str(design_md)]}
     assert f"- `analysis`: `{expected}`" in design_md.read_text()  # dependency_artifacts reached the node
@@ -190,7 +190,7 @@ def test_phase_artifacts_without_an_execution_tag_go_under_an_id_derived_from_th
     (directory,) = (tmp_path / "home" / "artifacts").iterdir()
     assert re.fullmatch(r"exec_derived_\d{8}_\d{6}_[0-9a-f]{8}", directory.name)
     assert directory.name.endswith(result.run_id.replace("-", "")[:8])
-    assert [p.name for p in (directory / "p").iterdir()] == ["p.md"]
+    assert [p.name for p in (directory / result.run_id / "p").iterdir()] == ["p.md"]
 
 
 # ---- custom executors ------------------------------------------------------------------------------
