@@ -20,8 +20,8 @@ attempt (Dagster's own step time is kept in ``node_completed.data.step_seconds``
 its latest failure and is cleared when a later attempt completes or skips (the failures stay in the
 ``node_retry`` / ``node_failed`` events). The execution's ``error_*`` follow its latest run: cleared when that
 run starts, set by its failed node (the latest, if several fail), else (a killed or cancelled run) by the first
-node, by node id, that the run's end stopped. A node stopped by a cancel (its step interrupted, or still running at the run's end)
-gets the sentence ``stopped_text`` makes ("cancelled by <who> at <when>") as its error.
+node, by node id, that the run's end stopped. A node stopped by a cancel (its step interrupted, or still running
+at the run's end) gets the sentence ``stopped_text`` makes ("cancelled by <who> at <when>") as its error.
 """
 
 from __future__ import annotations
