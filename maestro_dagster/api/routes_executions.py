@@ -111,9 +111,10 @@ def cancel_execution(
     execution_id: str,
     settings: Settings = Depends(settings_of),
     gateway: DagsterGateway = Depends(gateway_of),
-    _: Principal = Depends(operator),
+    instance: Any = Depends(instance_of),
+    principal: Principal = Depends(operator),
 ) -> ActionResponse:
-    exec_id, run_id = service.cancel(settings, gateway, execution_id)
+    exec_id, run_id = service.cancel(settings, gateway, instance, execution_id, principal.name)
     return ActionResponse(
         execution_id=exec_id, status="cancelling", run_id=run_id, message=f"termination of run {run_id} requested"
     )
@@ -125,9 +126,9 @@ def pause_execution(
     settings: Settings = Depends(settings_of),
     gateway: DagsterGateway = Depends(gateway_of),
     instance: Any = Depends(instance_of),
-    _: Principal = Depends(operator),
+    principal: Principal = Depends(operator),
 ) -> ActionResponse:
-    exec_id, run_id = service.pause(settings, gateway, instance, execution_id)
+    exec_id, run_id = service.pause(settings, gateway, instance, execution_id, principal.name)
     return ActionResponse(
         execution_id=exec_id,
         status="pausing",

@@ -29,7 +29,7 @@ from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import load_spec
 from maestro_dagster.errors import ConflictError, NotFoundError
-from maestro_dagster.mirror.store import TAG_PAUSE
+from maestro_dagster.mirror.store import TAG_CANCELLED_BY, TAG_PAUSE
 from maestro_dagster.names import job_name
 from maestro_dagster.settings import Settings
 
@@ -262,15 +262,18 @@ def _active_run(settings: Settings, ref: str) -> tuple[str, str]:
         return execution.id, latest.run_id
 
 
-def cancel(settings: Settings, gateway: DagsterGateway, ref: str) -> tuple[str, str]:
+def cancel(settings: Settings, gateway: DagsterGateway, instance: Any, ref: str, by: str) -> tuple[str, str]:
+    """Terminate the execution's active run; ``by`` (the API user) is recorded as ``maestro/cancelled_by`` first,
+    so the stopped node's error says who cancelled it."""
     execution_id, run_id = _active_run(settings, ref)
+    instance.add_run_tags(run_id, {TAG_CANCELLED_BY: f"Maestro API user {by}"})
     gateway.terminate(run_id)
     return execution_id, run_id
 
 
-def pause(settings: Settings, gateway: DagsterGateway, instance: Any, ref: str) -> tuple[str, str]:
+def pause(settings: Settings, gateway: DagsterGateway, instance: Any, ref: str, by: str) -> tuple[str, str]:
     execution_id, run_id = _active_run(settings, ref)
-    instance.add_run_tags(run_id, {TAG_PAUSE: "true"})
+    instance.add_run_tags(run_id, {TAG_PAUSE: "true", TAG_CANCELLED_BY: f"Maestro API user {by}"})
     gateway.terminate(run_id)
     return execution_id, run_id
 

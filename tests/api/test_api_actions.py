@@ -40,6 +40,7 @@ def test_cancel_a_running_execution(api: ApiStack, launched: dict[str, str]) -> 
     assert api.run_status(answer["run_id"]) == "CANCELED"
     nodes = nodes_of(done)
     assert nodes["nap"]["status"] == "failed" and nodes["after"]["status"] == "blocked", nodes
+    assert nodes["nap"]["error"].startswith("cancelled by Maestro API user operator-bot at "), nodes["nap"]
     with api.client("operator") as client:  # nothing left to stop
         again = client.post(f"/api/executions/{execution_id}/cancel")
     assert again.status_code == 409 and again.json()["error"] == "conflict", again.text
