@@ -38,6 +38,14 @@ def _context(requirement: str | None, context: str | None) -> dict[str, Any]:
     return data
 
 
+def _shown(path: str) -> str:
+    """A path as printed: relative to the current directory when it is inside it."""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
 def print_execution(execution_id: str) -> None:
     """The execution as the mirrored tables hold it."""
     with get_db() as session:
@@ -53,9 +61,11 @@ def print_execution(execution_id: str) -> None:
             typer.echo(f"error      {ex.error_node_id or ''}: {ex.error_message}")
         runs = sorted(ex.runs, key=lambda r: r.created_at)
         typer.echo("runs       " + ", ".join(f"{r.run_id[:8]} ({r.kind.value}, {r.status.value})" for r in runs))
+        latest_run = {node.node_id: node.last_run_id for node in repos.node_state.get_by_execution(execution_id)}
         artifacts: dict[str, list[str]] = {}
         for art in repos.artifact.list_by_execution(execution_id):
-            artifacts.setdefault(art.node_id, []).append(f"{art.file_path} ({art.size_bytes} B)")
+            if art.dagster_run_id in (None, latest_run.get(art.node_id)):  # the files of the node's latest run
+                artifacts.setdefault(art.node_id, []).append(f"{_shown(art.file_path)} ({art.size_bytes} B)")
         typer.echo(f"\n{'NODE':30} {'STATUS':10} {'ATTEMPTS':>8} {'DURATION':>9} {'QUALITY':>7}  ARTIFACTS")
         for node in repos.node_state.get_by_execution(execution_id):
             duration = f"{node.duration_seconds:.2f}s" if node.duration_seconds is not None else "-"
