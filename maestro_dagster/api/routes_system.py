@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime
 from typing import Any
@@ -26,14 +26,13 @@ from maestro_dagster.api.deps import gateway_of, settings_of
 from maestro_dagster.api.routing import GuardedRoute
 from maestro_dagster.db.enums import EventType
 from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
-from maestro_dagster.db.session import get_db, ping_within
+from maestro_dagster.db.session import bounded_pool, get_db, ping_within
 from maestro_dagster.errors import MaestroError
 from maestro_dagster.settings import Settings
 
 router = APIRouter(tags=["system"], route_class=GuardedRoute)
 log = logging.getLogger(__name__)
 HEALTH_BUDGET_SECONDS = 1.5  # /health answers within this (plus the HTTP round trip); /metrics' 503 too
-_checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="maestro-health")
 
 
 def _db_type(settings: Settings) -> str:
@@ -82,7 +81,7 @@ def health(
         "database_type": _db_type(settings),
         "database_url": settings.masked_database_url,
     }
-    dagster = _checks.submit(gateway.ping)
+    dagster = bounded_pool("maestro-health").submit(gateway.ping)
     try:
         ping_within(settings, HEALTH_BUDGET_SECONDS)
         database_up = True
@@ -97,7 +96,7 @@ def health(
         unread = "Not computed: the database is unreachable."
         body.update(mirror_lag_seconds=None, mirror_error=unread)
         return body
-    lag = _within(_checks.submit(_lag, request, settings), deadline, "health: the mirror lag")
+    lag = _within(bounded_pool("maestro-health").submit(_lag, request, settings), deadline, "health: the mirror lag")
     if lag is None:  # storage trouble shows as degraded, never as a 500; its text only in the server log
         unread = "Dagster's event storage could not be read in time; the API server's log has the error."
         body.update(status="degraded", mirror_lag_seconds=None, mirror_error=unread)
@@ -195,7 +194,7 @@ def metrics(request: Request, settings: Settings = Depends(settings_of)) -> Resp
     lag gauge is left out when it cannot be computed within that bound."""
     ping_within(settings, HEALTH_BUDGET_SECONDS)
     deadline = time.monotonic() + HEALTH_BUDGET_SECONDS
-    lag = _checks.submit(_lag, request, settings)
+    lag = bounded_pool("maestro-health").submit(_lag, request, settings)
     registry = CollectorRegistry()
     registry.register(TablesCollector(settings, lambda: _within(lag, deadline, "metrics: the mirror lag")))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

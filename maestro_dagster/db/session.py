@@ -39,7 +39,7 @@ _lock = threading.Lock()
 READ_PING_AFTER_IDLE_SECONDS = 10.0  # the read engine tests a connection unused this long before handing it out
 CONNECT_TIMEOUT_SECONDS = 10  # PostgreSQL: a connection attempt gives up after this (libpq's connect_timeout)
 PROBE_CONNECT_TIMEOUT_SECONDS = 2  # the probe engine's (``ping_within``): libpq's minimum
-_probes = ThreadPoolExecutor(max_workers=4, thread_name_prefix="maestro-db-probe")
+_pools: dict[tuple[str, int], ThreadPoolExecutor] = {}
 
 
 def _sqlite_pragmas(busy_timeout_ms: int):
@@ -225,6 +225,17 @@ def ping(settings: Settings | None = None) -> None:
         raise as_database_error(exc, settings) from None
 
 
+def bounded_pool(name: str) -> ThreadPoolExecutor:
+    """This process's small thread pool ``name`` (4 threads) for checks that answer within a bound whatever they
+    wait on: a late one is left to finish while the caller answers. A forked child gets its own (it has none of
+    its parent's threads)."""
+    key = (name, os.getpid())
+    pool = _pools.get(key)
+    if pool is None:
+        pool = _pools.setdefault(key, ThreadPoolExecutor(max_workers=4, thread_name_prefix=name))
+    return pool
+
+
 def ping_within(settings: Settings, seconds: float) -> None:
     """``SELECT 1`` on a new connection that gives up after ``seconds`` whatever the server does (it may accept
     connections and never answer); raises DatabaseError. PostgreSQL: the probe engine (no pool, connect timeout
@@ -237,7 +248,7 @@ def ping_within(settings: Settings, seconds: float) -> None:
         with get_engine(settings, probe=True).connect() as conn:
             conn.execute(text("SELECT 1"))
 
-    future = _probes.submit(probe)
+    future = bounded_pool("maestro-db-probe").submit(probe)
     try:
         future.result(timeout=seconds)
     except FutureTimeout:

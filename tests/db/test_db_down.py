@@ -30,7 +30,7 @@ from sqlalchemy.engine import make_url
 
 from maestro_dagster.api.routes_system import HEALTH_BUDGET_SECONDS
 from maestro_dagster.db import migrate
-from maestro_dagster.db.session import dispose_engines
+from maestro_dagster.db.session import CONNECT_TIMEOUT_SECONDS, dispose_engines
 from maestro_dagster.settings import get_settings
 
 pytestmark = pytest.mark.postgres
@@ -95,6 +95,14 @@ def test_commands_with_the_database_down_say_which_and_the_fix(cluster: Cluster,
         assert_clean_error(result, *REFUSED, secret=PASSWORD)
         seconds[" ".join(args[:2])] = round(result.elapsed, 1)
     print(f"seconds to the error with the database down: {seconds}")
+
+
+def test_a_hanging_server_is_a_clear_error_after_the_connect_timeout(cluster: Cluster, pg_url: str) -> None:
+    with hanging(cluster):
+        result = run_cli("mirror", "sync")
+    assert_clean_error(result, "Cannot connect", "no answer within the connect timeout", ":***@", secret=PASSWORD)
+    print(f"`maestro mirror sync` with the server hanging: error after {result.elapsed:.1f} s")
+    assert result.elapsed < CONNECT_TIMEOUT_SECONDS + 60  # libpq's connect_timeout; the margin is for a loaded machine
 
 
 def _get(client: httpx.Client, path: str) -> tuple[httpx.Response, float]:
