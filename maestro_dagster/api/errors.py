@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 
-from maestro_dagster.db.failures import database_error_of
+from maestro_dagster.db.failures import database_error_of, driver_line
 from maestro_dagster.errors import MaestroError
 
 log = logging.getLogger(__name__)
@@ -78,9 +78,10 @@ def install_error_handlers(app: FastAPI) -> None:
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     """A database failure raised as a driver's exception (here or in Dagster's storage) is its 503 with the clean
     message (the driver's text goes to the server log); anything else is a 500 without details."""
-    database = database_error_of(exc, request.app.state.settings)
+    settings = request.app.state.settings
+    database = database_error_of(exc, settings)
     if database is not None:
-        log.warning("database failure answered 503: %s", exc)
+        log.warning("database failure answered 503 (%s): %s", type(exc).__name__, driver_line(exc, settings))
         return JSONResponse(database.to_dict(), status_code=database.http_status)
     log.exception("unhandled API error")
     return JSONResponse(error_body("internal_error", "Internal error; see the server log."), status_code=500)

@@ -120,7 +120,8 @@ def database_error_of(exc: BaseException, settings: Settings | None = None) -> D
     return None
 
 
-def _first_line(exc: BaseException, settings: Settings) -> str:
+def driver_line(exc: BaseException, settings: Settings) -> str:
+    """The first line of the driver's message (password masked, 200 characters at most): for server logs."""
     orig = _driver_error(exc)
     line = next((ln.strip() for ln in str(orig).splitlines() if ln.strip()), type(orig).__name__)
     password = settings.database_url.password
@@ -172,7 +173,7 @@ def as_database_error(exc: BaseException, settings: Settings, reason: str | None
         "directory.",
     }
     message = messages.get(reason) or (
-        f"Database error on {where}: {_first_line(exc, settings)}. `maestro db health` checks the connection and "
+        f"Database error on {where}: {driver_line(exc, settings)}. `maestro db health` checks the connection and "
         "the schema."
     )
     message = message[0].upper() + message[1:]
