@@ -97,6 +97,7 @@ def reset(yes: bool = typer.Option(False, "--yes", help="Confirm: every Maestro 
         )
         raise typer.Exit(1)
     ping(settings)
-    migrate.downgrade(settings, "base")
+    if migrate.current_revision(settings) is not None:  # a SQLite file not created yet has nothing to drop
+        migrate.downgrade(settings, "base")
     migrate.upgrade(settings, "head")
     typer.echo(f"{settings.masked_database_url}: reset to revision {migrate.current_revision(settings)}")

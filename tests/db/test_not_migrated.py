@@ -76,3 +76,10 @@ def test_the_api_answers_503_not_migrated_and_creates_no_file(home, monkeypatch)
     assert body["error"] == "database_not_migrated" and "maestro db upgrade" in body["message"], body
     assert health.status_code == 200 and health.json()["status"] == "degraded", health.text
     assert not db_file.exists()
+
+
+def test_db_reset_on_a_fresh_home_creates_the_database(home) -> None:
+    path, db_file = home
+    reset = run_cli("db", "reset", "--yes", env={"MAESTRO_HOME": str(path)})
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert db_file.is_file() and "reset to revision" in reset.stdout
