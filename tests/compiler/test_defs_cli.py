@@ -145,7 +145,7 @@ def test_show_unknown_workflow_is_an_error(db, capsys):
     assert "no_such_workflow" in err
 
 
-def test_run_context_file_that_cannot_be_read_is_a_clear_error(capsys, tmp_path):
+def test_run_context_file_that_cannot_be_read_is_a_clear_error(db, capsys, tmp_path):
     for context in (f"@{tmp_path / 'missing.json'}", f"@{tmp_path}"):
         code, out, err = _cli(capsys, "run", "anything", "--context", context)
         assert code == 1, (out, err)
