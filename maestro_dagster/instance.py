@@ -28,6 +28,7 @@ from maestro_dagster.settings import Settings, get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PG_URL_ENV = "MAESTRO_DAGSTER_POSTGRES_URL"
+PG_CONNECT_TIMEOUT_SECONDS = 10
 STORAGE_LOCK = ".maestro-storage.lock"
 STORAGE_READY = ".maestro-storage-ready"
 
@@ -48,7 +49,10 @@ def prepare_dagster_env(settings: Settings | None = None) -> Path:
         target.write_text(wanted)
     os.environ["DAGSTER_HOME"] = str(home)
     if settings.backend == "postgresql":
-        os.environ[PG_URL_ENV] = settings.database_url.render_as_string(hide_password=False)
+        url = settings.database_url
+        if "connect_timeout" not in url.query:  # Dagster's connections give up on a hanging server, as ours do
+            url = url.update_query_dict({"connect_timeout": str(PG_CONNECT_TIMEOUT_SECONDS)})
+        os.environ[PG_URL_ENV] = url.render_as_string(hide_password=False)
     return home
 
 
