@@ -14,10 +14,10 @@
    warm (a run already went through it); each launch waits for the previous run to end. Broken down with the
    run's own events: answered / ``RUN_ENQUEUED`` -> ``RUN_STARTING`` (the daemon dequeued it) -> ``RUN_START``.
    Each launch's ``maestro/launch`` tag says whether a waiting (warm) run worker took it.
-3. Spaced launches: the same launch after a pause longer than the daemon's code-server refresh (``dagster-daemon``
-   replaces its code servers every 60 s, checked every 5 s; default pause 75 s), as an operator launches from the UI
-   now and then: whether the daemon's code server was replaced during the pause (its process tree), the warm/cold
-   tag each launch got, and the same breakdown.
+3. Spaced launches: the same launch after a pause of at least ``--pause`` seconds (default 75) and until the
+   daemon has replaced its code server (``dagster-daemon`` starts a new one every 60 s, checked every 5 s, and moves
+   its workspace to it once loaded; read from its process tree: a new one runs and the old one exited), as an
+   operator launches from the UI now and then: the warm/cold tag each launch got, and the same breakdown.
 
 The stack is real: a temporary PostgreSQL database on ``MAESTRO_TEST_POSTGRES_URL`` (default the local
 server as user postgres; Maestro's tables and Dagster's storage), ``dagster-webserver``, ``dagster-daemon``
@@ -439,19 +439,28 @@ def daemon_code_servers(stack: Stack) -> set[int]:
     return found
 
 
+def paused(stack: Stack, before: set[int], started: float, pause: float) -> bool:
+    """``pause`` seconds have passed since ``started`` and the daemon's code servers ``before`` were all replaced."""
+    now = daemon_code_servers(stack)
+    return time.monotonic() - started >= pause and bool(now - before) and not now & before
+
+
 def spaced_launches(stack: Stack, workflow_id: str, count: int, pause: float) -> list[dict[str, Any]]:
-    """``count`` launches, each ``pause`` seconds after the previous run ended (the first after the back-to-back
-    launches), with whether the daemon replaced its code server meanwhile."""
+    """``count`` launches, each after a pause of at least ``pause`` seconds since the previous run ended and until
+    the daemon has replaced its code server meanwhile (a new one runs, the old ones exited: its workspace has moved
+    to the new one, a new ``server_id``), bounded by ``pause`` + 300 s."""
     results = []
     for i in range(1, count + 1):
-        before = daemon_code_servers(stack)
-        print(f"spaced launch {i}/{count}: pausing {pause:.0f} s ...", flush=True)
-        time.sleep(pause)  # the pause is what is measured: nothing launches meanwhile
+        before, started = daemon_code_servers(stack), time.monotonic()
+        print(f"spaced launch {i}/{count}: pausing {pause:.0f} s or more ...", flush=True)
+
+        wait_for(lambda b=before, t=started: paused(stack, b, t, pause), pause + 300,
+                 "the pause and a replacement of the daemon's code server", interval=1.0)  # fmt: skip
         result = one_launch(stack, workflow_id)
-        result["pause"], result["replaced"] = pause, bool(daemon_code_servers(stack) - before)
+        result["pause"] = time.monotonic() - started
         results.append(result)
         print(f"spaced launch {i}: {result['launch']}, POST -> STARTED {result['total']:.2f} s "
-              f"(code server replaced during the pause: {result['replaced']})", flush=True)  # fmt: skip
+              f"after a pause of {result['pause']:.0f} s", flush=True)  # fmt: skip
     return results
 
 
@@ -481,26 +490,26 @@ def launch_tags(launches: list[dict[str, Any]]) -> str:
     return f"{warm} of {len(launches)} warm"
 
 
-def spaced_section(spaced: list[dict[str, Any]]) -> list[str]:
+def spaced_section(spaced: list[dict[str, Any]], pause: float) -> list[str]:
     """The "(3) spaced launches" paragraphs (none when ``--spaced 0``)."""
     if not spaced:
         return []
     med = {k: statistics.median(x[k] for x in spaced) for k in TIMES}
     rows = "\n".join(
-        f"| {i} | {x['pause']:.0f} s | {'yes' if x['replaced'] else 'no'} | {x['launch']} | {ms(x['queued'])} "
-        f"| {ms(x['worker'])} | {ms(x['total'])} |"
+        f"| {i} | {x['pause']:.0f} s | {x['launch']} | {ms(x['queued'])} | {ms(x['worker'])} | {ms(x['total'])} |"
         for i, x in enumerate(spaced, 1)
     )
     all_warm = all(x["launch"] == "warm" for x in spaced)
     return [
-        f"### (3) The same launch after a pause of {spaced[0]['pause']:.0f} s",
-        f"{len(spaced)} launches, each {spaced[0]['pause']:.0f} s after the previous run ended: longer than "
-        "`dagster-daemon`'s workspace refresh (every 60 s, checked every 5 s, it starts a new code server with a new "
-        "server id, whether or not the code changed), as when an operator launches from the UI now and then. "
-        "*Code server replaced* is read from the daemon's process tree; *worker* is the run's `maestro/launch` tag.",
-        "| launch | pause | code server replaced | worker | queued (dequeue wait) | worker start | POST -> STARTED |\n"
-        "|---:|---:|---|---|---:|---:|---:|\n" + rows + "\n"
-        f"| **median** | | | | **{ms(med['queued'])}** | **{ms(med['worker'])}** | **{ms(med['total'])}** |",
+        "### (3) The same launch after a pause past the daemon's code-server refresh",
+        f"{len(spaced)} launches, each after a pause (from the previous run's end) of at least {pause:.0f} s and "
+        "until `dagster-daemon` had replaced its code server (every 60 s, checked every 5 s, it starts a new code "
+        "server, with a new server id, whether or not the code changed, and its workspace moves to it once it has "
+        "loaded; read from the daemon's process tree: the new one runs and the old one has exited), as when an "
+        "operator launches from the UI now and then. *Worker* is the run's `maestro/launch` tag.",
+        "| launch | pause | worker | queued (dequeue wait) | worker start | POST -> STARTED |\n"
+        "|---:|---:|---|---:|---:|---:|\n" + rows + "\n"
+        f"| **median** | | | **{ms(med['queued'])}** | **{ms(med['worker'])}** | **{ms(med['total'])}** |",
         f"- Every spaced launch warm: {'met' if all_warm else '**not met**'} ({launch_tags(spaced)}). The waiting "
         "worker is kept across code-server refreshes and let go only when a file of its code changed on disk "
         "(docs/operations.md); before, it was tied to the code server's id, so a launch after such a pause "
@@ -509,7 +518,7 @@ def spaced_section(spaced: list[dict[str, Any]]) -> list[str]:
 
 
 def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, Any]], stack: Stack, load: str,
-           rate: float, cpu_ms: float, quiet: float, spaced: list[dict[str, Any]]) -> str:  # fmt: skip
+           rate: float, cpu_ms: float, quiet: float, spaced: list[dict[str, Any]], pause: float) -> str:  # fmt: skip
     p95 = pct(reads[1]["latencies"], 95)
     med = {k: statistics.median(x[k] for x in launches) for k in TIMES}
     coord, launcher = instance_settings("run_coordinator"), instance_settings("run_launcher")
@@ -600,7 +609,7 @@ def render(reads: dict[int, dict[str, Any]], launches: list[dict[str, Any]], sta
         "launches runs from worker threads, so a slow launch does not hold back the rest of the queue. Run "
         f"launcher: `{launcher['class']}` with `warm_workers: {launcher.get('warm_workers')}` (one worker waiting "
         "covers launches one after another; raise it for bursts).",
-        *spaced_section(spaced),
+        *spaced_section(spaced, pause),
     ]
     return "\n\n".join(paragraphs) + "\n"
 
@@ -630,7 +639,8 @@ def main() -> None:
     parser.add_argument("--spaced", type=int, default=3, help="launches after a pause each (default 3; 0: none)")
     parser.add_argument(
         "--pause", type=float, default=75.0,
-        help="seconds before each spaced launch (default 75: past the daemon's 60 s code-server refresh)",
+        help="seconds at least before each spaced launch, which also waits for the daemon's code-server refresh "
+        "(default 75)",
     )  # fmt: skip
     parser.add_argument("--only", choices=("read", "launch"), help="run one part only (cannot be used with --write)")
     args = parser.parse_args()
@@ -680,7 +690,7 @@ def main() -> None:
         for launch in [*launches, *spaced]:
             print({k: f"{v * 1000:.0f} ms" if k in TIMES else v for k, v in launch.items()})
         return
-    body = render(reads, launches, stack, load, args.rate, cpu_ms, quiet, spaced)
+    body = render(reads, launches, stack, load, args.rate, cpu_ms, quiet, spaced, args.pause)
     print(body)
     if args.write:
         write_sections({SECTION: body})

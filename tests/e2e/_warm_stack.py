@@ -2,8 +2,8 @@
 
 The module (``maestro_probe_location``) is Maestro's repository plus one line appended to a log at import,
 ``<pid> <version>``, so a test can tell which code a run worker imported, and change that code on disk. The
-helpers read the daemon's process tree: its code servers (``dagster api grpc``, replaced by the daemon every
-60 s) and its run workers.
+helpers read the daemon's process tree: its code servers (``dagster api grpc``; the daemon starts a new one every
+60 s and its workspace moves to it once it has loaded, then the old one exits) and its run workers.
 """
 
 from __future__ import annotations
@@ -86,12 +86,18 @@ class ProbeStack(Stack):
             seen.setdefault(int(pid), []).append(version)
         return seen
 
-    def wait_daemon_refresh(self, timeout: float = 300) -> set[int]:
-        """Until the daemon has started a code server that was not running now (its 60 s workspace refresh)."""
+    def wait_daemon_swap(self, timeout: float = 300) -> set[int]:
+        """Until the daemon has replaced every code server it runs now (its 60 s workspace refresh): a new one runs
+        and the old ones have exited, which they do once the daemon's workspace no longer uses them (their heartbeat
+        stops), so the daemon launches with the new one's ``server_id`` by then."""
         before = self.daemon_code_servers()
         assert before, "the daemon runs no code server"
-        return wait_for(lambda: self.daemon_code_servers() - before, timeout, "the daemon to replace its code server",
-                        interval=1.0)  # fmt: skip
+
+        def swapped() -> set[int]:
+            now = self.daemon_code_servers()
+            return now - before if now - before and not now & before else set()
+
+        return wait_for(swapped, timeout, "the daemon to replace its code server", interval=1.0)
 
     def launch_messages(self, run_id: str) -> list[str]:
         return [e.message for e in self.instance.all_logs(run_id) if e.message and "Maestro run worker" in e.message]
