@@ -12,18 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, DagsterRun, Field, InitResourceContext, Permissive, resource
+from dagster import Field, InitResourceContext, Permissive, resource
 
-from maestro_dagster.names import execution_id_for_run
 from maestro_dagster.settings import Settings, get_settings
-
-TAG_EXECUTION_ID = "maestro/execution_id"
-TAG_WORKFLOW_ID = "maestro/workflow_id"
-TAG_WORKFLOW_VERSION = "maestro/workflow_version"
-TAG_TRIGGER = "maestro/trigger"
-TAG_NODE_ID = "maestro/node_id"
-ROOT_RUN_TAG = "dagster/root_run_id"
-PARENT_RUN_TAG = "dagster/parent_run_id"
+from maestro_dagster.tags import (  # noqa: F401 - re-exported: the compiler's names for the run tags
+    PARENT_RUN_TAG,
+    ROOT_RUN_TAG,
+    TAG_EXECUTION_ID,
+    TAG_NODE_ID,
+    TAG_TRIGGER,
+    TAG_WORKFLOW_ID,
+    TAG_WORKFLOW_VERSION,
+    execution_id_of_run,
+)
 
 RESOURCE_KEY = "maestro"
 RUNTIME_CONFIG_SCHEMA = {
@@ -48,24 +49,6 @@ class NodeRuntime:
         "Re-execute all") writes its own files, so a later run never overwrites an earlier run's artifacts.
         Retries within a run share the directory (only a completed attempt's files are reported)."""
         return self.settings.artifacts_dir / self.execution_id / self.run_id / node_id
-
-
-def execution_id_of_run(instance: DagsterInstance | None, run: DagsterRun) -> str:
-    """The execution a run belongs to: its tag, else its root run's tag, else derived from the root run."""
-    if run.tags.get(TAG_EXECUTION_ID):
-        return run.tags[TAG_EXECUTION_ID]
-    workflow_id = run.tags.get(TAG_WORKFLOW_ID) or run.job_name
-    root_id = run.root_run_id or run.tags.get(ROOT_RUN_TAG) or run.run_id
-    root = instance.get_run_record_by_id(root_id) if instance is not None and root_id != run.run_id else None
-    if root is not None:
-        if root.dagster_run.tags.get(TAG_EXECUTION_ID):
-            return root.dagster_run.tags[TAG_EXECUTION_ID]
-        return execution_id_for_run(workflow_id, root_id, root.create_timestamp)
-    record = instance.get_run_record_by_id(run.run_id) if instance is not None else None
-    from datetime import UTC, datetime
-
-    created = record.create_timestamp if record is not None else datetime.now(UTC)
-    return execution_id_for_run(workflow_id, root_id, created)
 
 
 def runtime_from_context(init_context: InitResourceContext, cls: type[NodeRuntime] = NodeRuntime) -> NodeRuntime:

@@ -3,7 +3,7 @@
 Every submitted run passes here (Dagster UI and GraphQL launches, re-executions, ``dagster job launch``,
 schedules, sensors, backfills, the Maestro API and CLI): before the run is queued, a run of a Maestro workflow
 that has no ``maestro/execution_id`` tag gets the one its execution has in the mirrored tables
-(``maestro_dagster.launcher.tags``), so the id can be searched and filtered in the Dagster UI from the moment the
+(``maestro_dagster.tags``), so the id can be searched and filtered in the Dagster UI from the moment the
 run is queued. Everything else (queueing, limits, dequeue settings, cancel) is ``QueuedRunCoordinator``'s, with
 the same configuration fields (``dagster.yaml``).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
 from dagster._core.storage.dagster_run import DagsterRun
 
-from maestro_dagster.launcher.tags import missing_execution_tag
+from maestro_dagster.tags import missing_execution_tag
 
 
 class MaestroRunCoordinator(QueuedRunCoordinator):

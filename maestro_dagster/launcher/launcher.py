@@ -55,8 +55,14 @@ from dagster._serdes import serialize_value
 from dagster._serdes.config_class import ConfigurableClassData
 
 from maestro_dagster.launcher.freshness import changed_files
-from maestro_dagster.launcher.tags import TAG_EXECUTION_ID, TAG_WORKFLOW_ID, missing_execution_tag
 from maestro_dagster.settings import without_api_secrets
+from maestro_dagster.tags import (
+    TAG_EXECUTION_ID,
+    TAG_WORKER_HOST,
+    TAG_WORKER_PID,
+    TAG_WORKFLOW_ID,
+    missing_execution_tag,
+)
 
 __all__ = [
     "TAG_EXECUTION_ID",
@@ -70,10 +76,6 @@ __all__ = [
 
 WORKER_MODULE = "maestro_dagster.launcher.worker"
 TAG_LAUNCH = "maestro/launch"  # "warm" or "cold": the run's worker was started by MaestroRunLauncher
-# Copies of the tags the mirror's executor writes (``maestro_dagster.mirror.live``), so that the webserver and
-# daemon, which load this launcher with their instance, do not import the mirror (a test checks they are equal).
-TAG_WORKER_PID = "maestro/worker_pid"
-TAG_WORKER_HOST = "maestro/worker_host"
 READY_TIMEOUT_SECONDS = 180.0  # a launch waits this long for a warm worker still importing, then starts another
 
 

@@ -28,10 +28,9 @@ from dagster._core.executor.base import Executor
 from maestro_dagster.db.retry import is_locked
 from maestro_dagster.mirror.live_view import LiveState
 from maestro_dagster.mirror.projector import mirror_run
+from maestro_dagster.tags import TAG_WORKER_HOST, TAG_WORKER_PID
 
 log = logging.getLogger(__name__)
-TAG_WORKER_PID = "maestro/worker_pid"
-TAG_WORKER_HOST = "maestro/worker_host"
 TERMINAL_EVENTS = ("PIPELINE_SUCCESS", "PIPELINE_FAILURE", "PIPELINE_CANCELED")
 POLL_SECONDS = 0.5
 WORKER_WATCH_SECONDS = 1.0

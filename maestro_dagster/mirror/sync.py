@@ -21,10 +21,10 @@ from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import get_db
 from maestro_dagster.launcher.launcher import pid_alive
 from maestro_dagster.mirror.batch import mirror_runs
-from maestro_dagster.mirror.live import TAG_WORKER_HOST, TAG_WORKER_PID
 from maestro_dagster.mirror.projector import MirrorResult
 from maestro_dagster.mirror.source import iter_maestro_run_records
 from maestro_dagster.settings import Settings, get_settings
+from maestro_dagster.tags import TAG_WORKER_HOST, TAG_WORKER_PID
 
 
 @dataclass

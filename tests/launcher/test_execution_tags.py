@@ -2,9 +2,9 @@
 
 With a real Dagster instance configured by ``dagster.yaml``: a run submitted without the tag (as the Dagster UI,
 ``dagster job launch``, schedules and sensors submit) has it once queued, and a run launched without the
-coordinator gets it from the launcher. The id is the mirror's: ``launcher.tags.execution_id_of`` (which the
-webserver and daemon load, without the compiler) agrees with ``compiler.runtime.execution_id_of_run`` for a
-lone run, a re-execution of an untagged root, and runs whose root or self is tagged.
+coordinator gets it from the launcher. The id is the mirror's (one rule, ``maestro_dagster.tags.execution_id_of_run``,
+which the webserver and daemon load without the compiler) for a lone run, a re-execution of an untagged root,
+and runs whose root or self is tagged.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from test_launcher import finished, one_node
 
-from maestro_dagster import compiler
-from maestro_dagster.compiler.runtime import ROOT_RUN_TAG, execution_id_of_run
-from maestro_dagster.launcher import MaestroRunCoordinator, tags
+from maestro_dagster import compiler, tags
+from maestro_dagster.launcher import MaestroRunCoordinator
 from maestro_dagster.launcher.launcher import TAG_LAUNCH
 from maestro_dagster.names import EXECUTION_ID_RE, execution_id_for_run, job_name
 from maestro_dagster.runs import IN_PROCESS, _recon_job
+from maestro_dagster.tags import execution_id_of_run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,12 +48,7 @@ def untagged_run(env, workflow_id: str, **kwargs):
     )
 
 
-def test_tag_names_are_the_compilers_and_both_instance_files_configure_the_coordinator(maestro_env):
-    assert (tags.TAG_EXECUTION_ID, tags.TAG_WORKFLOW_ID, tags.ROOT_RUN_TAG) == (
-        compiler.TAG_EXECUTION_ID,
-        compiler.TAG_WORKFLOW_ID,
-        ROOT_RUN_TAG,
-    )
+def test_both_instance_files_configure_the_coordinator(maestro_env):
     coordinator = maestro_env.instance.run_coordinator
     assert isinstance(coordinator, MaestroRunCoordinator) and isinstance(coordinator, QueuedRunCoordinator)
     sections = [yaml.safe_load((ROOT / name).read_text())["run_coordinator"]
@@ -85,17 +80,16 @@ def test_ids_agree_with_the_mirrors_for_roots_reexecutions_and_tagged_runs(maest
     child = untagged_run(maestro_env, "tag_rules", **child_kw)
     grandchild = untagged_run(maestro_env, "tag_rules", root_run_id=root.run_id, parent_run_id=child.run_id)
     runs = [root, child, grandchild]
-    for run in runs:
-        assert tags.execution_id_of(instance, run) == execution_id_of_run(instance, run)
-    assert len({tags.execution_id_of(instance, r) for r in runs}) == 1  # re-executions get their root's id
+    created = instance.get_run_record_by_id(root.run_id).create_timestamp
+    expected = execution_id_for_run("tag_rules", root.run_id, created)  # derived from the root run
+    assert [execution_id_of_run(instance, run) for run in runs] == [expected] * 3  # re-executions: the root's id
 
     tagged_root = untagged_run(maestro_env, "tag_rules")
     instance.add_run_tags(tagged_root.run_id, {tags.TAG_EXECUTION_ID: "exec_tag_rules_20260101_000000_0123abcd"})
     tagged_child = untagged_run(maestro_env, "tag_rules", root_run_id=tagged_root.run_id,
                                 parent_run_id=tagged_root.run_id)  # fmt: skip
     for run in (instance.get_run_by_id(tagged_root.run_id), tagged_child):
-        assert tags.execution_id_of(instance, run) == execution_id_of_run(instance, run)
-        assert tags.execution_id_of(instance, run) == "exec_tag_rules_20260101_000000_0123abcd"
+        assert execution_id_of_run(instance, run) == "exec_tag_rules_20260101_000000_0123abcd"
     assert tags.missing_execution_tag(instance, instance.get_run_by_id(tagged_root.run_id)) == {}
     plain = instance.create_run_for_job(job_def=_recon_job("tag_rules").get_definition(), tags={})
     assert tags.missing_execution_tag(instance, plain) == {}  # not a Maestro workflow's run
