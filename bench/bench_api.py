@@ -130,6 +130,8 @@ class Stack:
             DAGSTER_HOME=str(self.work / "home" / "dagster"),
             MAESTRO_DAGSTER_URL=f"http://127.0.0.1:{self.web_port}",
             MAESTRO_API_TOKENS=json.dumps({TOKEN: {"role": "admin", "name": "bench"}}),
+            MAESTRO_EXECUTOR_ALLOWLIST="maestro_examples",  # the example executors are opt-in (docs/security.md)
+            MAESTRO_ARTIFACT_ROOTS=str(self.work),  # where bench_six's write_file node writes
             PYTHONUNBUFFERED="1",
         )
         os.environ[PG_URL_ENV] = url
@@ -654,7 +656,8 @@ def main() -> None:
         stack.up()
         with stack.client() as c:
             for raw in (six_nodes(stack.work), {"id": "bench_one", "nodes": {"only": {"executor": "noop"}}}):
-                c.post("/api/workflows", json=raw).raise_for_status()
+                stored = c.post("/api/workflows", json=raw)
+                assert stored.status_code in (200, 201), f"storing {raw['id']}: {stored.status_code} {stored.text}"
         print("warming up: one 6-node execution through the daemon ...", flush=True)
         done = execute_and_wait(stack, "bench_six")
         quiet = wait_quiet(stack)
