@@ -1,6 +1,7 @@
-"""Decisions on ``human_review`` nodes: recorded by the API or ``maestro approve``, read by the executor.
+"""Decisions on ``human_review`` nodes, read and written here only: recorded by the API or ``maestro approve``
+(``record_decision``), read by the ``human_review`` executor (``decision_of``).
 
-``record_decision`` takes the caller's session and does not commit.
+Both take the caller's session and do not commit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.errors import ConflictError, NotFoundError
 
 
+def decision_of(session: Session, execution_id: str, node_id: str) -> NodeApproval | None:
+    """The decision recorded on (execution, node), or None while there is none."""
+    return session.scalars(
+        select(NodeApproval).where(NodeApproval.execution_id == execution_id, NodeApproval.node_id == node_id)
+    ).one_or_none()
+
+
 def record_decision(
     session: Session, execution_id: str, node_id: str, approved: bool, comment: str | None, actor: str
 ) -> NodeApproval:
@@ -22,9 +30,7 @@ def record_decision(
         raise NotFoundError(f"Execution {execution_id} has no node {node_id!r}.")
     if node.node_type != "human_review":
         raise ConflictError(f"Node {node_id!r} is a {node.node_type} node, not a human_review node.")
-    row = session.scalars(
-        select(NodeApproval).where(NodeApproval.execution_id == execution_id, NodeApproval.node_id == node_id)
-    ).one_or_none()
+    row = decision_of(session, execution_id, node_id)
     if row is None:
         row = NodeApproval(execution_id=execution_id, node_id=node_id)
         session.add(row)

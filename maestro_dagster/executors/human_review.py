@@ -19,9 +19,7 @@ DEFAULT_TIMEOUT = 24 * 3600.0
 
 def human_review_executor(node_input: NodeInput, ctx: ExecutorContext) -> NodeOutput:
     # Imported here: the database layer is heavy, and only this node kind needs it (keeps run start-up fast).
-    from sqlalchemy import select
-
-    from maestro_dagster.db.models import NodeApproval
+    from maestro_dagster.approvals import decision_of
     from maestro_dagster.db.session import get_db
 
     config = node_config(node_input)
@@ -31,11 +29,7 @@ def human_review_executor(node_input: NodeInput, ctx: ExecutorContext) -> NodeOu
     ctx.log.info(f"node {ctx.node_id}: waiting up to {timeout:.0f}s for a review decision on {ctx.execution_id}")
     while True:
         with get_db(ctx.settings) as session:
-            decision = session.scalars(
-                select(NodeApproval).where(
-                    NodeApproval.execution_id == ctx.execution_id, NodeApproval.node_id == ctx.node_id
-                )
-            ).one_or_none()
+            decision = decision_of(session, ctx.execution_id, ctx.node_id)
             if decision is not None:
                 result = (decision.approved, decision.decided_by, decision.comment)
                 break

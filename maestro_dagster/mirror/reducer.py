@@ -26,6 +26,7 @@ at the run's end) gets the sentence ``stopped_text`` makes ("cancelled by <who> 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -45,8 +46,6 @@ RUN_SUCCESS = "PIPELINE_SUCCESS"
 RUN_FAILURE = "PIPELINE_FAILURE"
 RUN_CANCELED = "PIPELINE_CANCELED"
 RUN_TERMINAL = (RUN_SUCCESS, RUN_FAILURE, RUN_CANCELED)
-STEP_EVENTS = ("STEP_START", "STEP_RESTARTED", "STEP_UP_FOR_RETRY", "STEP_OUTPUT", "STEP_SUCCESS", "STEP_FAILURE")
-MIRRORED_TYPES = (RUN_START, *RUN_TERMINAL, *STEP_EVENTS)
 RUN_ENDED = "RunEnded"  # error_type of a node that was still running when its run ended
 INTERRUPTED = "DagsterExecutionInterruptedError"  # error_type of a step Dagster interrupted (a termination)
 TERMINATION_BY_DAGSTER = "a run termination request to Dagster (the Dagster UI or its GraphQL API)"
@@ -134,8 +133,9 @@ class Reducer:
             self._run_end(ev)
         elif ev.step_key is not None and ev.step_key in self.node_by_step:
             node = self.view.nodes.get(self.node_by_step[ev.step_key])
-            if node is not None:
-                getattr(self, "_" + ev.event_type.lower())(ev, node)
+            handler = STEP_HANDLERS.get(ev.event_type)
+            if node is not None and handler is not None:
+                handler(self, ev, node)
 
     # -- run events -------------------------------------------------------------------------------
     def _run_start(self, ev: DagsterEventIn) -> None:
@@ -341,3 +341,16 @@ class Reducer:
                 self.view.error_node_id, self.view.error_message = node.node_id, error
         data = {"error": error, "error_type": ev.error_type, "attempts": self._attempt(ev, node)}
         self._emit(ev, EventType.NODE_FAILED, node.node_id, data)
+
+
+#: The step events the reducer folds, each with its handler: the one list of them (``STEP_EVENTS``).
+STEP_HANDLERS: dict[str, Callable[[Reducer, DagsterEventIn, NodeView], None]] = {
+    "STEP_START": Reducer._step_start,
+    "STEP_RESTARTED": Reducer._step_restarted,
+    "STEP_UP_FOR_RETRY": Reducer._step_up_for_retry,
+    "STEP_OUTPUT": Reducer._step_output,
+    "STEP_SUCCESS": Reducer._step_success,
+    "STEP_FAILURE": Reducer._step_failure,
+}
+STEP_EVENTS = tuple(STEP_HANDLERS)
+MIRRORED_TYPES = (RUN_START, *RUN_TERMINAL, *STEP_EVENTS)  # what a pass reads from Dagster's event log
