@@ -27,15 +27,13 @@ from maestro_dagster.defs_store import load_spec, origin_of, sync_directory
 from maestro_dagster.errors import DefinitionError, MaestroError, NotFoundError
 from maestro_dagster.mirror import mirrored_executor
 from maestro_dagster.mirror.sensor import maestro_mirror_sensor
-from maestro_dagster.names import job_name
+from maestro_dagster.names import REPOSITORY_NAME, job_name
 from maestro_dagster.policy import ExecutorPolicy
 from maestro_dagster.resources import maestro_runtime
 from maestro_dagster.settings import get_settings
 from maestro_dagster.triggers import all_triggers
 from maestro_dagster.triggers.build import maestro_request_errors, specs_with_triggers
 
-REPOSITORY_NAME = "maestro"
-LOCATION_NAME = "maestro"
 log = logging.getLogger(__name__)
 MIRRORED_EXECUTOR = mirrored_executor(multi_or_in_process_executor)
 

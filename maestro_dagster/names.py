@@ -1,4 +1,4 @@
-"""Mapping of Maestro ids (workflow and node ids) to Dagster names, and execution ids.
+"""Mapping of Maestro ids (workflow and node ids) to Dagster names, the code location's names, and execution ids.
 
 Dagster names must match ``^[A-Za-z0-9_]+$`` and avoid Dagster's and Python's reserved words. The mapping
 is deterministic and injective: an id that is already a safe name maps to itself; any other id is
@@ -30,6 +30,9 @@ RESERVED_NAMES = frozenset(
 )  # fmt: skip
 
 OP_SEPARATOR = "__"
+DEFINITIONS_MODULE = "maestro_dagster.definitions"  # the code location's module
+REPOSITORY_NAME = "maestro"  # its repository
+LOCATION_NAME = "maestro"  # and the code location's name in the workspace
 EXECUTION_ID_RE = re.compile(r"^exec_(?P<workflow_id>[A-Za-z0-9_-]+)_(?P<ts>\d{8}_\d{6})_(?P<suffix>[0-9a-f]{8})$")
 
 

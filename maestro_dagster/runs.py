@@ -18,9 +18,8 @@ from typing import Any
 
 from dagster import DagsterInstance, ReexecutionOptions, RunsFilter, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
-from dagster._core.storage.tags import MAX_RUNTIME_SECONDS_TAG, PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
+from dagster._core.storage.tags import MAX_RUNTIME_SECONDS_TAG
 
-from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
 from maestro_dagster.db.enums import WorkflowStatus
 from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.repositories import RepositoryFactory
@@ -29,12 +28,11 @@ from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import load_spec
 from maestro_dagster.errors import ConflictError, DatabaseError, NotFoundError
 from maestro_dagster.mirror import mirror_run
-from maestro_dagster.names import job_name
+from maestro_dagster.names import DEFINITIONS_MODULE, REPOSITORY_NAME, job_name
 from maestro_dagster.settings import Settings, get_settings
 from maestro_dagster.spec import WorkflowSpec
+from maestro_dagster.tags import TAG_EXECUTION_ID, TRIGGER_RESUME, launch_tags
 
-DEFINITIONS_MODULE = "maestro_dagster.definitions"
-REPOSITORY = "maestro"
 IN_PROCESS = {"config": {"in_process": {}}}
 
 
@@ -49,7 +47,7 @@ def _recon_job(workflow_id: str):
     # Dagster memoises ReconstructableJob.get_definition per process; a definition may have changed since an
     # earlier run in this process, so the job is looked up again (the repository recompiles on a new hash).
     ReconstructableJob.get_definition.cache_clear()
-    repo = ReconstructableRepository.for_module(DEFINITIONS_MODULE, REPOSITORY, working_directory=str(Path.cwd()))
+    repo = ReconstructableRepository.for_module(DEFINITIONS_MODULE, REPOSITORY_NAME, working_directory=str(Path.cwd()))
     return repo.get_reconstructable_job(job_name(workflow_id))
 
 
@@ -130,7 +128,7 @@ def run_workflow(
     execution_id, spec, _version = retry_locked(
         lambda: create_execution(workflow_id, initial_context, trigger, settings), settings, what
     )
-    tags = {TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: trigger, TAG_WORKFLOW_ID: workflow_id}
+    tags = launch_tags(execution_id, trigger, workflow_id)
     bound = max_runtime_seconds(spec)
     if bound is not None:
         tags[MAX_RUNTIME_SECONDS_TAG] = str(bound)
@@ -178,12 +176,7 @@ def resume_workflow(
             details={"status": status.value},
         )
     options = ReexecutionOptions.from_failure(parent_id, instance)
-    tags = {
-        TAG_EXECUTION_ID: execution_id,
-        TAG_TRIGGER: "resume",
-        PARENT_RUN_ID_TAG: parent_id,
-        ROOT_RUN_ID_TAG: root_id or parent_id,
-    }
+    tags = launch_tags(execution_id, TRIGGER_RESUME, parent_run_id=parent_id, root_run_id=root_id)
     parent = instance.get_run_by_id(parent_id)
     run_config = dict(parent.run_config or {}) if parent is not None else {}
     if in_process:

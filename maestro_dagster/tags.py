@@ -1,4 +1,9 @@
-"""A leaf: Maestro's run tags and the one rule for the execution a run belongs to.
+"""A leaf: the strings Maestro shares with Dagster and between its processes, and the one rule for the execution a
+run belongs to.
+
+Declared here once each: the run tags (and ``launch_tags``, the dict every launch starts with), the op metadata keys
+the mirror reads back, and the PostgreSQL ``NOTIFY`` channel the mirror wakes the API's streams with. The code
+location's names (repository, location, definitions module) and execution ids are in ``maestro_dagster.names``.
 
 The compiler (the ``maestro`` resource), the mirror, the run coordinator and the launcher all use it; the webserver
 and daemon load the coordinator and launcher with their instance, so it imports nothing of the project but the
@@ -24,6 +29,39 @@ ROOT_RUN_TAG = "dagster/root_run_id"
 PARENT_RUN_TAG = "dagster/parent_run_id"
 TAG_WORKER_PID = "maestro/worker_pid"  # the process orchestrating the run (its run worker), and its host
 TAG_WORKER_HOST = "maestro/worker_host"
+TAG_LAUNCH = "maestro/launch"  # "warm" or "cold": the run's worker was started by MaestroRunLauncher
+TAG_PAUSE = "maestro/pause_requested"
+TAG_CANCELLED_BY = "maestro/cancelled_by"  # who asked to cancel or pause the run, set before the termination
+TRIGGER_RESUME = "resume"  # the trigger tag of a resume (re-execution from failure)
+
+# Op metadata: what a node's op reports on its output, read back by the mirror.
+META_STATUS = "maestro/status"
+META_OUTPUT = "maestro/output"
+META_ARTIFACTS = "maestro/artifacts"
+META_INPUTS = "maestro/inputs"
+META_QUALITY = "maestro/quality_score"
+META_CONDITION = "maestro/condition"
+
+NOTIFY_CHANNEL = "maestro_events"  # PostgreSQL NOTIFY: the mirror sends an execution id when its events commit
+
+
+def launch_tags(
+    execution_id: str,
+    trigger: str,
+    workflow_id: str | None = None,
+    *,
+    parent_run_id: str | None = None,
+    root_run_id: str | None = None,
+) -> dict[str, str]:
+    """The tags a Maestro launch gives its run: execution id and trigger, the workflow id when known, and for a
+    re-execution its parent run and root run (the parent's when ``root_run_id`` is not given)."""
+    tags = {TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: trigger}
+    if workflow_id is not None:
+        tags[TAG_WORKFLOW_ID] = workflow_id
+    if parent_run_id is not None:
+        tags[PARENT_RUN_TAG] = parent_run_id
+        tags[ROOT_RUN_TAG] = root_run_id or parent_run_id
+    return tags
 
 
 def execution_id_of_run(instance: Any, run: Any) -> str:

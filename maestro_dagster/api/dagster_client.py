@@ -20,10 +20,9 @@ from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from dagster_graphql.client.query import LAUNCH_PIPELINE_REEXECUTION_MUTATION
 
 from maestro_dagster.errors import ConflictError, DagsterUnavailableError, ValidationError
+from maestro_dagster.names import LOCATION_NAME, REPOSITORY_NAME
 
 log = logging.getLogger(__name__)
-LOCATION = "maestro"
-REPOSITORY = "maestro"
 GRAPHQL_TYPE = re.compile(r"^[A-Z][A-Za-z]{2,80}$")  # an error's __typename: safe to show, unlike its message
 CONFIG_REFUSED = {"RunConfigValidationInvalid", "PipelineConfigValidationInvalid"}
 INTERNAL = {"PythonError", "UnauthorizedError"}
@@ -33,7 +32,7 @@ RUNNING = (
     "or set MAESTRO_DAGSTER_URL"
 )
 NOT_LOADED = (
-    f"Dagster has not loaded this job: reload the code location {LOCATION!r} (Dagster UI, Deployment), or store "
+    f"Dagster has not loaded this job: reload the code location {LOCATION_NAME!r} (Dagster UI, Deployment), or store "
     "the definition again through the API"
 )
 
@@ -101,7 +100,7 @@ class DagsterGateway:
 
     def reload_location(self) -> None:
         try:
-            self._client.reload_repository_location(LOCATION)
+            self._client.reload_repository_location(LOCATION_NAME)
         except Exception as exc:
             raise self._unavailable("reload the code location", exc) from exc
 
@@ -109,8 +108,8 @@ class DagsterGateway:
         try:
             return self._client.submit_job_execution(
                 job_name,
-                repository_location_name=LOCATION,
-                repository_name=REPOSITORY,
+                repository_location_name=LOCATION_NAME,
+                repository_name=REPOSITORY_NAME,
                 run_config=run_config,
                 tags=tags,
             )

@@ -22,16 +22,15 @@ from maestro_dagster.api.schemas import (
     RunResponse,
 )
 from maestro_dagster.approvals import record_decision
-from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
 from maestro_dagster.db.enums import WorkflowStatus
 from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import load_spec
 from maestro_dagster.errors import ConflictError, NotFoundError
-from maestro_dagster.mirror.store import TAG_CANCELLED_BY, TAG_PAUSE
 from maestro_dagster.names import job_name
 from maestro_dagster.settings import Settings
+from maestro_dagster.tags import TAG_CANCELLED_BY, TAG_PAUSE, TRIGGER_RESUME, launch_tags
 
 RESUMABLE = (WorkflowStatus.FAILED, WorkflowStatus.PAUSED, WorkflowStatus.CANCELLED)
 
@@ -206,7 +205,7 @@ def execute(
             metadata={"trigger": "api", "requested_by": actor, "job_name": job_name(workflow_id)},
         )
         execution_id = execution.id
-    tags = {TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: "api", TAG_WORKFLOW_ID: workflow_id}
+    tags = launch_tags(execution_id, "api", workflow_id)
     try:
         run_id = gateway.launch(job_name(workflow_id), {"initial_context": initial_context}, tags)
     except Exception as exc:
@@ -240,7 +239,7 @@ def resume(settings: Settings, gateway: DagsterGateway, ref: str) -> tuple[str, 
         execution_id, parent, previous = execution.id, latest.run_id, execution.status
         execution.status = WorkflowStatus.PENDING
     try:
-        run_id = gateway.reexecute_from_failure(parent, {TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: "resume"})
+        run_id = gateway.reexecute_from_failure(parent, launch_tags(execution_id, TRIGGER_RESUME))
     except Exception:
         with get_db(settings) as session:
             row = session.get(WorkflowExecution, execution_id)

@@ -28,10 +28,10 @@ from maestro_dagster.db.models import ExecutionEvent
 from maestro_dagster.db.session import get_db
 from maestro_dagster.errors import MaestroError
 from maestro_dagster.settings import Settings
+from maestro_dagster.tags import NOTIFY_CHANNEL
 
 router = APIRouter()
 log = logging.getLogger(__name__)
-CHANNEL = "maestro_events"
 POLICY_VIOLATION = 1008
 
 
@@ -82,7 +82,7 @@ class Notifier:
                     connect_timeout=10,
                 )
                 conn.autocommit = True
-                conn.cursor().execute(f"LISTEN {CHANNEL}")
+                conn.cursor().execute(f"LISTEN {NOTIFY_CHANNEL}")
                 while not self._stop.is_set():
                     if selectmod.select([conn], [], [], 1.0)[0]:
                         conn.poll()
@@ -90,7 +90,7 @@ class Notifier:
                             conn.notifies.clear()
                             self._wake_all()
             except Exception as exc:  # reconnect; streams keep polling meanwhile
-                log.warning("LISTEN %s failed (%s); retrying", CHANNEL, exc)
+                log.warning("LISTEN %s failed (%s); retrying", NOTIFY_CHANNEL, exc)
                 self._stop.wait(2)
 
 

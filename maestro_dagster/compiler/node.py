@@ -24,14 +24,9 @@ from maestro_dagster.compiler.runtime import RESOURCE_KEY, NodeRuntime
 from maestro_dagster.executors import ExecutorContext, build_node_input, invoke, resolve_executor
 from maestro_dagster.policy import ExecutorPolicy, Origin
 from maestro_dagster.spec import WorkflowSpec
+from maestro_dagster.tags import META_ARTIFACTS, META_CONDITION, META_INPUTS, META_OUTPUT, META_QUALITY, META_STATUS
 
 OUTPUT_NAME = "result"
-META_STATUS = "maestro/status"
-META_OUTPUT = "maestro/output"
-META_ARTIFACTS = "maestro/artifacts"
-META_INPUTS = "maestro/inputs"
-META_QUALITY = "maestro/quality_score"
-META_CONDITION = "maestro/condition"
 
 
 def describe_artifact(path: str) -> dict[str, Any]:

@@ -58,6 +58,7 @@ from maestro_dagster.launcher.freshness import changed_files
 from maestro_dagster.settings import without_api_secrets
 from maestro_dagster.tags import (
     TAG_EXECUTION_ID,
+    TAG_LAUNCH,
     TAG_WORKER_HOST,
     TAG_WORKER_PID,
     TAG_WORKFLOW_ID,
@@ -75,7 +76,6 @@ __all__ = [
 ]
 
 WORKER_MODULE = "maestro_dagster.launcher.worker"
-TAG_LAUNCH = "maestro/launch"  # "warm" or "cold": the run's worker was started by MaestroRunLauncher
 READY_TIMEOUT_SECONDS = 180.0  # a launch waits this long for a warm worker still importing, then starts another
 
 

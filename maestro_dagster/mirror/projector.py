@@ -18,16 +18,16 @@ from datetime import UTC, datetime
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, RunRecord
 from sqlalchemy.orm import Session
 
-from maestro_dagster.compiler import TAG_WORKFLOW_ID, execution_id_of_run
 from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import get_db
 from maestro_dagster.mirror.live_view import LiveState, save_changes, view_for
 from maestro_dagster.mirror.model import DagsterEventIn, ExecutionView, RunFacts
 from maestro_dagster.mirror.reducer import Reducer, needs_fresh_run
 from maestro_dagster.mirror.source import FINISHED, is_maestro_run, read_events
-from maestro_dagster.mirror.store import TAG_CANCELLED_BY, TAG_PAUSE, ensure_execution, load_view, save_view
+from maestro_dagster.mirror.store import ensure_execution, load_view, save_view
 from maestro_dagster.names import dagster_name
 from maestro_dagster.settings import Settings, get_settings
+from maestro_dagster.tags import TAG_CANCELLED_BY, TAG_PAUSE, TAG_WORKFLOW_ID, execution_id_of_run
 
 
 @dataclass(frozen=True)

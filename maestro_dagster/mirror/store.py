@@ -19,15 +19,20 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from maestro_dagster.compiler import TAG_TRIGGER, TAG_WORKFLOW_VERSION
-from maestro_dagster.compiler.runtime import PARENT_RUN_TAG, ROOT_RUN_TAG
 from maestro_dagster.db.enums import RunKind, WorkflowStatus
 from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.repositories import ExecutionRepository, WorkflowRepository
 from maestro_dagster.mirror.model import ArtifactRow, EventRow, ExecutionView, NodeView, RunView
+from maestro_dagster.tags import (  # noqa: F401 - TAG_PAUSE, TAG_CANCELLED_BY re-exported for their old users
+    NOTIFY_CHANNEL,
+    PARENT_RUN_TAG,
+    ROOT_RUN_TAG,
+    TAG_CANCELLED_BY,
+    TAG_PAUSE,
+    TAG_TRIGGER,
+    TAG_WORKFLOW_VERSION,
+)
 
-TAG_PAUSE = "maestro/pause_requested"
-TAG_CANCELLED_BY = "maestro/cancelled_by"  # who asked to cancel or pause the run, set before the termination
 LOADED_ROWS = "maestro_mirror_loaded_rows"  # session.info key: rows load_view read, by execution id
 NODE_FIELDS = (
     "status", "attempt_count", "run_attempt", "last_run_id", "started_at", "completed_at", "duration_seconds",
@@ -236,7 +241,8 @@ def insert_events(session: Session, events: dict[str, list[EventRow]]) -> None:
     if notify and session.get_bind().dialect.name == "postgresql":
         # Wakes WebSocket streams of every API instance when this transaction commits.
         session.execute(
-            text("SELECT pg_notify('maestro_events', x) FROM unnest(CAST(:ids AS text[])) AS x"), {"ids": notify}
+            text("SELECT pg_notify(:channel, x) FROM unnest(CAST(:ids AS text[])) AS x"),
+            {"channel": NOTIFY_CHANNEL, "ids": notify},
         )
 
 

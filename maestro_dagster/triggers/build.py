@@ -29,7 +29,6 @@ from dagster import (
 )
 from sqlalchemy import select
 
-from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER
 from maestro_dagster.db.enums import EventType
 from maestro_dagster.db.models import ExecutionEvent, WorkflowExecution
 from maestro_dagster.db.session import get_db
@@ -38,6 +37,7 @@ from maestro_dagster.errors import MaestroError
 from maestro_dagster.names import job_name, new_execution_id
 from maestro_dagster.spec import ScheduleSpec, WorkflowSpec
 from maestro_dagster.spec.triggers import FileSensorSpec, RequestQueueSensorSpec, WorkflowCompletedSensorSpec
+from maestro_dagster.tags import launch_tags
 from maestro_dagster.triggers.requests import take_requests
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def _request(spec: WorkflowSpec, context: dict[str, Any], trigger: str, *, run_k
     return RunRequest(
         run_key=run_key,
         run_config={"initial_context": context},
-        tags={TAG_EXECUTION_ID: execution_id, TAG_TRIGGER: trigger},
+        tags=launch_tags(execution_id, trigger),
     )
 
 
