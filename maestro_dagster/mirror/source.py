@@ -16,10 +16,10 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventL
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy import Connection, Engine, NullPool, and_, create_engine, or_, select
 
-from maestro_dagster.compiler import TAG_WORKFLOW_ID
 from maestro_dagster.mirror.decode import decode_event, to_event_in
 from maestro_dagster.mirror.model import DagsterEventIn
 from maestro_dagster.mirror.reducer import MIRRORED_TYPES
+from maestro_dagster.tags import TAG_WORKFLOW_ID
 
 _TYPES = {DagsterEventType(t) for t in MIRRORED_TYPES}
 PAGE = 5000
