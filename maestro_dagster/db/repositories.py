@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -26,8 +27,9 @@ from maestro_dagster.db.models import (
     WorkflowExecution,
 )
 from maestro_dagster.db.types import utcnow
-from maestro_dagster.errors import ConflictError, NotFoundError
+from maestro_dagster.errors import ConflictError, DefinitionError, NotFoundError
 from maestro_dagster.names import new_execution_id
+from maestro_dagster.spec.models import WorkflowSpec
 
 
 class DefinitionRecord(BaseModel):
@@ -229,7 +231,7 @@ class ExecutionRepository:
         metadata: dict[str, Any] | None = None,
     ) -> tuple[WorkflowExecution, list[dict[str, Any]]]:
         """What ``create`` inserts, not added to the session: the execution, and its node states' column values."""
-        version, nodes, document = self._definition_nodes(workflow_id, workflow_version)
+        version, spec = self._version_spec(workflow_id, workflow_version)
         execution = WorkflowExecution(
             id=execution_id or new_execution_id(workflow_id),
             workflow_id=workflow_id,
@@ -237,41 +239,53 @@ class ExecutionRepository:
             status=WorkflowStatus.PENDING,
             initial_context=initial_context or {},
             global_context=dict(initial_context or {}),
-            total_nodes=len(nodes),
+            total_nodes=len(spec.nodes),
             execution_metadata=metadata or {},
         )
-        node_states = []
-        for node_id, node in nodes.items():
-            node = node if isinstance(node, dict) else {}
-            node_states.append(
-                {
-                    "execution_id": execution.id,
-                    "node_id": node_id,
-                    "node_name": node.get("name") or node_id,
-                    "node_type": node.get("type") or "custom",
-                    "status": NodeStatus.PENDING,
-                    "attempt_count": 0,
-                    "max_retries": _max_retries(node, document),
-                    "quality_threshold": node.get("quality_threshold", 0.7),
-                }
-            )
+        node_states = [
+            {
+                "execution_id": execution.id,
+                "node_id": node_id,
+                "node_name": node.name or node_id,
+                "node_type": node.type,
+                "status": NodeStatus.PENDING,
+                "attempt_count": 0,
+                "max_retries": spec.effective_retry(node_id).max_retries,
+                "quality_threshold": node.effective_quality_threshold,
+            }
+            for node_id, node in spec.nodes.items()
+        ]
         return execution, node_states
 
-    def _definition_nodes(self, workflow_id: str, workflow_version: int | None) -> tuple[int, dict[str, Any], dict]:
-        """(version, its nodes, the current definition document), read once per transaction: a catch-up creates
-        many executions of the same definition in one."""
+    def _version_spec(self, workflow_id: str, workflow_version: int | None) -> tuple[int, WorkflowSpec]:
+        """(version, the typed definition of that version), read once per transaction: a catch-up creates many
+        executions of the same definition in one. The latest version when ``workflow_version`` is None."""
         transaction = self.session.get_transaction()
-        held = self.session.info.get("maestro_definition_nodes")
+        held = self.session.info.get("maestro_definition_specs")
         if transaction is None or held is None or held[0] is not transaction:
-            held = self.session.info["maestro_definition_nodes"] = (transaction, {})
+            held = self.session.info["maestro_definition_specs"] = (transaction, {})
         memo = held[1]
         key = (workflow_id, workflow_version)
         if key not in memo:
             definition = WorkflowRepository(self.session).require(workflow_id)
             version = workflow_version or definition.version
             stored = WorkflowRepository(self.session).get_version(workflow_id, version)
-            nodes: dict[str, Any] = (stored.definition if stored else definition.definition).get("nodes") or {}
-            memo[key] = (version, nodes, definition.definition)
+            document = stored.definition if stored is not None else definition.definition
+            try:
+                spec = WorkflowSpec.from_storage(document)
+            except PydanticValidationError as exc:
+                raise DefinitionError(
+                    f"Workflow {workflow_id!r} version {version} is not a valid definition, so it has no job and "
+                    "no execution: fix the definition and store it again (`maestro defs sync`, or the API).",
+                    details={
+                        "workflow_id": workflow_id,
+                        "version": version,
+                        "errors": [
+                            {"location": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()
+                        ],
+                    },
+                ) from None
+            memo[key] = (version, spec)
         return memo[key]
 
     def get(self, execution_id: str) -> WorkflowExecution | None:
@@ -360,13 +374,6 @@ class ExecutionRepository:
         self.session.delete(row)
         self.session.flush()
         return True
-
-
-def _max_retries(node: dict[str, Any], definition: dict[str, Any]) -> int:
-    policy = node.get("retry_policy") or (definition.get("defaults") or {}).get("retry_policy") or {}
-    if policy.get("retry_on_failure") and int(policy.get("max_attempts", 1)) > 1:
-        return int(policy["max_attempts"]) - 1
-    return 0
 
 
 class NodeStateRepository:

@@ -35,6 +35,9 @@ NODE_TYPES: tuple[str, ...] = ("phase", "custom", "conditional", "human_review",
 NodeType = Literal["phase", "custom", "conditional", "human_review", "parallel_group"]
 NodeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 
+DEFAULT_QUALITY_THRESHOLD = 0.7
+"""A node's minimum ``quality_score`` when it sets no ``quality_threshold`` (docs/schema.md); declared only here."""
+
 _CRON_FALLBACK_RE = re.compile(r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$")
 
 
@@ -72,6 +75,11 @@ class RetryPolicySpec(_Model):
     def retries_enabled(self) -> bool:
         return self.retry_on_failure and self.max_attempts > 1
 
+    @property
+    def max_retries(self) -> int:
+        """Retries after the first attempt: ``max_attempts - 1`` when enabled, else 0 (``node_states.max_retries``)."""
+        return self.max_attempts - 1 if self.retries_enabled else 0
+
 
 class NodeSpec(_Model):
     """One node. Its id is its key under ``nodes``; ``name`` defaults to that id."""
@@ -102,6 +110,11 @@ class NodeSpec(_Model):
     @property
     def executor_ref(self) -> str:
         return executor_ref_for(self.executor, self.type)
+
+    @property
+    def effective_quality_threshold(self) -> float:
+        """The node's ``quality_threshold``, else ``DEFAULT_QUALITY_THRESHOLD`` (also when written as null)."""
+        return self.quality_threshold if self.quality_threshold is not None else DEFAULT_QUALITY_THRESHOLD
 
 
 class EdgeSpec(_Model):

@@ -96,6 +96,7 @@ def _validate(
     problems += node_checks.check_executors(view, policy.executors, check_imports=check_imports)
     problems += node_checks.check_conditions(view, limits)
     problems += checks.check_name_collisions(view)
+    problems += _name_problems(raw)
     problems += trigger_problems(dict(raw))
     if spec is not None and not problems:
         problems += _storage_problems(spec)
@@ -227,6 +228,21 @@ def _schema_problem(err: Mapping[str, Any]) -> SpecProblem | None:
     if last == "[key]":
         return SpecProblem(location, f"{msg}{got}: node ids are strings; quote the id", "schema", node_id)
     return SpecProblem(location, f"{who}{field or 'definition'}: {msg}{got}; fix the value", "schema", node_id)
+
+
+def _name_problems(raw: Mapping[str, Any]) -> list[SpecProblem]:
+    """An explicitly empty (or whitespace-only) workflow ``name`` is refused; an absent one defaults to the id."""
+    name = raw.get("name")
+    if isinstance(name, str) and not name.strip():
+        return [
+            SpecProblem(
+                "name",
+                f"the workflow name is empty ({name!r}): write a display name, e.g. 'name: Nightly build', or "
+                "remove 'name' to use the workflow id",
+                "schema",
+            )
+        ]
+    return []
 
 
 def _storage_problems(spec: WorkflowSpec) -> list[SpecProblem]:
