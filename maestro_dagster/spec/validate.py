@@ -24,7 +24,7 @@ from maestro_dagster.spec.graph import check_depth
 from maestro_dagster.spec.limits import check_config_sizes, check_counts, check_document, format_location, node_of
 from maestro_dagster.spec.models import DefaultsSpec, EdgeSpec, NodeSpec, RetryPolicySpec, ScheduleSpec, WorkflowSpec
 from maestro_dagster.spec.problems import DuplicateKey, SpecProblem, ValidationReport
-from maestro_dagster.spec.triggers import trigger_problems
+from maestro_dagster.spec.trigger_checks import trigger_problems
 
 _RETRY_HINTS = {
     "max_attempts": "use a whole number from 1 to 100 (1 means no retry)",
