@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from maestro_dagster.db.enums import EventType, NodeStatus, RequestStatus, RunKind, WorkflowStatus
 from maestro_dagster.db.types import UTCDateTime, utcnow
+from maestro_dagster.spec.models import DEFAULT_QUALITY_THRESHOLD
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -203,7 +204,7 @@ class NodeState(TimestampMixin, Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_type: Mapped[str | None] = mapped_column(String(255))
     quality_score: Mapped[float | None] = mapped_column(Float)
-    quality_threshold: Mapped[float | None] = mapped_column(Float, default=0.7)
+    quality_threshold: Mapped[float | None] = mapped_column(Float, default=DEFAULT_QUALITY_THRESHOLD)
     contract_fulfilled: Mapped[bool | None] = mapped_column(Boolean)
     node_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
     last_run_id: Mapped[str | None] = mapped_column(String(64))

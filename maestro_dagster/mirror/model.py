@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from maestro_dagster.db.enums import EventType, NodeStatus, RunKind, WorkflowStatus
+from maestro_dagster.spec.models import DEFAULT_QUALITY_THRESHOLD
 
 TERMINAL_NODE = (NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.BLOCKED)
 
@@ -52,7 +53,7 @@ class NodeView:
     inputs: dict[str, Any] | None = None
     outputs: dict[str, Any] | None = None
     quality_score: float | None = None
-    quality_threshold: float | None = 0.7
+    quality_threshold: float | None = DEFAULT_QUALITY_THRESHOLD
     contract_fulfilled: bool | None = None
 
 

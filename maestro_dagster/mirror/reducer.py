@@ -39,6 +39,7 @@ from maestro_dagster.mirror.model import (
     NodeView,
     RunView,
 )
+from maestro_dagster.spec.models import DEFAULT_QUALITY_THRESHOLD
 from maestro_dagster.tags import META_ARTIFACTS, META_CONDITION, META_INPUTS, META_OUTPUT, META_QUALITY, META_STATUS
 
 RUN_START = "PIPELINE_START"
@@ -288,7 +289,7 @@ class Reducer:
             node.inputs = meta.get(META_INPUTS)
             score = meta.get(META_QUALITY)
             node.quality_score = float(score) if score is not None else None
-            threshold = node.quality_threshold if node.quality_threshold is not None else 0.7
+            threshold = node.quality_threshold if node.quality_threshold is not None else DEFAULT_QUALITY_THRESHOLD
             node.contract_fulfilled = None if score is None else node.quality_score >= threshold
         for index, art in enumerate(meta.get(META_ARTIFACTS) or [], start=1):
             row = ArtifactRow(
