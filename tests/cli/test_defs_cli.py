@@ -6,11 +6,11 @@ import json
 import re
 
 import pytest
-from _compiler_support import PROJECT_ROOT
+from _procs import ROOT
 
 from maestro_dagster.cli import main as cli_main
 
-FIXTURES = PROJECT_ROOT / "tests" / "fixtures" / "defs"
+FIXTURES = ROOT / "tests" / "fixtures" / "defs"
 DEFINITION = """\
 id: sync_me
 nodes:
@@ -35,7 +35,7 @@ def _sync_line(out: str, workflow_id: str) -> str:
 
 
 def test_validate_valid_files_exit_zero(capsys):
-    files = [str(FIXTURES / "valid" / "diamond.yaml"), str(PROJECT_ROOT / "workflow_defs" / "sdlc_parallel.yaml")]
+    files = [str(FIXTURES / "valid" / "diamond.yaml"), str(ROOT / "workflow_defs" / "sdlc_parallel.yaml")]
     code, out, _ = _cli(capsys, "defs", "validate", *files)
     assert code == 0
     assert f"ok       {files[1]}  (sdlc_parallel, 6 nodes)" in out.splitlines()

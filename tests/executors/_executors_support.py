@@ -1,4 +1,4 @@
-"""Helpers for tests/unit/test_executors.py: a real local HTTP server, contexts, and test executors.
+"""Helpers for the executor tests (tests/executors): a real local HTTP server, contexts, and test executors.
 
 The module itself is used as a custom-executor package in the tests (allowlisted by passing
 ``["_executors_support"]`` as the prefixes), so it also defines a few callables and one non-callable.
