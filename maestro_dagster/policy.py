@@ -3,14 +3,15 @@
 A definition is untrusted input (docs/security.md). This module owns the two rules every other module applies
 through it, so validation and the runtime can never disagree:
 
-- **Executors** (``ExecutorPolicy`` and ``resolve_import_ref``). A built-in (``noop``, ``command``, ``http``,
-  ``sql``, ``phase``, ``human_review``) is reachable only by its built-in name, and only when the policy allows
-  that name (definitions posted through the API get ``MAESTRO_API_BUILTIN_EXECUTORS``; files of
-  ``workflow_defs/`` every built-in). Anything else is ``package.module:function``: its module must be under a
-  prefix of ``MAESTRO_EXECUTOR_ALLOWLIST`` (dot boundary), checked *before* importing; the object found must
-  itself be defined in an allowed module (so ``allowed.module:os.system`` cannot reach through an import); and
-  nothing of the ``maestro_dagster`` package itself is ever reachable by import path, whatever the allowlist.
-  The decision is made on the resolved callable, never on the text of the reference.
+- **Executors** (``ExecutorPolicy`` and ``resolve_ref``, the only reader of an executor reference: validation,
+  the job build and every node attempt call it). A built-in (the names of ``BUILTIN_EXECUTORS``, declared only
+  here) is reachable only by its built-in name, and only when the policy allows that name (definitions posted
+  through the API get ``MAESTRO_API_BUILTIN_EXECUTORS``; files of ``workflow_defs/`` every built-in). Anything
+  else is ``package.module:function``: its module must be under a prefix of ``MAESTRO_EXECUTOR_ALLOWLIST`` (dot
+  boundary), checked *before* importing; the object found must itself be defined in an allowed module (so
+  ``allowed.module:os.system`` cannot reach through an import); and nothing of the ``maestro_dagster`` package
+  itself is ever reachable by import path, whatever the allowlist. The decision is made on the resolved
+  callable, never on the text of the reference. A reference is read stripped of surrounding white space.
 - **Limits** (``DefinitionLimits``): nodes, edges, depth, condition size, config size, document size, nesting
   and YAML alias expansion, each a setting with a sane default, checked at validation.
 
@@ -28,11 +29,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from maestro_dagster.errors import ExecutorNotAllowedError, UnknownExecutorError
-from maestro_dagster.settings import Settings
+from maestro_dagster.settings import Settings, list_items, setting_name
 
+#: The built-in executor names (their functions: ``executors.registry.BUILTIN_FUNCTIONS``, keyed by these).
 BUILTIN_EXECUTORS: tuple[str, ...] = ("noop", "command", "http", "sql", "phase", "human_review")
-ALLOWLIST_SETTING = "MAESTRO_EXECUTOR_ALLOWLIST"
-API_BUILTINS_SETTING = "MAESTRO_API_BUILTIN_EXECUTORS"
+ALLOWLIST_SETTING = setting_name("executor_allowlist")
+API_BUILTINS_SETTING = setting_name("api_builtin_executors")
 #: The package whose objects are never reachable by import path (its executors are the built-ins, by name).
 PROTECTED_PACKAGE = "maestro_dagster"
 
@@ -67,7 +69,7 @@ class ExecutorPolicy:
     @classmethod
     def allowing(cls, *prefixes: str, builtins: Iterable[str] | None = None) -> ExecutorPolicy:
         """A repository policy with these import prefixes (tests, tools)."""
-        return cls(tuple(p.strip() for p in prefixes if p and p.strip()), _frozen(builtins))
+        return cls(list_items(prefixes), _frozen(builtins))
 
     @classmethod
     def for_origin(cls, settings: Settings, origin: Origin) -> ExecutorPolicy:
@@ -93,14 +95,36 @@ def _frozen(values: Iterable[str] | None) -> frozenset[str] | None:
     return None if values is None else frozenset(values)
 
 
-def resolve_import_ref(ref: str, policy: ExecutorPolicy, *, import_module: bool = True) -> Callable[..., Any] | None:
-    """The callable an import-path executor reference names, if ``policy`` allows it.
+@dataclass(frozen=True)
+class ExecutorRef:
+    """An executor reference as :func:`resolve_ref` read it: its text (stripped), whether it names a built-in,
+    and for an import path resolved with ``import_module`` the callable (None for a built-in: its function is
+    the registry's)."""
 
-    Raises ``UnknownExecutorError`` (malformed, cannot be imported, no such attribute, not callable) or
-    ``ExecutorNotAllowedError`` (outside the allowlist, defined outside it, or part of ``maestro_dagster``).
-    With ``import_module=False`` only the text is checked (syntax and prefix) and None is returned.
+    ref: str
+    builtin: bool
+    fn: Callable[..., Any] | None = None
+
+
+def is_builtin(ref: str) -> bool:
+    """Whether ``ref`` is read as a built-in name (whether the policy allows it is :func:`resolve_ref`'s call)."""
+    return str(ref).strip() in BUILTIN_EXECUTORS
+
+
+def resolve_ref(ref: str, policy: ExecutorPolicy, *, import_module: bool = True) -> ExecutorRef:
+    """Read an executor reference and check it under ``policy``: the one place a reference is parsed.
+
+    A built-in name must be allowed for the policy's origin; anything else must be an import path
+    ``package.module:function`` naming a callable defined inside the allowlist. Raises ``UnknownExecutorError``
+    (malformed, cannot be imported, no such attribute, not callable) or ``ExecutorNotAllowedError`` (a built-in
+    the origin may not use; outside the allowlist, defined outside it, or part of ``maestro_dagster``).
+    With ``import_module=False`` an import path's text only is checked (syntax and prefix) and ``fn`` is None.
     """
-    return _resolve(str(ref).strip(), policy.allowed_prefixes, import_module)
+    text = str(ref).strip()
+    if is_builtin(text):
+        policy.check_builtin(text)
+        return ExecutorRef(text, builtin=True)
+    return ExecutorRef(text, builtin=False, fn=_resolve(text, policy.allowed_prefixes, import_module))
 
 
 def clear_cache() -> None:
@@ -216,9 +240,7 @@ class DefinitionLimits:
 
 
 #: The setting (environment variable) behind each limit, for error messages.
-LIMIT_SETTINGS: dict[str, str] = {
-    f.name: str(Settings.model_fields[f.name].validation_alias) for f in fields(DefinitionLimits)
-}
+LIMIT_SETTINGS: dict[str, str] = {f.name: setting_name(f.name) for f in fields(DefinitionLimits)}
 
 
 @dataclass(frozen=True)

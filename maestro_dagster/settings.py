@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -165,7 +165,8 @@ class Settings(BaseSettings):
 
     @property
     def allowed_executor_prefixes(self) -> tuple[str, ...]:
-        return tuple(p.strip() for p in self.executor_allowlist.split(",") if p.strip())
+        """``MAESTRO_EXECUTOR_ALLOWLIST`` read as its items (what :mod:`maestro_dagster.policy` matches on)."""
+        return list_items(self.executor_allowlist)
 
     @property
     def api_tokens(self) -> dict[str, tuple[str, str]]:
@@ -182,7 +183,7 @@ class Settings(BaseSettings):
 
     @property
     def api_allowed_builtins(self) -> frozenset[str]:
-        return frozenset(p.strip() for p in self.api_builtin_executors.split(",") if p.strip())
+        return frozenset(list_items(self.api_builtin_executors))
 
     @property
     def artifact_roots(self) -> tuple[Path, ...]:
@@ -193,6 +194,19 @@ class Settings(BaseSettings):
     @property
     def sql_connections(self) -> dict[str, str]:
         return dict(json.loads(self.sql_connections_json))
+
+
+def list_items(raw: str | Iterable[str]) -> tuple[str, ...]:
+    """The items of a list setting: a comma-separated string split at the commas (items given one by one are not
+    split), each stripped, empty ones dropped. The one reading of ``MAESTRO_EXECUTOR_ALLOWLIST`` and
+    ``MAESTRO_API_BUILTIN_EXECUTORS``, from the environment or from code (``ExecutorPolicy.allowing``)."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    return tuple(item.strip() for item in items if item and item.strip())
+
+
+def setting_name(field: str) -> str:
+    """The environment variable the ``Settings`` field ``field`` is read from (its alias, written only there)."""
+    return str(Settings.model_fields[field].validation_alias)
 
 
 def normalise_url(raw: str, variable: str) -> URL:

@@ -1,7 +1,7 @@
 """Safe, bounded evaluation of node conditions (``simpleeval``, never Python ``eval``), and what an error means.
 
 A condition sees ``outputs`` (every ancestor's output, by node id) and ``global_context``, plus the pure
-functions named by :mod:`maestro_dagster.spec.conditions`, whose rules (length, depth, syntax) are checked
+functions of :data:`maestro_dagster.spec.conditions.FUNCTION_TABLE`, whose rules (length, depth, syntax) are checked
 again here before evaluating, with the same parser validation uses. The evaluator is ``simpleeval``'s
 ``EvalWithCompoundTypes`` without comprehensions and f-strings, calling only the allowed methods, with
 arithmetic bounded (integers of at most ``MAX_INT_BITS`` bits from ``*``, ``**``, ``<<`` and ``+``; no ``%``
@@ -23,7 +23,7 @@ import ast
 import operator
 import time
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,32 +38,15 @@ from simpleeval import (
 from maestro_dagster.errors import ExecutorError, NodeTimeoutError
 from maestro_dagster.policy import DefinitionLimits
 from maestro_dagster.settings import Settings
-from maestro_dagster.spec.conditions import CONDITION_FUNCTIONS, CONDITION_METHODS, parse_condition
+from maestro_dagster.spec.conditions import CONDITION_METHODS, FUNCTION_TABLE, parse_condition
 
 MAX_INT_BITS = 4096
 MAX_POWER = 4096
 MAX_SEQUENCE_LENGTH = 100_000  # items (and characters) of one value a condition builds, nested ones included
 MAX_BUILT = 1_000_000  # items (and characters) all the values one evaluation builds may hold together
-MAX_ROUND_DIGITS = 100
 DEFAULT_DEADLINE_SECONDS = 30.0
 _CONTAINERS = (list, tuple, set, frozenset, dict)
 _SIZED = (*_CONTAINERS, str, bytes)
-
-
-def _round(number: Any, ndigits: int | None = None) -> Any:
-    """``round`` with a bounded ``ndigits`` (``round(1, -10**6)`` would compute 10**1000000)."""
-    if ndigits is not None and (not isinstance(ndigits, int) or abs(ndigits) > MAX_ROUND_DIGITS):
-        raise ValueError(f"round(): ndigits must be an integer from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}")
-    return round(number) if ndigits is None else round(number, ndigits)
-
-
-#: The run-time functions of ``spec.conditions.CONDITION_FUNCTIONS`` (``str`` is bound per evaluator).
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "any": any, "all": all, "len": len, "str": str, "int": int, "float": float, "bool": bool,
-    "min": min, "max": max, "abs": abs, "round": _round,
-}  # fmt: skip
-if set(FUNCTIONS) != set(CONDITION_FUNCTIONS):  # pragma: no cover - the two lists are edited together
-    raise ImportError("compiler.conditions.FUNCTIONS and spec.conditions.CONDITION_FUNCTIONS differ")
 
 
 def expanded_size(value: Any, cap: int) -> int:
@@ -163,8 +146,9 @@ class BoundedEval(EvalWithCompoundTypes):
 
     def __init__(self, names: Mapping[str, Any], deadline: float, timeout_seconds: float) -> None:
         operators = {**OPERATORS, ast.Add: self._add, ast.Mult: self._multiply}
-        super().__init__(operators=operators, functions=dict(FUNCTIONS), names=dict(names))
-        self.functions = {**FUNCTIONS, "str": self._str}  # the parent adds list/tuple/dict/set: not offered
+        super().__init__(operators=operators, functions=dict(FUNCTION_TABLE), names=dict(names))
+        # the spec's functions, ``str`` counting what it builds; the parent adds list/tuple/dict/set: not offered
+        self.functions = {**FUNCTION_TABLE, "str": self._str}
         for syntax in _REMOVED_SYNTAX:
             self.nodes.pop(syntax, None)
         self.deadline = deadline

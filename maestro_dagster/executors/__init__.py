@@ -1,9 +1,9 @@
 """Node executors, pure of Dagster: the contract, the built-ins and how an executor reference is resolved.
 
 An executor is a callable taking the original engine's ``node_input`` dict and returning a
-JSON-serialisable dict (sync or async). Built-ins (``noop``, ``command``, ``http``, ``sql``, ``phase``)
-also receive an :class:`ExecutorContext`; custom executors are named ``package.module:function`` and must
-be inside the allowlist (``MAESTRO_EXECUTOR_ALLOWLIST``); :mod:`maestro_dagster.policy` decides. Call one with
+JSON-serialisable dict (sync or async). Built-ins (the names of ``BUILTIN_EXECUTORS``) also receive an
+:class:`ExecutorContext`; custom executors are named ``package.module:function`` and must be inside the
+allowlist (``MAESTRO_EXECUTOR_ALLOWLIST``); :func:`maestro_dagster.policy.resolve_ref` reads and decides. Call one with
 ``invoke(resolve_executor(ref, ExecutorPolicy.for_origin(settings, origin)), node_input, ctx)``.
 """
 

@@ -1,9 +1,10 @@
-"""Executor references -> callables: the built-in kinds by name, custom import paths through the policy.
+"""Executor references -> callables: the function behind each built-in name, and ``resolve_executor``.
 
-Owns ``BUILTIN_FUNCTIONS`` (the function behind each built-in name of :data:`maestro_dagster.policy.BUILTIN_EXECUTORS`)
-and ``resolve_executor``. What a reference may resolve to is decided by :mod:`maestro_dagster.policy`, the
-same resolver validation uses: a built-in only by its name and only when the policy allows it for the
-definition's origin; a custom ``package.module:function`` only inside the allowlist, on the resolved callable.
+Owns ``BUILTIN_FUNCTIONS`` (the function behind each name of :data:`maestro_dagster.policy.BUILTIN_EXECUTORS`,
+keyed by those names) and ``resolve_executor``. Reading a reference and deciding what it may resolve to is
+:func:`maestro_dagster.policy.resolve_ref`'s, the same call validation makes: a built-in only by its name and
+only when the policy allows it for the definition's origin; a custom ``package.module:function`` only inside
+the allowlist, on the resolved callable. This module only looks up the built-in's function.
 """
 
 from __future__ import annotations
@@ -18,17 +19,16 @@ from maestro_dagster.executors.human_review import human_review_executor
 from maestro_dagster.executors.noop import noop_executor
 from maestro_dagster.executors.phase import phase_executor
 from maestro_dagster.executors.sql import sql_executor
-from maestro_dagster.policy import ALLOWLIST_SETTING, BUILTIN_EXECUTORS, ExecutorPolicy, module_allowed
+from maestro_dagster.policy import ALLOWLIST_SETTING, BUILTIN_EXECUTORS, ExecutorPolicy, is_builtin, module_allowed
 
-BUILTIN_FUNCTIONS: dict[str, BuiltinExecutor] = {
-    "noop": noop_executor,
-    "command": command_executor,
-    "http": http_executor,
-    "sql": sql_executor,
-    "phase": phase_executor,
-    "human_review": human_review_executor,
+#: Each built-in's function, found by its name: ``<name>_executor`` for every name of ``BUILTIN_EXECUTORS``.
+_FUNCTIONS: dict[str, BuiltinExecutor] = {
+    fn.__name__: fn
+    for fn in (noop_executor, command_executor, http_executor, sql_executor, phase_executor, human_review_executor)
 }
-assert tuple(BUILTIN_FUNCTIONS) == BUILTIN_EXECUTORS, "every built-in name needs its function"
+BUILTIN_FUNCTIONS: dict[str, BuiltinExecutor] = {name: _FUNCTIONS[f"{name}_executor"] for name in BUILTIN_EXECUTORS}
+if len(BUILTIN_FUNCTIONS) != len(_FUNCTIONS):  # pragma: no cover - a function without its name in the policy
+    raise ImportError("executors.registry has a built-in function whose name is not in policy.BUILTIN_EXECUTORS")
 
 #: Built-ins that stop their own work on timeout (``invoke`` calls them without a watchdog thread).
 SELF_TIMED_BUILTINS = frozenset({"command", "human_review"})
@@ -45,17 +45,13 @@ __all__ = [
 ]
 
 
-def is_builtin(ref: str) -> bool:
-    return ref in BUILTIN_FUNCTIONS
-
-
 def resolve_executor(ref: str, policy: ExecutorPolicy) -> ResolvedExecutor:
     """Resolve an executor reference under ``policy``.
 
     Raises ``ExecutorNotAllowedError`` when the policy refuses it and ``UnknownExecutorError`` when it names
-    nothing runnable (see :func:`maestro_dagster.policy.resolve_import_ref`).
+    nothing runnable (see :func:`maestro_dagster.policy.resolve_ref`).
     """
-    return _resolve_cached(str(ref).strip(), policy)
+    return _resolve_cached(str(ref), policy)
 
 
 def clear_cache() -> None:
@@ -66,11 +62,13 @@ def clear_cache() -> None:
 
 @functools.lru_cache(maxsize=1024)
 def _resolve_cached(ref: str, policy: ExecutorPolicy) -> ResolvedExecutor:
-    if ref in BUILTIN_FUNCTIONS:
-        policy.check_builtin(ref)
+    found = _policy.resolve_ref(ref, policy)
+    if found.builtin:
         return ResolvedExecutor(
-            ref=ref, fn=BUILTIN_FUNCTIONS[ref], builtin=True, enforces_own_timeout=ref in SELF_TIMED_BUILTINS
+            ref=found.ref,
+            fn=BUILTIN_FUNCTIONS[found.ref],
+            builtin=True,
+            enforces_own_timeout=found.ref in SELF_TIMED_BUILTINS,
         )
-    fn = _policy.resolve_import_ref(ref, policy)
-    assert fn is not None
-    return ResolvedExecutor(ref=ref, fn=fn, builtin=False)
+    assert found.fn is not None
+    return ResolvedExecutor(ref=found.ref, fn=found.fn, builtin=False)

@@ -8,14 +8,17 @@ its rules, so validation (:mod:`.node_checks`) and the runtime can never disagre
   (syntax, a parser out of stack or memory, null bytes) are a refusal, never an exception;
 - the expression nests at most ``max_condition_depth`` levels (an iterative walk of the AST);
 - only the syntax in ``_ALLOWED_SYNTAX``: no comprehension or generator, lambda, ':=', '*' unpacking or
-  f-string (each can build unbounded data or hide work); calls only of ``CONDITION_FUNCTIONS`` and of the
-  methods ``CONDITION_METHODS``; no attribute starting with '_'; no other names than ``CONDITION_NAMES``.
+  f-string (each can build unbounded data or hide work); calls only of the functions of ``FUNCTION_TABLE``
+  (by name: ``CONDITION_FUNCTIONS``) and of the methods ``CONDITION_METHODS``; no attribute starting with '_';
+  no other names than ``CONDITION_NAMES``.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from maestro_dagster.policy import DefinitionLimits
@@ -27,10 +30,23 @@ CONDITION_METHODS: tuple[str, ...] = (
     "get", "keys", "values", "items", "startswith", "endswith", "lower", "upper", "casefold", "strip", "lstrip",
     "rstrip", "split", "count", "find", "isdigit", "isalpha", "isalnum", "isspace",
 )  # fmt: skip
-#: The functions a condition may call, by name (their run-time versions: ``compiler.conditions.FUNCTIONS``).
-CONDITION_FUNCTIONS: tuple[str, ...] = (
-    "any", "all", "len", "str", "int", "float", "bool", "min", "max", "abs", "round",
-)  # fmt: skip
+MAX_ROUND_DIGITS = 100
+
+
+def _round(number: Any, ndigits: int | None = None) -> Any:
+    """``round`` with a bounded ``ndigits`` (``round(1, -10**6)`` would compute 10**1000000)."""
+    if ndigits is not None and (not isinstance(ndigits, int) or abs(ndigits) > MAX_ROUND_DIGITS):
+        raise ValueError(f"round(): ndigits must be an integer from -{MAX_ROUND_DIGITS} to {MAX_ROUND_DIGITS}")
+    return round(number) if ndigits is None else round(number, ndigits)
+
+
+#: The functions a condition may call, by name, declared only here: validation checks a name against it and
+#: the evaluator (:mod:`maestro_dagster.compiler.conditions`) calls these (its ``str`` counts what it builds).
+FUNCTION_TABLE: Mapping[str, Callable[..., Any]] = MappingProxyType({
+    "any": any, "all": all, "len": len, "str": str, "int": int, "float": float, "bool": bool,
+    "min": min, "max": max, "abs": abs, "round": _round,
+})  # fmt: skip
+CONDITION_FUNCTIONS: tuple[str, ...] = tuple(FUNCTION_TABLE)
 _FUNCTION_NAMES = frozenset(CONDITION_FUNCTIONS)
 
 _ALLOWED_SYNTAX: frozenset[type[ast.AST]] = frozenset({

@@ -28,6 +28,7 @@ from pydantic import (
 
 from maestro_dagster.errors import DefinitionError
 from maestro_dagster.names import ID_PATTERN
+from maestro_dagster.policy import ALLOWLIST_SETTING, BUILTIN_EXECUTORS
 from maestro_dagster.spec.triggers import SensorSpec
 
 NODE_TYPES: tuple[str, ...] = ("phase", "custom", "conditional", "human_review", "parallel_group")
@@ -88,8 +89,8 @@ class NodeSpec(_Model):
     type: NodeType = Field("custom", description="The original's NodeType; only selects a default executor.")
     executor: str | None = Field(
         None,
-        description="A built-in kind (noop, command, http, sql, phase, human_review) or 'package.module:function'"
-        " under MAESTRO_EXECUTOR_ALLOWLIST. Default: 'phase'/'human_review' by type, else 'noop'.",
+        description=f"A built-in kind ({', '.join(BUILTIN_EXECUTORS)}) or 'package.module:function'"
+        f" under {ALLOWLIST_SETTING}. Default: 'phase'/'human_review' by type, else 'noop'.",
     )
     config: dict[str, Any] = Field(default_factory=dict, description="Passed to the executor as node_config.")
     retry_policy: RetryPolicySpec | None = Field(None, description="Overrides defaults.retry_policy.")

@@ -15,12 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from maestro_dagster.errors import ExecutorNotAllowedError, UnknownExecutorError
-from maestro_dagster.policy import (
-    BUILTIN_EXECUTORS,
-    DefinitionLimits,
-    ExecutorPolicy,
-    resolve_import_ref,
-)
+from maestro_dagster.policy import DefinitionLimits, ExecutorPolicy, ExecutorRef, resolve_ref
 from maestro_dagster.spec.checks import RawView
 from maestro_dagster.spec.conditions import CONDITION_FUNCTIONS, CONDITION_METHODS, CONDITION_NAMES, parse_condition
 from maestro_dagster.spec.models import executor_ref_for
@@ -42,17 +37,19 @@ __all__ = [
 def check_executor_ref(ref: str, policy: ExecutorPolicy, *, check_imports: bool = True) -> tuple[str, str] | None:
     """``(code, message)`` when ``ref`` cannot run under ``policy``, else ``None``.
 
-    The same resolver as the runtime (:func:`maestro_dagster.policy.resolve_import_ref`): what validation
-    accepts, the run resolves. With ``check_imports=False`` only the text is checked (syntax, prefix).
+    The same resolver as the runtime (:func:`maestro_dagster.policy.resolve_ref`): what validation accepts,
+    the run resolves. With ``check_imports=False`` only the text is checked (syntax, prefix).
     """
+    read = _read_ref(ref, policy, check_imports)
+    return None if isinstance(read, ExecutorRef) else read
+
+
+def _read_ref(ref: str, policy: ExecutorPolicy, check_imports: bool) -> ExecutorRef | tuple[str, str]:
+    """The reference as the policy reads it, or ``(code, message)`` when the policy refuses it."""
     try:
-        if ref in BUILTIN_EXECUTORS:
-            policy.check_builtin(ref)
-        else:
-            resolve_import_ref(ref, policy, import_module=check_imports)
+        return resolve_ref(ref, policy, import_module=check_imports)
     except (ExecutorNotAllowedError, UnknownExecutorError) as exc:
         return exc.code, exc.message
-    return None
 
 
 def _config_problem(kind: str, config: Mapping[str, Any]) -> str | None:
@@ -84,13 +81,13 @@ def check_executors(view: RawView, policy: ExecutorPolicy, *, check_imports: boo
         if executor is not None and not isinstance(executor, str):
             continue  # pydantic reports the type
         ref = executor_ref_for(executor, node_type if isinstance(node_type, str) else None)
-        found = check_executor_ref(ref, policy, check_imports=check_imports)
-        if found:
-            code, message = found
+        read = _read_ref(ref, policy, check_imports)
+        if not isinstance(read, ExecutorRef):
+            code, message = read
             problems.append(SpecProblem(f"nodes.{node_id}.executor", f"node {node_id!r}: {message}", code, node_id))
             continue
         config = node.get("config", {})
-        if isinstance(config, Mapping) and (message := _config_problem(ref, config)):
+        if read.builtin and isinstance(config, Mapping) and (message := _config_problem(read.ref, config)):
             problems.append(
                 SpecProblem(f"nodes.{node_id}.config", f"node {node_id!r}: {message}", "bad_config", node_id)
             )

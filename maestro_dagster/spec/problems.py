@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from maestro_dagster.errors import DefinitionError
+from maestro_dagster.policy import ALLOWLIST_SETTING
 from maestro_dagster.spec.models import WorkflowSpec
 
 # The stable problem codes (documented; the API and CLI expose them).
@@ -31,7 +32,7 @@ PROBLEM_CODES: dict[str, str] = {
     "dependency_mismatch": "a node's dependencies differ from its incoming edges",
     "invalid_retry": "a retry policy value is out of range",
     "unknown_executor": "the executor is not a built-in kind or cannot be imported",
-    "executor_not_allowed": "the executor's module is outside MAESTRO_EXECUTOR_ALLOWLIST",
+    "executor_not_allowed": f"the executor's module is outside {ALLOWLIST_SETTING}",
     "bad_config": "a built-in executor's config is missing something it needs",
     "bad_condition": "a condition does not parse or uses something the evaluator does not offer",
     "name_collision": "two node ids map to the same Dagster name",
