@@ -46,18 +46,19 @@ def test_upgrade_downgrade_upgrade_with_rows(empty_db):
         RepositoryFactory(session).workflow.create(_record("again"))
 
 
-def test_autogenerate_finds_no_changes(db):
-    assert migrate.pending_model_changes(db) == []
+def test_autogenerate_finds_no_changes(fast_settings):
+    """The session's database, migrated once to head by ``migrate.upgrade``, matches the models."""
+    assert migrate.pending_model_changes(fast_settings) == []
 
 
-def test_seed_indexes_exist(db):
+def test_seed_indexes_exist(fast_settings):
     from maestro_dagster.db.session import get_engine
 
-    insp = inspect(get_engine(db))
+    insp = inspect(get_engine(fast_settings))
     names = {
         ix["name"]
         for table in ("workflow_executions", "node_states", "execution_events")
-        for ix in insp.get_indexes(table, schema=db.schema_name)
+        for ix in insp.get_indexes(table, schema=fast_settings.schema_name)
     }
     assert {
         "idx_execution_workflow_status",

@@ -1,4 +1,7 @@
-"""The seed's repository methods and the context store, on SQLite and PostgreSQL."""
+"""The seed's repository methods and the context store, on SQLite and PostgreSQL.
+
+The repository tests run in the fast tier (``fast_db``: the session's migrated database, each test in a
+transaction rolled back after it); the context store opens its own sessions, so its test has a database of its own."""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ from maestro_dagster.db import (
     RepositoryFactory,
     WorkflowContext,
     WorkflowStatus,
-    get_db,
 )
 from maestro_dagster.db.context_store import NodeStateSnapshot
 from maestro_dagster.db.models import NodeState
@@ -40,8 +42,8 @@ def record(workflow_id: str = "sdlc_parallel", content_hash: str = "h1", **kw) -
     )
 
 
-def test_workflow_versions_only_on_content_change(db):
-    with get_db(db) as session:
+def test_workflow_versions_only_on_content_change(fast_db):
+    with fast_db.scope() as session:
         repos = RepositoryFactory(session)
         row, changed = repos.workflow.create(record())
         assert (row.id, row.version, changed) == ("sdlc_parallel", 1, True)
@@ -50,26 +52,25 @@ def test_workflow_versions_only_on_content_change(db):
         row, changed = repos.workflow.create(record(content_hash="h2", name="SDLC v2"))
         assert (row.version, row.name, changed) == (2, "SDLC v2", True)
         assert [v.version for v in repos.workflow.list_versions("sdlc_parallel")] == [1, 2]
-    with get_db(db) as session:
+    with fast_db.scope() as session:
         repos = RepositoryFactory(session)
         assert repos.workflow.get("sdlc_parallel").content_hash == "h2"
         assert [w.id for w in repos.workflow.list(limit=10)] == ["sdlc_parallel"]
         assert repos.workflow.get("missing") is None
 
 
-def test_invalid_definition_is_stored_with_errors_and_not_listed_as_valid(db):
+def test_invalid_definition_is_stored_with_errors_and_not_listed_as_valid(db_session):
     errors = [{"code": "cycle", "message": "a -> b -> a"}]
-    with get_db(db) as session:
-        repos = RepositoryFactory(session)
-        repos.workflow.create(record("ok"))
-        repos.workflow.create(record("bad", is_valid=False, validation_errors=errors))
-        assert repos.workflow.list_ids() == ["ok"]
-        assert sorted(repos.workflow.list_ids(valid_only=False)) == ["bad", "ok"]
-        assert repos.workflow.get("bad").validation_errors == errors
+    repos = RepositoryFactory(db_session)
+    repos.workflow.create(record("ok"))
+    repos.workflow.create(record("bad", is_valid=False, validation_errors=errors))
+    assert repos.workflow.list_ids() == ["ok"]
+    assert sorted(repos.workflow.list_ids(valid_only=False)) == ["bad", "ok"]
+    assert repos.workflow.get("bad").validation_errors == errors
 
 
-def test_execution_lifecycle_and_progress_uses_definition_node_count(db):
-    with get_db(db) as session:
+def test_execution_lifecycle_and_progress_uses_definition_node_count(fast_db):
+    with fast_db.scope() as session:
         repos = RepositoryFactory(session)
         repos.workflow.create(record())
         execution = repos.execution.create("sdlc_parallel", {"requirement": "Build a todo app"})
@@ -81,7 +82,7 @@ def test_execution_lifecycle_and_progress_uses_definition_node_count(db):
         assert all(s.status is NodeStatus.PENDING for s in states)
         exec_id = execution.id
 
-    with get_db(db) as session:
+    with fast_db.scope() as session:
         repos = RepositoryFactory(session)
         repos.execution.update_status(exec_id, WorkflowStatus.RUNNING)
         t0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -101,7 +102,7 @@ def test_execution_lifecycle_and_progress_uses_definition_node_count(db):
         assert [e.id for e in repos.execution.list_active()] == [exec_id]
         repos.execution.update_status(exec_id, WorkflowStatus.FAILED, "n1 failed", error_node_id="n1")
 
-    with get_db(db) as session:
+    with fast_db.scope() as session:
         repos = RepositoryFactory(session)
         execution = repos.execution.get(exec_id)
         assert execution.status is WorkflowStatus.FAILED
@@ -111,69 +112,68 @@ def test_execution_lifecycle_and_progress_uses_definition_node_count(db):
         assert [e.id for e in repos.execution.list_by_workflow("sdlc_parallel")] == [exec_id]
 
 
-def test_execution_for_unknown_workflow_is_not_found(db):
-    with get_db(db) as session, pytest.raises(NotFoundError, match="nope"):
-        RepositoryFactory(session).execution.create("nope", {})
+def test_execution_for_unknown_workflow_is_not_found(db_session):
+    with pytest.raises(NotFoundError, match="nope"):
+        RepositoryFactory(db_session).execution.create("nope", {})
 
 
-def test_delete_workflow_refuses_while_executions_exist(db):
-    with get_db(db) as session:
+def test_delete_workflow_refuses_while_executions_exist(fast_db):
+    with fast_db.scope() as session:
         repos = RepositoryFactory(session)
         repos.workflow.create(record())
         exec_id = repos.execution.create("sdlc_parallel", {}).id
-    with get_db(db) as session, pytest.raises(ConflictError, match="with_executions"):
+    with fast_db.scope() as session, pytest.raises(ConflictError, match="with_executions"):
         RepositoryFactory(session).workflow.delete("sdlc_parallel")
-    with get_db(db) as session:
+    with fast_db.scope() as session:
         assert RepositoryFactory(session).workflow.delete("sdlc_parallel", with_executions=True)
-    with get_db(db) as session:
+    with fast_db.scope() as session:
         assert RepositoryFactory(session).execution.get(exec_id) is None
         assert session.query(NodeState).count() == 0
 
 
-def test_events_replayed_dagster_event_is_ignored(db):
-    with get_db(db) as session:
-        repos = RepositoryFactory(session)
-        repos.workflow.create(record())
-        exec_id = repos.execution.create("sdlc_parallel", {}).id
-        assert repos.event.create(exec_id, EventType.WORKFLOW_STARTED, dagster_run_id="r1", dagster_storage_id=10)
-        assert repos.event.create(
-            exec_id, "node_started", "n0", data={"attempt": 1}, dagster_run_id="r1", dagster_storage_id=11
-        )
-        # Replays of the same Dagster events change nothing.
-        assert not repos.event.create(exec_id, EventType.WORKFLOW_STARTED, dagster_run_id="r1", dagster_storage_id=10)
-        assert not repos.event.create(exec_id, "node_started", "n0", dagster_run_id="r1", dagster_storage_id=11)
-        # The same storage id in another run (SQLite keeps one event log per run) is a different event.
-        assert repos.event.create(exec_id, "node_started", "n0", dagster_run_id="r2", dagster_storage_id=11)
-        # Two Maestro events derived from one Dagster event are told apart by their part number.
-        assert repos.event.create(exec_id, "artifact_created", "n0", dagster_run_id="r1", dagster_storage_id=12)
-        assert repos.event.create(
-            exec_id, "artifact_created", "n0", dagster_run_id="r1", dagster_storage_id=12, dagster_event_part=1
-        )
-        # Events logged by hand (no Dagster ids) are all kept.
-        repos.event.create(exec_id, EventType.NODE_RETRY, "n0")
-        repos.event.create(exec_id, EventType.NODE_RETRY, "n0")
-        events = repos.event.list_by_execution(exec_id)
-        assert [e.event_type.value for e in events] == [
-            "workflow_started", "node_started", "node_started", "artifact_created", "artifact_created",
-            "node_retry", "node_retry",
-        ]  # fmt: skip
-        assert [e.id for e in repos.event.list_by_execution(exec_id, after_id=events[4].id)] == [
-            events[5].id, events[6].id,
-        ]  # fmt: skip
-        assert len(repos.event.list_by_node(exec_id, "n0")) == 6
+def test_events_replayed_dagster_event_is_ignored(db_session):
+    repos = RepositoryFactory(db_session)
+    repos.workflow.create(record())
+    exec_id = repos.execution.create("sdlc_parallel", {}).id
+    assert repos.event.create(exec_id, EventType.WORKFLOW_STARTED, dagster_run_id="r1", dagster_storage_id=10)
+    assert repos.event.create(
+        exec_id, "node_started", "n0", data={"attempt": 1}, dagster_run_id="r1", dagster_storage_id=11
+    )
+    # Replays of the same Dagster events change nothing.
+    assert not repos.event.create(exec_id, EventType.WORKFLOW_STARTED, dagster_run_id="r1", dagster_storage_id=10)
+    assert not repos.event.create(exec_id, "node_started", "n0", dagster_run_id="r1", dagster_storage_id=11)
+    # The same storage id in another run (SQLite keeps one event log per run) is a different event.
+    assert repos.event.create(exec_id, "node_started", "n0", dagster_run_id="r2", dagster_storage_id=11)
+    # Two Maestro events derived from one Dagster event are told apart by their part number.
+    assert repos.event.create(exec_id, "artifact_created", "n0", dagster_run_id="r1", dagster_storage_id=12)
+    assert repos.event.create(
+        exec_id, "artifact_created", "n0", dagster_run_id="r1", dagster_storage_id=12, dagster_event_part=1
+    )
+    # Events logged by hand (no Dagster ids) are all kept.
+    repos.event.create(exec_id, EventType.NODE_RETRY, "n0")
+    repos.event.create(exec_id, EventType.NODE_RETRY, "n0")
+    events = repos.event.list_by_execution(exec_id)
+    assert [e.event_type.value for e in events] == [
+        "workflow_started", "node_started", "node_started", "artifact_created", "artifact_created",
+        "node_retry", "node_retry",
+    ]  # fmt: skip
+    assert [e.id for e in repos.event.list_by_execution(exec_id, after_id=events[4].id)] == [
+        events[5].id, events[6].id,
+    ]  # fmt: skip
+    assert len(repos.event.list_by_node(exec_id, "n0")) == 6
 
 
-def test_unique_constraints_reject_duplicates(db):
-    with get_db(db) as session:
+def test_unique_constraints_reject_duplicates(fast_db):
+    with fast_db.scope() as session:
         repos = RepositoryFactory(session)
         repos.workflow.create(record())
         exec_id = repos.execution.create("sdlc_parallel", {}).id
     from maestro_dagster.db.models import ExecutionEvent
 
-    with pytest.raises(IntegrityError), get_db(db) as session:
+    with pytest.raises(IntegrityError), fast_db.scope() as session:
         session.add(NodeState(execution_id=exec_id, node_id="n0", status=NodeStatus.PENDING))
         session.flush()
-    with pytest.raises(IntegrityError), get_db(db) as session:
+    with pytest.raises(IntegrityError), fast_db.scope() as session:
         for _ in range(2):
             session.add(
                 ExecutionEvent(
@@ -183,17 +183,16 @@ def test_unique_constraints_reject_duplicates(db):
         session.flush()
 
 
-def test_artifacts_upsert_by_path(db):
-    with get_db(db) as session:
-        repos = RepositoryFactory(session)
-        repos.workflow.create(record())
-        exec_id = repos.execution.create("sdlc_parallel", {}).id
-        repos.artifact.create(exec_id, "n0", "file", file_path="/tmp/a.md", size_bytes=1)
-        repos.artifact.create(exec_id, "n0", "file", file_path="/tmp/a.md", size_bytes=2, sha256="ab")
-        repos.artifact.create(exec_id, "n1", "report", name="r", content="hello")
-        rows = repos.artifact.list_by_execution(exec_id)
-        assert [(a.node_id, a.name, a.size_bytes) for a in rows] == [("n0", "a.md", 2), ("n1", "r", None)]
-        assert [a.sha256 for a in repos.artifact.list_by_node(exec_id, "n0")] == ["ab"]
+def test_artifacts_upsert_by_path(db_session):
+    repos = RepositoryFactory(db_session)
+    repos.workflow.create(record())
+    exec_id = repos.execution.create("sdlc_parallel", {}).id
+    repos.artifact.create(exec_id, "n0", "file", file_path="/tmp/a.md", size_bytes=1)
+    repos.artifact.create(exec_id, "n0", "file", file_path="/tmp/a.md", size_bytes=2, sha256="ab")
+    repos.artifact.create(exec_id, "n1", "report", name="r", content="hello")
+    rows = repos.artifact.list_by_execution(exec_id)
+    assert [(a.node_id, a.name, a.size_bytes) for a in rows] == [("n0", "a.md", 2), ("n1", "r", None)]
+    assert [a.sha256 for a in repos.artifact.list_by_node(exec_id, "n0")] == ["ab"]
 
 
 def test_context_store_round_trip(db):

@@ -1,10 +1,11 @@
-"""Pending node rows built from the typed definition of the execution's own version, on SQLite and PostgreSQL."""
+"""Pending node rows built from the typed definition of the execution's own version, on SQLite and PostgreSQL
+(the fast tier: the session's migrated database, each test in a transaction rolled back after it)."""
 
 from __future__ import annotations
 
 import pytest
 
-from maestro_dagster.db import RepositoryFactory, get_db
+from maestro_dagster.db import RepositoryFactory
 from maestro_dagster.db.models import NodeState
 from maestro_dagster.db.repositories import DefinitionRecord
 from maestro_dagster.errors import DefinitionError
@@ -30,12 +31,12 @@ def _states(session, execution_id: str) -> dict[str, NodeState]:
     return {s.node_id: s for s in RepositoryFactory(session).node_state.get_by_execution(execution_id)}
 
 
-def test_max_retries_come_from_the_executions_version_not_the_latest(db):
-    with get_db(db) as session:
+def test_max_retries_come_from_the_executions_version_not_the_latest(fast_db):
+    with fast_db.scope() as session:
         repos = RepositoryFactory(session)
         repos.workflow.create(_record(3, "v1"))
         first = repos.execution.create("versioned").id
-    with get_db(db) as session:
+    with fast_db.scope() as session:
         repos = RepositoryFactory(session)
         row, changed = repos.workflow.create(_record(5, "v2"))
         assert (row.version, changed) == (2, True)
@@ -45,21 +46,21 @@ def test_max_retries_come_from_the_executions_version_not_the_latest(db):
         assert {v["node_id"]: v["max_retries"] for v in v1_states} == {"a": 2, "b": 1}
         latest = repos.execution.create("versioned")
         assert latest.workflow_version == 2
-    with get_db(db) as session:
+    with fast_db.scope() as session:
         assert {k: s.max_retries for k, s in _states(session, first).items()} == {"a": 2, "b": 1}
         assert {k: s.max_retries for k, s in _states(session, latest.id).items()} == {"a": 4, "b": 1}
 
 
-def test_a_null_quality_threshold_gets_the_default(db):
+def test_a_null_quality_threshold_gets_the_default(fast_db):
     nodes = {"a": {"quality_threshold": None}, "b": {"quality_threshold": 0.9}}
-    with get_db(db) as session:
+    with fast_db.scope() as session:
         repos = RepositoryFactory(session)
         repos.workflow.create(_record(1, "q", nodes=nodes))
         execution_id = repos.execution.create("versioned").id
         # the values the mirror's fresh path inserts as they are (a Core upsert: no column default applies)
         _, values = repos.execution.new_rows("versioned", execution_id="versioned-fresh")
         assert {v["node_id"]: v["quality_threshold"] for v in values} == {"a": DEFAULT_QUALITY_THRESHOLD, "b": 0.9}
-    with get_db(db) as session:
+    with fast_db.scope() as session:
         states = _states(session, execution_id)
         assert states["a"].quality_threshold == pytest.approx(DEFAULT_QUALITY_THRESHOLD)
         assert states["b"].quality_threshold == pytest.approx(0.9)
@@ -73,9 +74,8 @@ def test_the_default_threshold_is_declared_in_the_spec():
     assert spec.nodes["a"].quality_threshold is None  # the stored form (and its content hash) is unchanged
 
 
-def test_a_version_that_is_not_a_definition_has_no_execution(db):
-    with get_db(db) as session:
-        repos = RepositoryFactory(session)
-        repos.workflow.create(_record(1, "bad", nodes={"a": {"type": "no_such_type"}}))
-        with pytest.raises(DefinitionError, match="version 1 is not a valid definition"):
-            repos.execution.create("versioned")
+def test_a_version_that_is_not_a_definition_has_no_execution(db_session):
+    repos = RepositoryFactory(db_session)
+    repos.workflow.create(_record(1, "bad", nodes={"a": {"type": "no_such_type"}}))
+    with pytest.raises(DefinitionError, match="version 1 is not a valid definition"):
+        repos.execution.create("versioned")
