@@ -1,41 +1,23 @@
-"""Helpers shared by the mirror tests: workflow definitions, reading the mirrored rows, table snapshots."""
+"""Helpers shared by the mirror tests (tests/mirror, tests/cli): reading the mirrored rows, table snapshots, the CLI.
+
+The definitions they run are built with ``tests/_defs.py``."""
 
 from __future__ import annotations
 
-import itertools
 import os
 import subprocess
 import sys
 from datetime import datetime
 from typing import Any
 
+from _defs import definition  # noqa: F401  (tests/mirror/test_artifacts_per_run.py imports it from here)
 from sqlalchemy import select
 
 from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.session import get_db
 from maestro_dagster.instance import PG_URL_ENV
 
-EXAMPLES = "maestro_examples.nodes"
 MIRRORED_TABLES = (WorkflowExecution, ExecutionRun, NodeState, ExecutionEvent, Artifact)
-
-
-def node(executor: str = "echo", **fields: Any) -> dict[str, Any]:
-    return {"executor": f"{EXAMPLES}:{executor}", **fields}
-
-
-def definition(workflow_id: str, nodes: dict[str, dict[str, Any]], edges: list[tuple[str, str]]) -> dict[str, Any]:
-    return {"id": workflow_id, "nodes": nodes, "edges": [{"source": s, "target": t} for s, t in edges]}
-
-
-def linear(workflow_id: str, count: int, **node_fields: Any) -> dict[str, Any]:
-    ids = [f"n{i}" for i in range(1, count + 1)]
-    return definition(workflow_id, {i: node(**node_fields) for i in ids}, list(itertools.pairwise(ids)))
-
-
-def fan_out(workflow_id: str, width: int, **node_fields: Any) -> dict[str, Any]:
-    middle = [f"m{i}" for i in range(1, width + 1)]
-    nodes = {n: node(**node_fields) for n in ("src", *middle, "sink")}
-    return definition(workflow_id, nodes, [("src", m) for m in middle] + [(m, "sink") for m in middle])
 
 
 # ---- reading the mirrored rows -------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from _mirror_support import definition, events, maestro_cli, node
+from _defs import definition, node
+from _mirror_support import events, maestro_cli
 from sqlalchemy import delete, update
 
 from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState

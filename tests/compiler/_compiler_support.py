@@ -33,7 +33,6 @@ ALLOWED = ["maestro_examples", "maestro_dagster.executors"]
 HERE = Path(__file__).resolve().parent
 PROJECT_ROOT = HERE.parents[1]
 PY = sys.executable
-ECHO = "maestro_examples.nodes:echo"
 
 
 def spec_of(raw: Mapping[str, Any]) -> WorkflowSpec:
@@ -52,14 +51,6 @@ def reconstructable_job(raw: Mapping[str, Any]) -> ReconstructableJob:
         reconstructable_args=(dict(raw),),
         reconstructor_working_directory=str(HERE),
     )
-
-
-def workflow(workflow_id: str, nodes: Mapping[str, Any], *edges: tuple[str, str], **extra: Any) -> dict[str, Any]:
-    return {"id": workflow_id, "nodes": dict(nodes), "edges": [{"source": s, "target": t} for s, t in edges], **extra}
-
-
-def echo(**config: Any) -> dict[str, Any]:
-    return {"executor": ECHO, "config": config}
 
 
 def run(

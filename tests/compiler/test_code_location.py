@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 import textwrap
+from collections.abc import Callable
 
 import pytest
 from _compiler_support import run
+from _defs import chain, definition
 from sqlalchemy import select
 
 from maestro_dagster.cli import main as cli_main
@@ -203,11 +206,7 @@ def test_get_all_jobs_reads_the_index_once(location, monkeypatch):
 
 def _chain(workflow_id: str, length: int) -> dict:
     nodes = {f"n{i}": {"executor": "noop"} for i in range(length)}
-    return {
-        "id": workflow_id,
-        "nodes": nodes,
-        "edges": [{"source": f"n{i}", "target": f"n{i + 1}"} for i in range(length - 1)],
-    }
+    return definition(workflow_id, nodes, chain(*nodes))
 
 
 def test_a_definition_that_cannot_compile_is_isolated_and_marked_invalid(location, defs_dir, monkeypatch, capsys):
@@ -242,21 +241,33 @@ def test_a_definition_that_cannot_compile_is_isolated_and_marked_invalid(locatio
         assert session.get(WorkflowDefinition, "deep").is_valid is True
 
 
-def test_a_vanished_executor_module_isolates_only_its_workflow(location, defs_dir, tmp_path, monkeypatch):
+def _executor_module(name: str, tmp_path, monkeypatch) -> Callable[[], None]:
+    """An allowed executor module ``name`` (a ``run`` function) on ``sys.path``; call what it returns to make the
+    module vanish (its file deleted, its import and the executor cache forgotten), as on a machine without it."""
     module_dir = tmp_path / "modules"
     module_dir.mkdir()
-    (module_dir / "vanishing_nodes.py").write_text("def run(node_input):\n    return {'ok': True}\n")
+    path = module_dir / f"{name}.py"
+    path.write_text("def run(node_input):\n    return {'ok': True}\n")
     monkeypatch.syspath_prepend(str(module_dir))
-    monkeypatch.setenv("MAESTRO_EXECUTOR_ALLOWLIST", "maestro_examples,vanishing_nodes")
+    monkeypatch.setenv("MAESTRO_EXECUTOR_ALLOWLIST", f"maestro_examples,{name}")
     get_settings.cache_clear()
+
+    def vanish() -> None:
+        path.unlink()
+        monkeypatch.delitem(sys.modules, name)
+        from maestro_dagster.executors import clear_cache
+
+        clear_cache()
+
+    return vanish
+
+
+def test_a_vanished_executor_module_isolates_only_its_workflow(location, defs_dir, tmp_path, monkeypatch):
+    vanish = _executor_module("vanishing_nodes", tmp_path, monkeypatch)
     (defs_dir / "vanish.yaml").write_text("id: vanish\nnodes:\n  a: {executor: 'vanishing_nodes:run'}\n")
     repo = location.maestro
     assert "vanish" in repo.job_names  # validated (and imported) while the module existed
-    (module_dir / "vanishing_nodes.py").unlink()
-    monkeypatch.delitem(importlib.import_module("sys").modules, "vanishing_nodes")
-    from maestro_dagster.executors import clear_cache
-
-    clear_cache()
+    vanish()
     assert sorted(job.name for job in repo.get_all_jobs()) == sorted(["alpha", location.job_name("beta-flow")])
     with get_db() as session:
         errors = session.get(WorkflowDefinition, "vanish").validation_errors
@@ -265,20 +276,11 @@ def test_a_vanished_executor_module_isolates_only_its_workflow(location, defs_di
 
 def test_a_run_worker_that_cannot_compile_its_job_fails_without_marking_it(location, defs_dir, tmp_path, monkeypatch):
     # A package missing on one worker machine fails that worker's run; the definition stays valid for the others.
-    module_dir = tmp_path / "modules"
-    module_dir.mkdir()
-    (module_dir / "worker_only_nodes.py").write_text("def run(node_input):\n    return {'ok': True}\n")
-    monkeypatch.syspath_prepend(str(module_dir))
-    monkeypatch.setenv("MAESTRO_EXECUTOR_ALLOWLIST", "maestro_examples,worker_only_nodes")
-    get_settings.cache_clear()
+    vanish = _executor_module("worker_only_nodes", tmp_path, monkeypatch)
     (defs_dir / "remote.yaml").write_text("id: remote\nnodes:\n  a: {executor: 'worker_only_nodes:run'}\n")
     with get_db(immediate=True) as session:
         sync_directory(session, defs_dir, get_settings())
-    (module_dir / "worker_only_nodes.py").unlink()
-    monkeypatch.delitem(importlib.import_module("sys").modules, "worker_only_nodes")
-    from maestro_dagster.executors import clear_cache
-
-    clear_cache()
+    vanish()
     with pytest.raises(DefinitionError, match="could not be compiled"):
         location.maestro.get_job("remote")
     with get_db() as session:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _defs import chain, definition
 from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
 
 from maestro_dagster.compiler import META_STATUS, OUTPUT_NAME, build_job
@@ -16,25 +16,15 @@ from maestro_dagster.spec import parse_definition
 BROKEN = "outputs['a']['no_such_key'] == 1"  # the key is missing at run time: evaluation fails with KeyError
 
 
-@pytest.fixture
-def instance() -> Iterator[DagsterInstance]:
-    with DagsterInstance.ephemeral() as inst:
-        yield inst
-
-
-def definition(rule: str | None, condition: str = BROKEN, **node: Any) -> dict[str, Any]:
-    raw: dict[str, Any] = {
-        "id": f"on_error_{rule or 'default'}",
-        "nodes": {
-            "a": {"executor": "noop", "config": {"output": {"ok": True}}},
-            "b": {"executor": "noop", "condition": condition, **node},
-            "c": {"executor": "noop"},
-        },
-        "edges": [{"source": "a", "target": "b"}, {"source": "b", "target": "c"}],
+def with_rule(rule: str | None, condition: str = BROKEN, **node: Any) -> dict[str, Any]:
+    """``a -> b -> c``; ``b``'s condition fails to evaluate under ``defaults.on_condition_error`` = ``rule``."""
+    nodes = {
+        "a": {"executor": "noop", "config": {"output": {"ok": True}}},
+        "b": {"executor": "noop", "condition": condition, **node},
+        "c": {"executor": "noop"},
     }
-    if rule is not None:
-        raw["defaults"] = {"on_condition_error": rule}
-    return raw
+    rules = {} if rule is None else {"defaults": {"on_condition_error": rule}}
+    return definition(f"on_error_{rule or 'default'}", nodes, chain("a", "b", "c"), **rules)
 
 
 def run(raw: dict[str, Any], instance: DagsterInstance) -> ExecuteInProcessResult:
@@ -60,7 +50,7 @@ def warnings_of(result: ExecuteInProcessResult, instance: DagsterInstance, node_
 
 @pytest.mark.parametrize("rule", [None, "run"])
 def test_run_is_the_default_the_node_runs_with_a_warning(rule: str | None, instance: DagsterInstance) -> None:
-    result = run(definition(rule), instance)
+    result = run(with_rule(rule), instance)
     assert result.success
     assert status_of(result, "b") == "completed" and status_of(result, "c") == "completed"
     [warning] = warnings_of(result, instance, "b")
@@ -68,7 +58,7 @@ def test_run_is_the_default_the_node_runs_with_a_warning(rule: str | None, insta
 
 
 def test_skip_skips_the_node_like_a_false_condition(instance: DagsterInstance) -> None:
-    result = run(definition("skip"), instance)
+    result = run(with_rule("skip"), instance)
     assert result.success
     assert status_of(result, "b") == "skipped"
     assert result.output_for_node(dagster_name("b"), OUTPUT_NAME).status == "skipped"
@@ -78,7 +68,7 @@ def test_skip_skips_the_node_like_a_false_condition(instance: DagsterInstance) -
 
 
 def test_fail_fails_the_node_naming_the_condition_and_the_error(instance: DagsterInstance) -> None:
-    result = run(definition("fail"), instance)
+    result = run(with_rule("fail"), instance)
     assert not result.success
     data = result.failure_data_for_node(dagster_name("b"))
     assert data is not None
@@ -88,12 +78,12 @@ def test_fail_fails_the_node_naming_the_condition_and_the_error(instance: Dagste
 
 
 def test_fail_does_not_touch_conditions_that_evaluate(instance: DagsterInstance) -> None:
-    result = run(definition("fail", condition="outputs['a']['ok'] == False"), instance)
+    result = run(with_rule("fail", condition="outputs['a']['ok'] == False"), instance)
     assert result.success and status_of(result, "b") == "skipped" and status_of(result, "c") == "completed"
 
 
 def test_a_condition_past_the_node_timeout_fails_the_node_whatever_the_rule(instance: DagsterInstance) -> None:
-    result = run(definition("run", condition="outputs['a']['ok']", timeout_seconds=1e-6), instance)
+    result = run(with_rule("run", condition="outputs['a']['ok']", timeout_seconds=1e-6), instance)
     assert not result.success
     data = result.failure_data_for_node(dagster_name("b"))
     assert data is not None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from _defs import chain, definition
 from simpleeval import FeatureNotAvailable, IterableTooLong, NumberTooHigh
 
 from maestro_dagster.compiler.conditions import BoundedEval, decide, evaluate_condition
@@ -18,7 +19,7 @@ GENEROUS_SECONDS = 10
 
 
 def conditioned(condition: str) -> dict:
-    return {"id": "cond", "nodes": {"a": {}, "b": {"condition": condition}}, "edges": [{"source": "a", "target": "b"}]}
+    return definition("cond", {"a": {}, "b": {"condition": condition}}, chain("a", "b"))
 
 
 @pytest.mark.parametrize(

@@ -8,18 +8,8 @@ import re
 import sqlite3
 
 import pytest
-from _compiler_support import (
-    ALLOWED,
-    PY,
-    echo,
-    failure_text,
-    http_server,
-    job_from_raw,
-    output_metadata,
-    result_of,
-    run,
-    workflow,
-)
+from _compiler_support import ALLOWED, PY, failure_text, http_server, job_from_raw, output_metadata, result_of, run
+from _defs import definition, echo
 from dagster import DagsterEventType
 
 from maestro_dagster.compiler import META_ARTIFACTS, META_QUALITY, META_STATUS
@@ -31,7 +21,7 @@ from maestro_dagster.spec import parse_definition, validate_definition
 
 
 def _one(node_id: str, node: dict, workflow_id: str = "exec_wf") -> dict:
-    return workflow(workflow_id, {node_id: node})
+    return definition(workflow_id, {node_id: node})
 
 
 # ---- command ---------------------------------------------------------------------------------------
@@ -76,13 +66,13 @@ def test_http_node_reads_a_file_url(instance, tmp_path, monkeypatch):
     get_settings.cache_clear()
     data = tmp_path / "status.json"
     data.write_text(json.dumps({"status": "degraded", "checks": [1, 2]}))
-    raw = workflow(
+    raw = definition(
         "file_url",
         {
             "read": {"executor": "http", "config": {"url": data.as_uri()}},
             "alert": {**echo(), "condition": "outputs['read']['json']['status'] != 'ok'"},
         },
-        ("read", "alert"),
+        [("read", "alert")],
     )
     result = run(raw, instance)
     assert result.success
@@ -100,7 +90,7 @@ def test_sql_node_queries_a_named_sqlite_connection(instance, tmp_path, monkeypa
     conn.close()
     monkeypatch.setenv("MAESTRO_SQL_CONNECTIONS", json.dumps({"reports": f"sqlite:///{path}"}))
     get_settings.cache_clear()
-    raw = workflow(
+    raw = definition(
         "sql_wf",
         {
             "total": {
@@ -116,7 +106,7 @@ def test_sql_node_queries_a_named_sqlite_connection(instance, tmp_path, monkeypa
                 "config": {"connection": "reports", "statement": "INSERT INTO sales VALUES ('apac', 1)"},
             },
         },
-        ("total", "insert"),
+        [("total", "insert")],
     )
     try:
         result = run(raw, instance)
@@ -144,10 +134,10 @@ def test_sql_node_with_an_unknown_connection_fails_clearly(instance):
 # ---- phase -----------------------------------------------------------------------------------------
 def test_phase_node_writes_a_markdown_artifact_listed_in_output_metadata(instance, tmp_path):
     execution_id = "exec_phase_wf_20250101_120000_0123abcd"
-    raw = workflow(
+    raw = definition(
         "phase_wf",
         {"analysis": {"type": "phase", "config": {"phase": "requirement_analysis"}}, "design": {"type": "phase"}},
-        ("analysis", "design"),
+        [("analysis", "design")],
     )
     result = run(
         raw, instance, {"requirement": "Users can reset their password."}, tags={"maestro/execution_id": execution_id}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from _compiler_support import PY, echo, failure_text, job_from_raw, pid_alive, reconstructable_job, run, workflow
+from _compiler_support import PY, failure_text, job_from_raw, pid_alive, reconstructable_job, run
 from _compiler_support import step_events as events_of
+from _defs import definition, echo
 from dagster import Backoff, DagsterEventType, RetryPolicy, execute_job
 
 from maestro_dagster.compiler import retry_policy_for
@@ -17,7 +18,7 @@ FLAKY = "maestro_examples.nodes:flaky"
 
 
 def _flaky(counter, *, retry_on_failure: bool, max_attempts: int = 3, succeed_on: int = 3) -> dict:
-    return workflow(
+    return definition(
         "flaky_wf",
         {
             "flaky": {
@@ -27,7 +28,7 @@ def _flaky(counter, *, retry_on_failure: bool, max_attempts: int = 3, succeed_on
             },
             "after": echo(),
         },
-        ("flaky", "after"),
+        [("flaky", "after")],
     )
 
 
@@ -103,7 +104,7 @@ def test_retry_policy_for(spec, expected):
 
 
 def test_op_retry_policies_come_from_node_then_defaults():
-    raw = workflow(
+    raw = definition(
         "retry_defaults",
         {"uses_default": {}, "own": {"retry_policy": {"max_attempts": 3, "retry_on_failure": True}}},
         defaults={"retry_policy": {"max_attempts": 5, "retry_delay_seconds": 1, "retry_on_failure": True}},
@@ -118,7 +119,7 @@ def test_op_retry_policies_come_from_node_then_defaults():
 
 # ---- timeouts --------------------------------------------------------------------------------------
 def test_sleeping_node_fails_at_its_timeout(instance):
-    raw = workflow(
+    raw = definition(
         "slow",
         {"sleepy": {"executor": "maestro_examples.nodes:sleep", "timeout_seconds": 1, "config": {"seconds": 10}}},
     )
@@ -133,7 +134,7 @@ def test_sleeping_node_fails_at_its_timeout(instance):
 
 
 def test_default_timeout_applies_to_async_nodes(instance):
-    raw = workflow(
+    raw = definition(
         "slow_async",
         {"waiter": {"executor": "maestro_examples.nodes:async_echo", "config": {"seconds": 10}}},
         defaults={"timeout_seconds": 0.5},
@@ -147,8 +148,9 @@ def test_default_timeout_applies_to_async_nodes(instance):
 def test_command_outliving_its_timeout_is_killed(instance, tmp_path):
     pid_file = tmp_path / "child.pid"
     code = f"import os, pathlib, time; pathlib.Path({str(pid_file)!r}).write_text(str(os.getpid())); time.sleep(60)"
-    raw = workflow(
-        "slow_cmd", {"cmd": {"executor": "command", "timeout_seconds": 1, "config": {"args": [PY, "-c", code]}}}
+    raw = definition(
+        "slow_cmd",
+        {"cmd": {"executor": "command", "timeout_seconds": 1, "config": {"args": [PY, "-c", code]}}},
     )
     started = time.monotonic()
     result = run(raw, instance)
@@ -162,7 +164,7 @@ def test_command_outliving_its_timeout_is_killed(instance, tmp_path):
 
 # ---- failure semantics -----------------------------------------------------------------------------
 def _failing_workflow() -> dict:
-    return workflow(
+    return definition(
         "partial",
         {
             "broken": {"executor": "maestro_examples.nodes:fail", "config": {"message": "disk on fire"}},
@@ -171,9 +173,7 @@ def _failing_workflow() -> dict:
             "independent": echo(),
             "after_independent": echo(),
         },
-        ("broken", "after_broken"),
-        ("after_broken", "after_after"),
-        ("independent", "after_independent"),
+        [("broken", "after_broken"), ("after_broken", "after_after"), ("independent", "after_independent")],
     )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from _compiler_support import echo, reconstructable_job, result_of, run, step_events, workflow
+from _compiler_support import reconstructable_job, result_of, run, step_events
+from _defs import chain, definition, echo
 from dagster import DagsterEventType, execute_job
 
 from maestro_dagster.compiler import META_STATUS
@@ -14,7 +15,7 @@ def _echo_output(node_id: str, dependencies: list[str], context: dict, **extra) 
 
 
 def test_linear_chain_passes_direct_outputs_and_every_ancestor(instance):
-    raw = workflow("chain", {"a": echo(), "b": echo(), "c": echo(), "d": echo()}, ("a", "b"), ("b", "c"), ("c", "d"))
+    raw = definition("chain", {"a": echo(), "b": echo(), "c": echo(), "d": echo()}, chain("a", "b", "c", "d"))
     context = {"requirement": "x", "nested": {"n": [1, 2]}}
     result = run(raw, instance, context)
     assert result.success
@@ -36,13 +37,10 @@ def test_linear_chain_passes_direct_outputs_and_every_ancestor(instance):
 
 
 def test_diamond_joins_both_branches(instance):
-    raw = workflow(
+    raw = definition(
         "diamond",
         {"top": echo(), "left": echo(), "right": echo(), "bottom": echo()},
-        ("top", "left"),
-        ("top", "right"),
-        ("left", "bottom"),
-        ("right", "bottom"),
+        [("top", "left"), ("top", "right"), ("left", "bottom"), ("right", "bottom")],
     )
     result = run(raw, instance, {"k": 1})
     assert result.success
@@ -58,7 +56,7 @@ def test_fan_out_fan_in(instance):
     branches = [f"branch_{i}" for i in range(5)]
     nodes = {"start": echo(), **{b: echo(output={"index": i}) for i, b in enumerate(branches)}, "join": echo()}
     edges = [("start", b) for b in branches] + [(b, "join") for b in branches]
-    result = run(workflow("fan", nodes, *edges), instance)
+    result = run(definition("fan", nodes, edges), instance)
     assert result.success
     join = result_of(result, "join")
     assert join.output["dependencies"] == branches
@@ -68,16 +66,14 @@ def test_fan_out_fan_in(instance):
 
 
 def test_false_condition_skips_the_node_and_does_not_block_its_dependent(instance):
-    raw = workflow(
+    raw = definition(
         "skip",
         {
             "decide": echo(output={"needs_backend": False}),
             "backend": {**echo(), "condition": "outputs['decide']['needs_backend']"},
             "deploy": echo(),
         },
-        ("decide", "backend"),
-        ("backend", "deploy"),
-        ("decide", "deploy"),
+        [("decide", "backend"), ("backend", "deploy"), ("decide", "deploy")],
     )
     result = run(raw, instance, {"env": "prod"})
     assert result.success
@@ -99,16 +95,16 @@ def test_false_condition_skips_the_node_and_does_not_block_its_dependent(instanc
 
 
 def test_condition_over_global_context_true_runs_the_node(instance):
-    raw = workflow("gc", {"only_prod": {**echo(), "condition": "global_context.get('env') == 'prod'"}})
+    raw = definition("gc", {"only_prod": {**echo(), "condition": "global_context.get('env') == 'prod'"}})
     assert result_of(run(raw, instance, {"env": "prod"}), "only_prod").status == "completed"
     assert result_of(run(raw, instance, {"env": "dev"}), "only_prod").status == "skipped"
 
 
 def test_condition_that_errors_at_runtime_counts_as_true(instance):
-    raw = workflow(
+    raw = definition(
         "cond_error",
         {"a": echo(), "b": {**echo(), "condition": "outputs['a']['no_such_key'] == 1"}},
-        ("a", "b"),
+        [("a", "b")],
     )
     result = run(raw, instance)
     assert result.success
@@ -125,13 +121,13 @@ def test_condition_that_errors_at_runtime_counts_as_true(instance):
 
 def test_a_skipped_node_upstream_of_a_condition_reading_it_runs_the_reader(instance):
     # reading the output of a skipped node raises inside the evaluator: the reader runs (original's rule)
-    raw = workflow(
+    raw = definition(
         "skip_chain",
         {
             "gate": {**echo(), "condition": "False"},
             "reader": {**echo(), "condition": "outputs['gate']['x'] == 1"},
         },
-        ("gate", "reader"),
+        [("gate", "reader")],
     )
     result = run(raw, instance)
     assert result_of(result, "gate").status == "skipped"
@@ -140,12 +136,10 @@ def test_a_skipped_node_upstream_of_a_condition_reading_it_runs_the_reader(insta
 
 
 def test_multiprocess_run_passes_outputs_between_processes(disk_instance):
-    raw = workflow(
+    raw = definition(
         "mp_outputs",
         {"a": echo(output={"n": 1}), "b": {"executor": "maestro_examples.nodes:async_echo"}, "c": echo()},
-        ("a", "b"),
-        ("a", "c"),
-        ("b", "c"),
+        [("a", "b"), ("a", "c"), ("b", "c")],
     )
     with execute_job(
         reconstructable_job(raw), instance=disk_instance, run_config={"initial_context": {"who": "mp"}}

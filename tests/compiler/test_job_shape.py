@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from _compiler_support import PROJECT_ROOT, echo, job_from_raw, run, spec_of, workflow
+from _compiler_support import PROJECT_ROOT, job_from_raw, run, spec_of
+from _defs import definition, echo
 from dagster import DagsterInvalidConfigError, Definitions
 
 from maestro_dagster.compiler import build_job, node_id_by_step_key
@@ -16,7 +17,7 @@ WORKFLOW_DEFS = PROJECT_ROOT / "workflow_defs"
 
 
 def test_job_and_op_names_and_tags():
-    raw = workflow("orders-etl", {"extract": echo(), "load-2": echo()}, ("extract", "load-2"))
+    raw = definition("orders-etl", {"extract": echo(), "load-2": echo()}, [("extract", "load-2")])
     job = build_job(spec_of(raw), version=7)
     assert job.name == job_name("orders-etl") == dagster_name("orders-etl")
     assert job.name.startswith("orders_etl_") and len(job.name) == len("orders_etl_") + 8
@@ -32,18 +33,18 @@ def test_job_and_op_names_and_tags():
 
 
 def test_version_tag_is_omitted_without_a_version():
-    job = build_job(spec_of(workflow("nov", {"a": {}})))
+    job = build_job(spec_of(definition("nov", {"a": {}})))
     assert job.tags == {"maestro/workflow_id": "nov"}
 
 
 def test_run_tags_carry_the_workflow_id_and_version(instance):
-    result = run(workflow("tagged", {"a": {}}), instance)
+    result = run(definition("tagged", {"a": {}}), instance)
     assert result.dagster_run.tags["maestro/workflow_id"] == "tagged"
     assert result.dagster_run.tags["maestro/workflow_version"] == "1"
 
 
 def test_run_config_schema_shows_only_initial_context_and_optional_dagster_blocks():
-    job = job_from_raw(workflow("cfg", {"a": {"retry_policy": {"max_attempts": 2, "retry_on_failure": True}}}))
+    job = job_from_raw(definition("cfg", {"a": {"retry_policy": {"max_attempts": 2, "retry_on_failure": True}}}))
     fields = job.run_config_schema.config_type.fields
     assert set(fields) == {"initial_context", "execution", "loggers"}
     assert fields["initial_context"].is_required is False
@@ -53,7 +54,7 @@ def test_run_config_schema_shows_only_initial_context_and_optional_dagster_block
 
 
 def test_run_config_accepts_execution_config_and_no_config(instance):
-    job = job_from_raw(workflow("cfg2", {"a": echo()}))
+    job = job_from_raw(definition("cfg2", {"a": echo()}))
     result = job.execute_in_process(
         run_config={"initial_context": {"a": 1}, "execution": {"config": {"in_process": {}}}}, instance=instance
     )
@@ -62,17 +63,17 @@ def test_run_config_accepts_execution_config_and_no_config(instance):
 
 
 def test_unknown_top_level_run_config_is_rejected(instance):
-    job = job_from_raw(workflow("cfg3", {"a": {}}))
+    job = job_from_raw(definition("cfg3", {"a": {}}))
     with pytest.raises(DagsterInvalidConfigError, match="ops"):
         job.execute_in_process(run_config={"initial_context": {}, "ops": {}}, instance=instance)
 
 
 def test_two_workflows_never_collide_on_op_names(instance):
     # Naively joining ids with "__" would give both of these the op name "etl__load__raw".
-    first = job_from_raw(workflow("etl", {"load__raw": echo()}))
-    second = job_from_raw(workflow("etl__load", {"raw": echo()}))
+    first = job_from_raw(definition("etl", {"load__raw": echo()}))
+    second = job_from_raw(definition("etl__load", {"raw": echo()}))
     # Same node ids in two workflows (as sdlc_linear and sdlc_parallel have).
-    third = job_from_raw(workflow("other", {"load__raw": echo(), "raw": echo()}))
+    third = job_from_raw(definition("other", {"load__raw": echo(), "raw": echo()}))
     jobs = [first, second, third]
     names = [d.name for job in jobs for d in job.graph.node_defs]
     assert len(names) == len(set(names)) == 4
@@ -84,7 +85,7 @@ def test_two_workflows_never_collide_on_op_names(instance):
 
 def test_same_node_ids_in_two_workflows_give_distinct_ops():
     nodes = {"phase_design": {"type": "phase"}, "phase_review": {"type": "phase"}}
-    jobs = [job_from_raw(workflow(wid, nodes, ("phase_design", "phase_review"))) for wid in ("wf_a", "wf_b")]
+    jobs = [job_from_raw(definition(wid, nodes, [("phase_design", "phase_review")])) for wid in ("wf_a", "wf_b")]
     repository = Definitions(jobs=jobs).get_repository_def()
     assert len(repository.get_all_jobs()) == 2
     assert {d.name for d in jobs[0].graph.node_defs}.isdisjoint({d.name for d in jobs[1].graph.node_defs})

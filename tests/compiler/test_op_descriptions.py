@@ -3,7 +3,8 @@ then its type, id and executor; the job's snapshot (what the webserver serves to
 
 from __future__ import annotations
 
-from _compiler_support import ECHO, echo, job_from_raw, workflow
+from _compiler_support import job_from_raw
+from _defs import EXAMPLES, definition, echo
 
 from maestro_dagster.names import dagster_name
 
@@ -15,7 +16,7 @@ def descriptions(raw) -> dict[str, str]:
 
 
 def test_op_description_starts_with_the_node_name_then_its_description():
-    raw = workflow(
+    raw = definition(
         "described",
         {
             "phase_requirement_analysis": {
@@ -25,20 +26,20 @@ def test_op_description_starts_with_the_node_name_then_its_description():
             },
             "plain-node": {"executor": "noop"},
         },
-        ("phase_requirement_analysis", "plain-node"),
+        [("phase_requirement_analysis", "plain-node")],
     )
     text = descriptions(raw)
     named = text["phase_requirement_analysis"].split("\n\n")
     assert named == [
         "Requirement analysis",
         "Turns the request into user stories.",
-        f"custom node `phase_requirement_analysis`, executor `{ECHO}`",
+        f"custom node `phase_requirement_analysis`, executor `{EXAMPLES}:echo`",
     ]
     assert text[dagster_name("plain-node")].split("\n\n") == ["plain-node", "custom node `plain-node`, executor `noop`"]
 
 
 def test_the_job_snapshot_served_to_the_ui_has_the_names():
-    raw = workflow("snap", {"a": {**echo(), "name": "Extract orders", "description": "From the shop's API."}})
+    raw = definition("snap", {"a": {**echo(), "name": "Extract orders", "description": "From the shop's API."}})
     snapshot = job_from_raw(raw).get_job_snapshot()
     (op_def,) = snapshot.node_defs_snapshot.op_def_snaps
     assert op_def.description.startswith("Extract orders\n\nFrom the shop's API.\n\n")

@@ -12,7 +12,8 @@ import os
 import signal
 import time
 
-from _mirror_support import assert_event_order, definition, events, execution, maestro_cli, node, nodes, runs, types
+from _defs import definition, node
+from _mirror_support import assert_event_order, events, execution, maestro_cli, nodes, runs, types
 from dagster import DagsterRunStatus
 from sqlalchemy import select
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from _mirror_support import assert_event_order, assert_node_completed, definition, events, execution, node, nodes, types
+from _defs import definition, node
+from _mirror_support import assert_event_order, assert_node_completed, events, execution, nodes, types
 
 
 def test_retry_that_succeeds_on_attempt_3(maestro_env, tmp_path):

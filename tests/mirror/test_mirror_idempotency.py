@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from _mirror_support import definition, events, maestro_cli, node, nodes, snapshot
+from _defs import definition, node
+from _mirror_support import events, maestro_cli, nodes, snapshot
 from sqlalchemy import delete, text, update
 
 from maestro_dagster.db.enums import EventType, NodeStatus

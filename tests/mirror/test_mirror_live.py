@@ -8,7 +8,8 @@ import threading
 import time
 from typing import Any
 
-from _mirror_support import definition, linear, node, snapshot
+from _defs import definition, linear, node
+from _mirror_support import snapshot
 from dagster import DagsterRunStatus
 from sqlalchemy import delete, select
 

@@ -7,17 +7,8 @@ import threading
 import time
 from datetime import UTC
 
-from _mirror_support import (
-    assert_event_order,
-    assert_node_completed,
-    events,
-    execution,
-    fan_out,
-    linear,
-    nodes,
-    runs,
-    types,
-)
+from _defs import fan_out, linear
+from _mirror_support import assert_event_order, assert_node_completed, events, execution, nodes, runs, types
 from dagster import DagsterRunStatus, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from sqlalchemy import select

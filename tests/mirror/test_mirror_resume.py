@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from _mirror_support import assert_event_order, assert_node_completed, definition, events, execution, node, nodes, runs
+from _defs import definition, node
+from _mirror_support import assert_event_order, assert_node_completed, events, execution, nodes, runs
 from _mirror_support import types as types_of
 
 from maestro_dagster.errors import ConflictError

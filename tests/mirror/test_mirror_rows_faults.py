@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 import pytest
-from _mirror_support import definition, events, execution, maestro_cli, node, nodes, runs
+from _defs import definition, node
+from _mirror_support import events, execution, maestro_cli, nodes, runs
 from dagster import DagsterRunStatus
 from sqlalchemy import delete, select, text, update
 

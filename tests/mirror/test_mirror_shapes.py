@@ -3,19 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from _mirror_support import (
-    assert_event_order,
-    assert_node_completed,
-    definition,
-    events,
-    execution,
-    fan_out,
-    linear,
-    node,
-    nodes,
-    runs,
-    types,
-)
+from _defs import definition, fan_out, linear, node
+from _mirror_support import assert_event_order, assert_node_completed, events, execution, nodes, runs, types
 
 DIAMOND = definition(
     "shape_diamond",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _defs import chain, definition
 from fastapi.testclient import TestClient
 
 from maestro_dagster.api.app import create_app
@@ -55,12 +56,11 @@ FILE_CASES: dict[str, tuple[str | None, str]] = {
 
 def _chain(length: int, **node: Any) -> dict[str, Any]:
     nodes = {f"n{i}": dict(node) for i in range(length)}
-    edges = [{"source": f"n{i}", "target": f"n{i + 1}"} for i in range(length - 1)]
-    return {"id": f"chain_{length}", "nodes": nodes, "edges": edges}
+    return definition(f"chain_{length}", nodes, chain(*nodes))
 
 
 def _conditioned(condition: str) -> dict[str, Any]:
-    return {"id": "cond", "nodes": {"a": {}, "b": {"condition": condition}}, "edges": [{"source": "a", "target": "b"}]}
+    return definition("cond", {"a": {}, "b": {"condition": condition}}, chain("a", "b"))
 
 
 # name -> (document, code); the same code under both policies.

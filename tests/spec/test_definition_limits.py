@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from _defs import chain, definition
 
 from maestro_dagster.policy import LIMIT_SETTINGS, DefinitionLimits, DefinitionPolicy
 from maestro_dagster.spec import PROBLEM_CODES, validate_definition
@@ -19,21 +20,18 @@ POLICY = DefinitionPolicy.allowing()
 GENEROUS_SECONDS = 10  # a guard against super-linear behaviour on two shared cores, not a performance goal
 
 
-def chain(length: int, condition: bool = False) -> dict[str, Any]:
+def long_chain(length: int, condition: bool = False) -> dict[str, Any]:
     nodes: dict[str, Any] = {}
     for i in range(length):
         nodes[f"n{i}"] = {"condition": f"outputs['n{i - 1}'].get('ok', True)"} if condition and i else {}
-    edges = [{"source": f"n{i}", "target": f"n{i + 1}"} for i in range(length - 1)]
-    return {"id": f"chain_{length}", "nodes": nodes, "edges": edges}
+    return definition(f"chain_{length}", nodes, chain(*nodes))
 
 
-def fan_out(width: int) -> dict[str, Any]:
+def wide_fan_out(width: int) -> dict[str, Any]:
+    leaves = [f"leaf{i}" for i in range(width)]
     nodes: dict[str, Any] = {"root": {}}
-    nodes |= {
-        f"leaf{i}": {"condition": "outputs['root'].get('ok', True)", "dependencies": ["root"]} for i in range(width)
-    }
-    edges = [{"source": "root", "target": f"leaf{i}"} for i in range(width)]
-    return {"id": f"fan_{width}", "nodes": nodes, "edges": edges}
+    nodes |= {leaf: {"condition": "outputs['root'].get('ok', True)", "dependencies": ["root"]} for leaf in leaves}
+    return definition(f"fan_{width}", nodes, [("root", leaf) for leaf in leaves])
 
 
 def nested(depth: int, leaf: Any = 1) -> Any:
@@ -55,7 +53,7 @@ def test_new_codes_are_documented_and_every_limit_has_a_setting() -> None:
 
 
 def test_a_10000_node_chain_is_refused_by_default_before_the_graph_is_read() -> None:
-    report, seconds = timed(chain(10_000))
+    report, seconds = timed(long_chain(10_000))
     assert report.codes == ["too_large", "too_large"]
     nodes, edges = report.errors
     assert nodes.location == "nodes" and "10000 nodes" in nodes.message and "MAESTRO_MAX_NODES=1000" in nodes.message
@@ -65,14 +63,14 @@ def test_a_10000_node_chain_is_refused_by_default_before_the_graph_is_read() -> 
 
 
 def test_a_chain_longer_than_max_depth_is_too_deep_and_names_its_ends() -> None:
-    assert validate_definition(chain(500), policy=POLICY).ok
-    report = validate_definition(chain(501), policy=POLICY)
+    assert validate_definition(long_chain(500), policy=POLICY).ok
+    report = validate_definition(long_chain(501), policy=POLICY)
     assert report.codes == ["too_deep"]
     problem = report.errors[0]
     assert "'n0'" in problem.message and "'n500'" in problem.message and "501 nodes" in problem.message
     assert "MAESTRO_MAX_DEPTH=500" in problem.message and problem.node_id == "n500"
     raised = DefinitionPolicy.allowing(limits=DefinitionLimits(max_depth=501))
-    assert validate_definition(chain(501), policy=raised).ok
+    assert validate_definition(long_chain(501), policy=raised).ok
 
 
 def test_the_longest_path_counts_nodes_on_the_deepest_branch() -> None:
@@ -163,7 +161,7 @@ def test_values_json_cannot_store_are_named() -> None:
 @pytest.mark.parametrize("shape", ["chain", "fan_out"])
 def test_1000_conditioned_nodes_validate_quickly(shape: str) -> None:
     # 13 s before (an edge scan per ancestor step per conditioned node, and per node for dependencies)
-    raw = chain(1000, condition=True) if shape == "chain" else fan_out(999)
+    raw = long_chain(1000, condition=True) if shape == "chain" else wide_fan_out(999)
     policy = DefinitionPolicy.allowing(limits=DefinitionLimits(max_depth=1000))
     report, seconds = timed(raw, policy)
     assert report.ok, report.summary()[:500]
@@ -173,13 +171,13 @@ def test_1000_conditioned_nodes_validate_quickly(shape: str) -> None:
 def test_3000_conditioned_nodes_validate_quickly() -> None:
     # more than 120 s before
     limits = DefinitionLimits(max_nodes=3000, max_edges=3000, max_depth=3000, max_definition_bytes=2_000_000)
-    report, seconds = timed(chain(3000, condition=True), DefinitionPolicy.allowing(limits=limits))
+    report, seconds = timed(long_chain(3000, condition=True), DefinitionPolicy.allowing(limits=limits))
     assert report.ok, report.summary()[:500]
     assert seconds < GENEROUS_SECONDS
 
 
 def test_ancestry_is_still_checked_on_large_graphs() -> None:
-    raw = chain(1000, condition=True)
+    raw = long_chain(1000, condition=True)
     raw["nodes"]["n10"]["condition"] = "outputs['n900']['ok']"  # runs after n10
     policy = DefinitionPolicy.allowing(limits=DefinitionLimits(max_depth=1000))
     report = validate_definition(raw, policy=policy)
@@ -214,11 +212,7 @@ def test_ancestry_across_a_cycle_and_dependencies_from_the_incoming_map() -> Non
 
 def test_two_cycles_are_both_reported_with_their_paths() -> None:
     edges = [("a", "b"), ("b", "a"), ("c", "d"), ("d", "e"), ("e", "c"), ("b", "c")]
-    raw = {
-        "id": "two",
-        "nodes": {n: {} for n in "abcde"},
-        "edges": [{"source": s, "target": t} for s, t in edges],
-    }
+    raw = definition("two", {n: {} for n in "abcde"}, edges)
     messages = [p.message for p in validate_definition(raw, policy=POLICY).errors]
     assert len(messages) == 2
     assert "a -> b -> a" in messages[0] and "c -> d -> e -> c" in messages[1]

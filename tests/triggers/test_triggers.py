@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
+from _defs import chain, definition
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
 from maestro_dagster.db import RepositoryFactory, get_db
@@ -25,7 +26,7 @@ UPSTREAM = {"id": "upstream", "nodes": {"a": {}}}
 
 
 def flow(**triggers) -> dict:
-    return {"id": "flow", "nodes": {"a": {}, "b": {}}, "edges": [{"source": "a", "target": "b"}], **triggers}
+    return definition("flow", {"a": {}, "b": {}}, chain("a", "b"), **triggers)
 
 
 def spec_of(raw, env):
