@@ -19,7 +19,7 @@ import ast
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from maestro_dagster.policy import DefinitionLimits
 from maestro_dagster.spec.limits import limit_hint, raise_hint
@@ -131,25 +131,29 @@ def _check_tree(tree: ast.Expression, limits: DefinitionLimits) -> tuple[str | N
         kind = type(node)
         if kind is ast.Constant:
             continue
+        # ``kind is`` (not isinstance) is the fast test here; the casts tell mypy what it established.
         if kind is ast.Name:
-            if node.id not in CONDITION_NAMES and node.id not in _FUNCTION_NAMES:
-                found.setdefault(0, _name_error(node.id))
+            name_id = cast(ast.Name, node).id
+            if name_id not in CONDITION_NAMES and name_id not in _FUNCTION_NAMES:
+                found.setdefault(0, _name_error(name_id))
             continue
-        if kind not in _ALLOWED_SYNTAX or (kind is ast.BinOp and type(node.op) is ast.MatMult):
+        if kind not in _ALLOWED_SYNTAX or (kind is ast.BinOp and type(cast(ast.BinOp, node).op) is ast.MatMult):
             return _syntax_error(node), ()
         if kind is ast.Attribute:
-            if node.attr.startswith("_"):
-                found.setdefault(1, f"accesses the private attribute {node.attr!r}, which is not allowed")
+            attr = cast(ast.Attribute, node).attr
+            if attr.startswith("_"):
+                found.setdefault(1, f"accesses the private attribute {attr!r}, which is not allowed")
         elif kind is ast.Call or kind is ast.Subscript:
-            error = _call_error(node) if kind is ast.Call else None
+            error = _call_error(cast(ast.Call, node)) if kind is ast.Call else None
             if error:
                 found.setdefault(2, error)
             ref = _output_ref(node)
             if ref is not None:
-                refs.append((node.lineno, node.col_offset, ref))
-        elif kind is ast.BinOp and type(node.op) is ast.Mod and _is_text(node.left):
+                expr = cast(ast.expr, node)
+                refs.append((expr.lineno, expr.col_offset, ref))
+        elif kind is ast.BinOp and type(cast(ast.BinOp, node).op) is ast.Mod and _is_text(cast(ast.BinOp, node).left):
             found.setdefault(2, "uses '%' formatting of a string, which conditions do not support")
-        children = []
+        children: list[tuple[ast.AST, int]] = []
         for name in node._fields:
             if name in _SKIPPED_FIELDS:
                 continue
@@ -206,6 +210,7 @@ def _call_error(node: ast.Call) -> str | None:
 
 def _output_ref(node: ast.AST) -> str | None:
     """The node id in ``outputs['x']`` or ``outputs.get('x')``."""
+    key: ast.expr | None
     if isinstance(node, ast.Subscript):
         base, key = node.value, node.slice
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":

@@ -18,7 +18,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -46,8 +46,9 @@ class LoadedFile:
     @property
     def workflow_id_hint(self) -> str | None:
         """The id, best effort: from the data, else by pattern from the text (for unparsable files)."""
-        if isinstance(self.data, dict) and isinstance(self.data.get("id"), str):
-            return self.data["id"]
+        ident = self.data.get("id") if isinstance(self.data, dict) else None
+        if isinstance(ident, str):
+            return ident
         if self.text is None:
             return None
         match = (_JSON_ID_RE if self.path.suffix == ".json" else _YAML_ID_RE).search(self.text)
@@ -93,10 +94,10 @@ if _CParser is not None:
             yaml.composer.Composer.__init__(self)
 
         def dispose(self) -> None:
-            self.anchors = {}
+            self.anchors: dict[Any, Any] = {}
 
 else:  # pragma: no cover - PyYAML without libyaml
-    _SafeBase = yaml.SafeLoader  # type: ignore[misc, assignment]
+    _SafeBase = yaml.SafeLoader  # type: ignore[misc]
 
 
 class _Loader(_SafeBase):
@@ -133,7 +134,7 @@ class _Loader(_SafeBase):
             raise yaml.constructor.ConstructorError(
                 None, None, "a base-60 integer (digits separated by ':') this long is not supported", node.start_mark
             )
-        return super().construct_yaml_int(node)
+        return cast(int, super().construct_yaml_int(node))
 
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
@@ -194,7 +195,7 @@ def _walk(root: yaml.Node, limits: DefinitionLimits) -> _Walk:
         if depth > limits.max_nesting:
             raise _LimitExceeded("too_deep", _nesting_message(limits), node.start_mark)
         children: list[tuple[yaml.Node, str | None, int]] = []
-        duplicates: list[DuplicateKey] = []
+        duplicates = []
         if isinstance(node, yaml.MappingNode):
             first_lines: dict[str, list[int]] = {}
             for key_node, value_node in node.value:
@@ -206,7 +207,8 @@ def _walk(root: yaml.Node, limits: DefinitionLimits) -> _Walk:
                 child = f"{location}.{key}" if location else key
                 out.lines.setdefault(child, line)
                 children.append((value_node, child, depth + 1))
-            duplicates = [DuplicateKey(location, k, tuple(v)) for k, v in first_lines.items() if len(v) > 1]
+            if location is not None:  # else no key was recorded: first_lines is empty
+                duplicates = [DuplicateKey(location, k, tuple(v)) for k, v in first_lines.items() if len(v) > 1]
         else:
             for index, item in enumerate(node.value):
                 child = f"{location}[{index}]" if location is not None else None

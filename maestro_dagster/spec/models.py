@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import zoneinfo
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
     BaseModel,
@@ -174,7 +174,7 @@ class DefaultsSpec(_Model):
         data = handler(self)
         if isinstance(data, dict) and data.get("on_condition_error") == "run":
             data.pop("on_condition_error")
-        return data
+        return cast("dict[str, Any]", data)
 
 
 class WorkflowSpec(_Model):

@@ -87,9 +87,9 @@ def check_executors(view: RawView, policy: ExecutorPolicy, *, check_imports: boo
             problems.append(SpecProblem(f"nodes.{node_id}.executor", f"node {node_id!r}: {message}", code, node_id))
             continue
         config = node.get("config", {})
-        if read.builtin and isinstance(config, Mapping) and (message := _config_problem(read.ref, config)):
+        if read.builtin and isinstance(config, Mapping) and (config_message := _config_problem(read.ref, config)):
             problems.append(
-                SpecProblem(f"nodes.{node_id}.config", f"node {node_id!r}: {message}", "bad_config", node_id)
+                SpecProblem(f"nodes.{node_id}.config", f"node {node_id!r}: {config_message}", "bad_config", node_id)
             )
     return problems
 

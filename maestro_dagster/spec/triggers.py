@@ -15,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from maestro_dagster.names import ID_PATTERN
 
 TRIGGER_NAME_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
+UpstreamStatus = Literal["completed", "failed", "cancelled"]
+
+
+def _completed_only() -> list[UpstreamStatus]:
+    return ["completed"]
 
 
 class _Sensor(BaseModel):
@@ -39,7 +44,7 @@ class WorkflowCompletedSensorSpec(_Sensor):
 
     type: Literal["workflow_completed"]
     workflow_id: str = Field(pattern=ID_PATTERN, description="The upstream workflow.")
-    statuses: list[Literal["completed", "failed", "cancelled"]] = Field(default_factory=lambda: ["completed"])
+    statuses: list[UpstreamStatus] = Field(default_factory=_completed_only)
     context: dict[str, str] | None = Field(
         None,
         description="Projection of the upstream final_context: new key -> dotted path "
