@@ -13,10 +13,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from maestro_dagster.db.dialect import insert_ignore
 from maestro_dagster.db.enums import ACTIVE_STATUSES, EventType, NodeStatus, WorkflowStatus
 from maestro_dagster.db.models import (
     Artifact,
@@ -76,14 +75,6 @@ class NodeStateUpdate(BaseModel):
 def calculate_progress(total: int, completed: int) -> float:
     """The original's formula: ``round(completed / total * 100, 2)``, 0.0 when total is 0."""
     return round(completed / total * 100, 2) if total else 0.0
-
-
-def _insert_ignore(session: Session, model: type, values: dict[str, Any]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
-    dialect = session.get_bind().dialect.name
-    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(model).values(**values)
-    result = session.execute(stmt.on_conflict_do_nothing())
-    return bool(result.rowcount)
 
 
 COMPILE_ERROR = "compile_error"
@@ -256,6 +247,10 @@ class ExecutionRepository:
             for node_id, node in spec.nodes.items()
         ]
         return execution, node_states
+
+    def spec_of(self, workflow_id: str, workflow_version: int | None = None) -> WorkflowSpec:
+        """The typed definition of a version of the workflow (the latest when None), read once per transaction."""
+        return self._version_spec(workflow_id, workflow_version)[1]
 
     def _version_spec(self, workflow_id: str, workflow_version: int | None) -> tuple[int, WorkflowSpec]:
         """(version, the typed definition of that version), read once per transaction: a catch-up creates many
@@ -438,7 +433,7 @@ class EventRepository:
             self.session.add(ExecutionEvent(**values))
             self.session.flush()
             return True
-        return _insert_ignore(self.session, ExecutionEvent, values)
+        return insert_ignore(self.session, ExecutionEvent, values)
 
     def list_by_execution(
         self, execution_id: str, limit: int = 1000, *, after_id: int | None = None

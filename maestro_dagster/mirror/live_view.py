@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.orm import Session
 
+from maestro_dagster.db.dialect import for_update, upsert
 from maestro_dagster.db.models import ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.mirror.model import ArtifactRow, EventRow, ExecutionView, NodeView, RunView
 from maestro_dagster.mirror.store import (
@@ -31,7 +32,6 @@ from maestro_dagster.mirror.store import (
     UPDATED_NODE_COLUMNS,
     insert_events,
     load_view,
-    upsert,
     upsert_artifacts,
 )
 
@@ -84,9 +84,7 @@ class LiveState:
 
 def view_for(session: Session, state: LiveState, execution_id: str) -> CachedView:
     """The execution's view: the kept one if nobody wrote the execution since, else loaded (and kept)."""
-    stmt = select(_E.c.updated_at).where(_E.c.id == execution_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+    stmt = for_update(session, select(_E.c.updated_at).where(_E.c.id == execution_id))
     current = session.execute(stmt).scalar_one()
     cached = state.cached
     if cached is not None and cached.view.execution_id == execution_id and cached.updated_at == current:

@@ -8,17 +8,15 @@ view back and inserts event rows with ``ON CONFLICT DO NOTHING``: a replayed eve
 
 from __future__ import annotations
 
-import functools
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from dagster import DagsterRun
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from maestro_dagster.db.dialect import for_update, insert_for, notify, upsert
 from maestro_dagster.db.enums import RunKind, WorkflowStatus
 from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.repositories import ExecutionRepository, WorkflowRepository
@@ -112,9 +110,7 @@ def new_run_row(run: DagsterRun, execution_id: str, created: datetime) -> Execut
 
 
 def load_view(session: Session, execution_id: str) -> ExecutionView:
-    stmt = select(WorkflowExecution).where(WorkflowExecution.id == execution_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+    stmt = for_update(session, select(WorkflowExecution).where(WorkflowExecution.id == execution_id))
     execution = session.scalars(stmt).one()
     node_rows = list(session.scalars(select(NodeState).where(NodeState.execution_id == execution_id)))
     run_rows = list(session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == execution_id)))
@@ -158,34 +154,6 @@ def run_view(row: ExecutionRun) -> RunView:
         started_at=row.started_at,
         completed_at=row.completed_at,
     )
-
-
-def upsert(session: Session, table: Any, rows: list[dict[str, Any]], update: tuple[str, ...] = ()) -> None:
-    """INSERT ``rows`` (all with the same keys); on a conflict do nothing, or on the primary key update ``update``."""
-    if not rows:
-        return
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    stmt = _upsert_statement(postgresql, table, update)
-    if postgresql:
-        session.execute(stmt, rows).close()
-    else:
-        session.execute(stmt, rows)
-
-
-@functools.cache
-def _upsert_statement(postgresql: bool, table: Any, update: tuple[str, ...]) -> Any:
-    """Built once per table and update list (building ``excluded`` costs more than a small insert)."""
-    stmt = (pg_insert if postgresql else sqlite_insert)(table)
-    if update:
-        pk = [c.name for c in table.primary_key]
-        stmt = stmt.on_conflict_do_update(index_elements=pk, set_={f: stmt.excluded[f] for f in update})
-    else:
-        stmt = stmt.on_conflict_do_nothing()
-    if postgresql:
-        # Without RETURNING, SQLAlchemy sends an INSERT ... ON CONFLICT with many rows as psycopg2's executemany:
-        # one round trip per row. With it, the rows go as a few multi-row statements ("insertmanyvalues").
-        stmt = stmt.returning(*table.primary_key)
-    return stmt
 
 
 def save_view(session: Session, view: ExecutionView, events: list[EventRow], artifacts: list[ArtifactRow]) -> int:
@@ -237,21 +205,15 @@ def insert_events(session: Session, events: dict[str, list[EventRow]]) -> None:
         for e in execution_events
     ]
     upsert(session, ExecutionEvent.__table__, rows)
-    notify = [execution_id for execution_id, execution_events in events.items() if execution_events]
-    if notify and session.get_bind().dialect.name == "postgresql":
-        # Wakes WebSocket streams of every API instance when this transaction commits.
-        session.execute(
-            text("SELECT pg_notify(:channel, x) FROM unnest(CAST(:ids AS text[])) AS x"),
-            {"channel": NOTIFY_CHANNEL, "ids": notify},
-        )
+    written = [execution_id for execution_id, execution_events in events.items() if execution_events]
+    notify(session, NOTIFY_CHANNEL, written)  # wakes WebSocket streams of every API instance (PostgreSQL only)
 
 
 def upsert_artifacts(session: Session, execution_id: str, artifacts: list[ArtifactRow], now: datetime) -> None:
     """One row per (execution, node, path, run): a later run that reports the same path adds its own row (with
     what the file held then), so no run's record is overwritten; a replay of the same run refreshes its row."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for a in {(a.node_id, a.path, a.run_id): a for a in artifacts}.values():
-        stmt = insert(Artifact.__table__).values(
+        stmt = insert_for(session, Artifact.__table__).values(
             id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{execution_id}/{a.node_id}/{a.path}@{a.run_id}")),
             execution_id=execution_id,
             node_id=a.node_id,

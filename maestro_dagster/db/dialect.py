@@ -1,0 +1,82 @@
+"""Every difference between PostgreSQL and SQLite that Maestro's statements depend on, in one thin place.
+
+This module owns: which database a session talks to (``is_postgresql``); the dialect's INSERT construct and its
+``ON CONFLICT`` clauses (``insert_for``, ``insert_ignore``, ``upsert``); the row lock PostgreSQL takes and SQLite,
+which has one writer at a time, needs not (``for_update``); and ``NOTIFY``, which only PostgreSQL has (``notify``).
+Callers (the repositories, the mirror's store) hold no dialect branch and import no dialect. Everything takes the
+caller's session and never commits. A leaf below the mirror: it imports nothing from Maestro.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+S = TypeVar("S", bound=Select)
+
+_NOTIFY = text("SELECT pg_notify(:channel, x) FROM unnest(CAST(:ids AS text[])) AS x")
+
+
+def is_postgresql(session: Session) -> bool:
+    """True when ``session`` talks to PostgreSQL (else it is SQLite, the only other supported backend)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def insert_for(session: Session, table: Any) -> Any:
+    """``INSERT INTO table`` in the session's dialect: the construct that has ``on_conflict_do_nothing/update``."""
+    return (pg_insert if is_postgresql(session) else sqlite_insert)(table)
+
+
+def for_update(session: Session, stmt: S) -> S:
+    """``stmt ... FOR UPDATE`` on PostgreSQL (two writers of the same rows take turns); as it is on SQLite."""
+    return stmt.with_for_update() if is_postgresql(session) else stmt
+
+
+def insert_ignore(session: Session, table: Any, values: dict[str, Any]) -> bool:
+    """INSERT one row ... ON CONFLICT DO NOTHING; True when the row was inserted."""
+    result = session.execute(insert_for(session, table).values(**values).on_conflict_do_nothing())
+    return bool(result.rowcount)
+
+
+def upsert(session: Session, table: Any, rows: list[dict[str, Any]], update: tuple[str, ...] = ()) -> None:
+    """INSERT ``rows`` (all with the same keys); on a conflict do nothing, or on the primary key update ``update``
+    (set from the offered row)."""
+    if not rows:
+        return
+    postgresql = is_postgresql(session)
+    stmt = _upsert_statement(postgresql, table, update)
+    if postgresql:
+        session.execute(stmt, rows).close()  # the RETURNING rows, never read
+    else:
+        session.execute(stmt, rows)
+
+
+@functools.cache
+def _upsert_statement(postgresql: bool, table: Any, update: tuple[str, ...]) -> Any:
+    """Built once per dialect, table and update list (building ``excluded`` costs more than a small insert)."""
+    stmt = (pg_insert if postgresql else sqlite_insert)(table)
+    if update:
+        pk = [c.name for c in table.primary_key]
+        stmt = stmt.on_conflict_do_update(index_elements=pk, set_={f: stmt.excluded[f] for f in update})
+    else:
+        stmt = stmt.on_conflict_do_nothing()
+    if postgresql:
+        # Without RETURNING, SQLAlchemy sends an INSERT ... ON CONFLICT with many rows as psycopg2's executemany:
+        # one round trip per row. With it, the rows go as a few multi-row statements ("insertmanyvalues").
+        stmt = stmt.returning(*table.primary_key)
+    return stmt
+
+
+def notify(session: Session, channel: str, payloads: Sequence[str]) -> bool:
+    """``pg_notify(channel, p)`` for each payload, delivered when the transaction commits, in one statement.
+    SQLite has no NOTIFY: nothing is sent there. True when notifications were queued."""
+    if not payloads or not is_postgresql(session):
+        return False
+    session.execute(_NOTIFY, {"channel": channel, "ids": list(payloads)})
+    return True
