@@ -126,11 +126,15 @@ def mirrored_executor(inner: ExecutorDefinition) -> ExecutorDefinition:
     """``inner`` (same name and config) whose executions mirror themselves."""
 
     def create(init_context: Any) -> Executor:
-        return MirroringExecutor(inner.executor_creation_fn(init_context))
+        creation_fn = inner.executor_creation_fn
+        assert creation_fn is not None, f"executor {inner.name!r} has no creation function"
+        return MirroringExecutor(creation_fn(init_context))
 
     return ExecutorDefinition(
         name=inner.name,
-        config_schema=inner.config_schema,
+        # Dagster's annotation omits IDefinitionConfigSchema, which its own copy_for_configured passes and
+        # convert_user_facing_definition_config_schema accepts as is.
+        config_schema=inner.config_schema,  # type: ignore[arg-type]
         requirements=inner.get_requirements,
         executor_creation_fn=create,
         description=f"{inner.description or inner.name} (mirrored into Maestro's tables)",

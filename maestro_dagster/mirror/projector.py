@@ -94,8 +94,12 @@ def mirror_run(
     ``live``: the live mirror's state of this run (``live_view.py``) for its periodic passes while it is going.
     """
     settings = settings or get_settings()
-    record = known if isinstance(known, RunRecord) else None
-    run = record.dagster_run if record is not None else known
+    record: RunRecord | None
+    run: DagsterRun | None
+    if isinstance(known, RunRecord):
+        record, run = known, known.dagster_run
+    else:
+        record, run = None, known
     if run is None:
         record = instance.get_run_record_by_id(run_id)  # the run and its create time, in one read
         if record is None:
@@ -161,6 +165,7 @@ def project(
     reducer = apply_events(view, events, {run.run_id: run_facts(run)})
     save_view(session, view, reducer.events, reducer.artifacts)
     run_row = session.get(ExecutionRun, run.run_id)
+    assert run_row is not None, "the run's row is written (_prepare) before its events are projected"
     if events:
         run_row.last_storage_id = max(run_row.last_storage_id, events[-1].storage_id)
     run_row.dagster_status = run.status.value

@@ -101,7 +101,9 @@ class Reducer:
         self._started_seen: dict[tuple[str, str], datetime] = {}
 
     # -- helpers ----------------------------------------------------------------------------------
-    def _emit(self, ev: DagsterEventIn, etype: EventType, node_id: str | None, data: dict[str, Any], part: int = 0):
+    def _emit(
+        self, ev: DagsterEventIn, etype: EventType, node_id: str | None, data: dict[str, Any], part: int = 0
+    ) -> None:
         message = f"{etype.value}: {node_id or 'workflow'}"
         self.events.append(EventRow(etype, node_id, message, data, ev.timestamp, ev.run_id, ev.storage_id, part))
 
@@ -290,7 +292,7 @@ class Reducer:
             score = meta.get(META_QUALITY)
             node.quality_score = float(score) if score is not None else None
             threshold = node.quality_threshold if node.quality_threshold is not None else DEFAULT_QUALITY_THRESHOLD
-            node.contract_fulfilled = None if score is None else node.quality_score >= threshold
+            node.contract_fulfilled = None if node.quality_score is None else node.quality_score >= threshold
         for index, art in enumerate(meta.get(META_ARTIFACTS) or [], start=1):
             row = ArtifactRow(
                 node.node_id, art["path"], art["name"], art.get("size_bytes"), art.get("sha256"),

@@ -23,7 +23,7 @@ MARGIN = timedelta(minutes=2)
     default_status=DefaultSensorStatus.RUNNING,
     description="Mirrors Dagster runs of Maestro jobs into Maestro's tables and fails runs whose worker died.",
 )
-def maestro_mirror_sensor(context: SensorEvaluationContext):
+def maestro_mirror_sensor(context: SensorEvaluationContext) -> SkipReason:
     now = datetime.now(UTC)
     since = datetime.fromisoformat(context.cursor) - MARGIN if context.cursor else None
     report = sync_runs(context.instance, updated_after=since)

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager as ContextManager
 from datetime import datetime
+from typing import cast
 
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus, RunRecord, RunsFilter
 from dagster._core.storage.event_log.base import EventLogCursor
@@ -100,7 +101,7 @@ def _connection(storage: SqlEventLogStorage, run_id: str) -> ContextManager[Conn
         path = os.path.abspath(storage.path_for_shard(run_id))
         if os.path.exists(path):
             return _engine(f"sqlite:///{path}", os.getpid()).connect()
-        return storage.run_connection(run_id)
+        return cast(ContextManager[Connection], storage.run_connection(run_id))  # annotated Any by Dagster
     # dagster-postgres is not imported for this check: importing it costs a process about half a second.
     url = getattr(storage, "postgres_url", None)
     postgres = type(storage).__name__ == "PostgresEventLogStorage" and isinstance(url, str)

@@ -9,7 +9,7 @@ reported (one per node, path and run, with its size and sha256; rows not made by
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from dagster import DagsterInstance
@@ -79,21 +79,21 @@ def verify_execution(session: Session, instance: DagsterInstance, execution_id: 
             expected_artifacts[(a.node_id, a.path, a.run_id)] = a
 
     stored = list(session.scalars(select(ExecutionEvent).where(ExecutionEvent.execution_id == execution_id)))
-    stored_keys = {}
-    for e in stored:
-        key = (e.dagster_run_id, e.dagster_storage_id, e.dagster_event_part)
-        if e.dagster_storage_id is not None and key in stored_keys:
-            diff(f"duplicate event {e.event_type.value} {key}")
-        stored_keys[key] = e
+    stored_keys: dict[tuple[str | None, int | None, int], ExecutionEvent] = {}
+    for row_event in stored:
+        key = (row_event.dagster_run_id, row_event.dagster_storage_id, row_event.dagster_event_part)
+        if row_event.dagster_storage_id is not None and key in stored_keys:
+            diff(f"duplicate event {row_event.event_type.value} {key}")
+        stored_keys[key] = row_event
     for key, e in expected_events.items():
         got = stored_keys.get(key)
         if got is None:
             diff(f"missing event {e.event_type.value} node={e.node_id} (run {key[0][:8]}, storage id {key[1]})")
         elif got.event_type != e.event_type or got.node_id != e.node_id:
             diff(f"event {key} is {got.event_type.value}/{got.node_id}, expected {e.event_type.value}/{e.node_id}")
-    for key, e in stored_keys.items():
+    for key, row_event in stored_keys.items():
         if key[1] is not None and key not in expected_events:
-            diff(f"unexpected event {e.event_type.value} node={e.node_id} {key}")
+            diff(f"unexpected event {row_event.event_type.value} node={row_event.node_id} {key}")
 
     by_node = {s.node_id: s for s in states}
     for node_id, want in expected.nodes.items():
@@ -110,7 +110,11 @@ def verify_execution(session: Session, instance: DagsterInstance, execution_id: 
 
 
 def _compare_artifacts(
-    session: Session, execution_id: str, run_ids: set[str], expected: dict[tuple[str, str, str], ArtifactRow], diff
+    session: Session,
+    execution_id: str,
+    run_ids: set[str],
+    expected: dict[tuple[str, str, str], ArtifactRow],
+    diff: Callable[[str], None],
 ) -> None:
     """The artifact rows of the execution's runs against what their events reported."""
     rows = session.scalars(select(Artifact).where(Artifact.execution_id == execution_id))
@@ -122,8 +126,8 @@ def _compare_artifacts(
         elif (got.size_bytes, got.sha256) != (want.size_bytes, want.sha256):
             diff(f"artifact {key[1]} (run {key[2][:8]}) has size/sha256 {got.size_bytes}/{got.sha256}, expected "
                  f"{want.size_bytes}/{want.sha256}")  # fmt: skip
-    for key in stored.keys() - expected.keys():
-        diff(f"unexpected artifact {key[1]} of node {key[0]} (run {key[2][:8]})")
+    for extra in stored.keys() - expected.keys():  # a stored row's path may be None
+        diff(f"unexpected artifact {extra[1]} of node {extra[0]} (run {extra[2][:8]})")
 
 
 def verify_executions(session: Session, instance: DagsterInstance, execution_ids: Iterable[str]) -> list[Difference]:
