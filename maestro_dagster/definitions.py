@@ -87,10 +87,7 @@ class MaestroRepositoryData(RepositoryData):
         package missing on that machine, say) fails its run only."""
         entry = index.get(job_name)
         if entry is None:
-            raise NotFoundError(
-                f"No valid workflow definition compiles to job {job_name!r}; "
-                "see `maestro defs list` for the stored definitions and their errors."
-            )
+            raise _no_job(job_name)
         workflow_id, content_hash = entry
         cached = self._jobs.get(job_name)
         if cached is not None and cached[0] == content_hash:  # compiled from this very content
@@ -98,6 +95,8 @@ class MaestroRepositoryData(RepositoryData):
         settings = get_settings()
         with get_db() as session:
             row = session.get(WorkflowDefinition, workflow_id)
+            if row is None:  # deleted since the index was read
+                raise _no_job(job_name)
             spec, version, origin = load_spec(row), row.version, origin_of(row.source)
         executor = MIRRORED_EXECUTOR if settings.mirror_in_run else multi_or_in_process_executor
         try:
@@ -174,6 +173,14 @@ class MaestroRepositoryData(RepositoryData):
         return [maestro_mirror_sensor, maestro_request_errors, *self._triggers()[1]]
 
 
-@repository(name=REPOSITORY_NAME, description="Maestro workflows compiled from workflow_definitions")
+def _no_job(job_name: str) -> NotFoundError:
+    return NotFoundError(
+        f"No valid workflow definition compiles to job {job_name!r}; "
+        "see `maestro defs list` for the stored definitions and their errors."
+    )
+
+
+# Dagster's annotation of @repository lists the list and dict forms only; it accepts a RepositoryData too.
+@repository(name=REPOSITORY_NAME, description="Maestro workflows compiled from workflow_definitions")  # type: ignore[arg-type]
 def maestro() -> MaestroRepositoryData:
     return MaestroRepositoryData()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -26,7 +27,7 @@ def validate(files: list[Path] = typer.Argument(..., help="YAML or JSON definiti
     bad = 0
     for path in files:
         report = validate_file(path, policy)
-        if report.ok:
+        if report.ok and report.spec is not None:  # ok: spec is set
             typer.echo(f"ok       {path}  ({report.workflow_id}, {len(report.spec.nodes)} nodes)")
         else:
             bad += 1
@@ -62,7 +63,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable o
     """Stored definitions: id, version, nodes, valid?, errors."""
     with get_db() as session:
         rows = RepositoryFactory(session).workflow.list(limit=100_000)
-        items = [
+        items: list[dict[str, Any]] = [
             {
                 "id": r.id,
                 "version": r.version,

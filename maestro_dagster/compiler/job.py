@@ -11,7 +11,7 @@ independent branches go on, nodes downstream of a failure never start.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dagster import (
@@ -26,6 +26,7 @@ from dagster import (
     NodeInvocation,
     OpDefinition,
     Out,
+    Output,
     Permissive,
     ResourceDefinition,
     RetryPolicy,
@@ -74,7 +75,8 @@ def _make_op(spec: WorkflowSpec, node_id: str, executors: ExecutorPolicy) -> OpD
     node = spec.nodes[node_id]
     resolve_executor(node.executor_ref, executors)  # refused or unknown: no job (run_node resolves again)
 
-    def compute(context, inputs: Mapping[str, Any]):  # context unannotated: Dagster rejects string annotations
+    # context unannotated: Dagster rejects string annotations (this module's are, by its __future__ import)
+    def compute(context, inputs: Mapping[str, Any]) -> Iterator[Output]:  # type: ignore[no-untyped-def]
         results: dict[str, NodeResult] = {input_names[name]: value for name, value in inputs.items()}
         yield from run_node(context, spec, node_id, results, executors.origin)
 

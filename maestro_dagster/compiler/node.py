@@ -129,7 +129,7 @@ def run_node(
         artifacts_dir=runtime.artifacts_dir(node_id),
         settings=runtime.settings,
         timeout_seconds=_left(timeout, started) if node.condition else timeout,
-        log=context.log,  # type: ignore[arg-type]
+        log=context.log,
     )
     output = invoke(resolved, node_input, ctx)
     raw_artifacts = output.get("artifacts") or []

@@ -159,7 +159,7 @@ def dispose_engines() -> None:
 def session_factory(settings: Settings | None = None, *, immediate: bool = False) -> sessionmaker[Session]:
     engine = get_engine(settings)
     if immediate:
-        engine = engine.execution_options(maestro_immediate=True)  # type: ignore[assignment]
+        engine = engine.execution_options(maestro_immediate=True)
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 

@@ -159,7 +159,7 @@ class MaestroRunLauncher(DefaultRunLauncher):
         pointer = origin.repository_origin.code_pointer
         return Target(
             executable=origin.executable_path,
-            working_directory=pointer.working_directory or os.getcwd(),
+            working_directory=getattr(pointer, "working_directory", None) or os.getcwd(),  # not on CustomPointer
             module=getattr(pointer, "module", "") or "",
         )
 

@@ -12,7 +12,8 @@ from maestro_dagster.mirror.live import exit_with_run_worker
 
 @resource(config_schema=RUNTIME_CONFIG_SCHEMA, description="Maestro run context (mirrored by the executor).")
 def maestro_runtime(init_context: InitResourceContext) -> NodeRuntime:
-    exit_with_run_worker(init_context.instance, init_context.dagster_run)
+    if init_context.instance is not None:  # None only outside a run (and then there is no run to watch)
+        exit_with_run_worker(init_context.instance, init_context.dagster_run)
     return runtime_from_context(init_context)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -183,7 +183,11 @@ def _queue_sensor(spec: WorkflowSpec, sensor: RequestQueueSensorSpec):
     return evaluate
 
 
-_EVALUATORS = {"file": _file_sensor, "workflow_completed": _completed_sensor, "request_queue": _queue_sensor}
+_EVALUATORS: dict[str, Callable[[WorkflowSpec, Any], Callable[[SensorEvaluationContext], Any]]] = {
+    "file": _file_sensor,
+    "workflow_completed": _completed_sensor,
+    "request_queue": _queue_sensor,
+}
 
 
 def build_sensor(spec: WorkflowSpec, index: int) -> SensorDefinition:
