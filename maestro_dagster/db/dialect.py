@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, text
+from sqlalchemy import CursorResult, Select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -41,7 +41,7 @@ def for_update(session: Session, stmt: S) -> S:
 def insert_ignore(session: Session, table: Any, values: dict[str, Any]) -> bool:
     """INSERT one row ... ON CONFLICT DO NOTHING; True when the row was inserted."""
     result = session.execute(insert_for(session, table).values(**values).on_conflict_do_nothing())
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)  # an INSERT's result is a CursorResult
 
 
 def upsert(session: Session, table: Any, rows: list[dict[str, Any]], update: tuple[str, ...] = ()) -> None:
@@ -69,7 +69,7 @@ def _upsert_statement(postgresql: bool, table: Any, update: tuple[str, ...]) -> 
     if postgresql:
         # Without RETURNING, SQLAlchemy sends an INSERT ... ON CONFLICT with many rows as psycopg2's executemany:
         # one round trip per row. With it, the rows go as a few multi-row statements ("insertmanyvalues").
-        stmt = stmt.returning(*table.primary_key)
+        return stmt.returning(*table.primary_key)
     return stmt
 
 

@@ -6,6 +6,7 @@ Every method takes the caller's session and never commits: the caller owns the t
 
 from __future__ import annotations
 
+import builtins  # ``list`` in annotations after a repository's own ``list`` method
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -155,7 +156,7 @@ class WorkflowRepository:
             stmt = stmt.where(WorkflowDefinition.is_valid.is_(True))
         return list(self.session.scalars(stmt.limit(limit).offset(offset)))
 
-    def list_ids(self, *, valid_only: bool = True) -> list[str]:
+    def list_ids(self, *, valid_only: bool = True) -> builtins.list[str]:
         stmt = select(WorkflowDefinition.id).order_by(WorkflowDefinition.id)
         if valid_only:
             stmt = stmt.where(WorkflowDefinition.is_valid.is_(True))
@@ -164,7 +165,7 @@ class WorkflowRepository:
     def get_version(self, workflow_id: str, version: int) -> WorkflowDefinitionVersion | None:
         return self.session.get(WorkflowDefinitionVersion, (workflow_id, version))
 
-    def list_versions(self, workflow_id: str) -> list[WorkflowDefinitionVersion]:
+    def list_versions(self, workflow_id: str) -> builtins.list[WorkflowDefinitionVersion]:
         stmt = select(WorkflowDefinitionVersion).where(WorkflowDefinitionVersion.workflow_id == workflow_id)
         return list(self.session.scalars(stmt.order_by(WorkflowDefinitionVersion.version)))
 
@@ -259,7 +260,7 @@ class ExecutionRepository:
         held = self.session.info.get("maestro_definition_specs")
         if transaction is None or held is None or held[0] is not transaction:
             held = self.session.info["maestro_definition_specs"] = (transaction, {})
-        memo = held[1]
+        memo: dict[tuple[str, int | None], tuple[int, WorkflowSpec]] = held[1]
         key = (workflow_id, workflow_version)
         if key not in memo:
             definition = WorkflowRepository(self.session).require(workflow_id)
@@ -355,10 +356,10 @@ class ExecutionRepository:
         stmt = stmt.order_by(WorkflowExecution.created_at.desc(), WorkflowExecution.id.desc())
         return list(self.session.scalars(stmt.limit(limit).offset(offset)))
 
-    def list_by_workflow(self, workflow_id: str, limit: int = 100) -> list[WorkflowExecution]:
+    def list_by_workflow(self, workflow_id: str, limit: int = 100) -> builtins.list[WorkflowExecution]:
         return self.list(workflow_id=workflow_id, limit=limit)
 
-    def list_active(self) -> list[WorkflowExecution]:
+    def list_active(self) -> builtins.list[WorkflowExecution]:
         """RUNNING and PAUSED executions (the original's definition of active)."""
         return self.list(statuses=ACTIVE_STATUSES, limit=10_000)
 

@@ -16,9 +16,9 @@ import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import BindParameter, Table, bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.dialect import for_update, upsert
@@ -35,7 +35,7 @@ from maestro_dagster.mirror.store import (
     upsert_artifacts,
 )
 
-_E, _R = WorkflowExecution.__table__, ExecutionRun.__table__
+_E, _R = cast(Table, WorkflowExecution.__table__), cast(Table, ExecutionRun.__table__)  # typed FromClause
 
 
 _node_values: Callable[[NodeView], tuple[Any, ...]] = operator.attrgetter(*NODE_FIELDS)
@@ -45,7 +45,7 @@ _UPDATE_EXECUTION = (
 )
 _run_values: Callable[[RunView], tuple[Any, ...]] = operator.attrgetter(*RUN_FIELDS)
 _UPDATE_RUN = update(_R).where(_R.c.run_id == bindparam("_run_id")).values({f: bindparam(f) for f in RUN_FIELDS})
-_cursor = bindparam("_cursor")
+_cursor: BindParameter[int] = bindparam("_cursor")
 _ADVANCE_RUN = (
     update(_R)
     .where(_R.c.run_id == bindparam("_run_id"))
@@ -123,8 +123,8 @@ def save_changes(
             changed.append({**row, **dict(zip(NODE_FIELDS, values, strict=True)), "updated_at": now})
             cached.saved_nodes[node_id] = values
     upsert(session, NodeState.__table__, changed, UPDATED_NODE_COLUMNS)
-    values = {f: getattr(view, f) for f in EXECUTION_FIELDS}
-    session.execute(_UPDATE_EXECUTION, {"_id": view.execution_id, **values, "updated_at": now})
+    execution_values = {f: getattr(view, f) for f in EXECUTION_FIELDS}
+    session.execute(_UPDATE_EXECUTION, {"_id": view.execution_id, **execution_values, "updated_at": now})
     for rid, run in view.runs.items():
         values = _run_values(run)
         if values != cached.saved_runs.get(rid):

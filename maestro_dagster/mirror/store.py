@@ -9,8 +9,9 @@ view back and inserts event rows with ``ON CONFLICT DO NOTHING``: a replayed eve
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from dagster import DagsterRun
 from sqlalchemy import select
@@ -86,7 +87,7 @@ def new_execution(session: Session, run: DagsterRun, execution_id: str, workflow
     version = run.tags.get(TAG_WORKFLOW_VERSION)
     return ExecutionRepository(session).new_rows(
         workflow_id,
-        dict((run.run_config or {}).get("initial_context") or {}),
+        dict(cast(Mapping[str, Any], (run.run_config or {}).get("initial_context") or {})),
         execution_id=execution_id,
         workflow_version=int(version) if version and version.isdigit() else None,
         metadata={"trigger": _trigger(run), "job_name": run.job_name},
@@ -162,6 +163,7 @@ def save_view(session: Session, view: ExecutionView, events: list[EventRow], art
     loaded = session.info.get(LOADED_ROWS, {}).pop(view.execution_id, None)
     if loaded is None:  # a view not loaded by this session
         execution = session.get(WorkflowExecution, view.execution_id)
+        assert execution is not None, f"execution {view.execution_id} has no row to save its view to"
         node_rows = session.scalars(select(NodeState).where(NodeState.execution_id == view.execution_id))
         run_rows = session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == view.execution_id))
     else:
@@ -177,10 +179,10 @@ def save_view(session: Session, view: ExecutionView, events: list[EventRow], art
             session.expire(row)
     # Existing rows, so the upsert always updates: one statement instead of the ORM's one UPDATE per node.
     upsert(session, NodeState.__table__, [{**row, "updated_at": now} for row in changed_nodes], UPDATED_NODE_COLUMNS)
-    for row in run_rows:
-        run = view.runs[row.run_id]
+    for run_row in run_rows:
+        run = view.runs[run_row.run_id]
         for f in RUN_FIELDS:
-            setattr(row, f, getattr(run, f))
+            setattr(run_row, f, getattr(run, f))
     insert_events(session, {view.execution_id: events})
     upsert_artifacts(session, view.execution_id, artifacts, now)
     session.flush()
