@@ -179,6 +179,7 @@ def _write(session: Session, item: _Pending) -> MirrorResult:
     complete = item.record.dagster_run.status in FINISHED  # as when its events were read (a full pass)
     if item.registered:
         run_row = session.get(ExecutionRun, run_id)
+        assert run_row is not None, f"run {run_id} was registered when its batch was read"
     else:
         run_row = ensure_execution(session, run, item.execution_id, _created(item.record), run.tags[TAG_WORKFLOW_ID])
         if run_row is None:
