@@ -1,6 +1,6 @@
-"""Processes for the tests that start servers: free ports, waiting with deadlines, log tails, and processes
-started in their own session and stopped by pid (never by name). Used by ``tests/e2e`` and ``tests/api``; its list
-of environment variables (``MAESTRO_ENV``) by every test."""
+"""Processes for the tests that start servers: free ports, waiting with deadlines, log tails, processes started in
+their own session and stopped by pid (never by name), and ``serving``, the set-up and teardown of a whole stack of
+them. Used by ``tests/e2e`` and ``tests/api``; its list of environment variables (``MAESTRO_ENV``) by every test."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from maestro_dagster.db.session import dispose_engines
+from maestro_dagster.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 # Variables a developer's shell may carry that would change what the tests (and the servers they start) talk to.
@@ -100,3 +106,26 @@ class Proc:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
         self._log_handle.close()
+
+
+@contextmanager
+def serving(stack: Any, start: Callable[[], object], mp: pytest.MonkeyPatch | None = None) -> Iterator[Any]:
+    """A test stack (``setup``, ``stop_all``, ``log_tails``) set up (``stack.apply(mp)`` first, given a MonkeyPatch)
+    and started by ``start``, the tails of its logs printed if it does not come up; when the block ends every
+    process it started is stopped, ``mp`` undone, and the settings and engines that pointed at it dropped."""
+    try:
+        if mp is not None:
+            stack.apply(mp)
+        stack.setup()
+        try:
+            start()
+        except BaseException:
+            print(stack.log_tails())
+            raise
+        yield stack
+    finally:
+        stack.stop_all()
+        if mp is not None:
+            mp.undo()
+        get_settings.cache_clear()
+        dispose_engines()

@@ -10,13 +10,13 @@ import json
 import os
 import subprocess
 import sys
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from _defs import chain, definition, etl, flaky, nap, node
 from _procs import MAESTRO_ENV, TEST_SETTINGS, Proc, free_port, tail, wait_for
 
 from maestro_dagster.instance import PG_URL_ENV, prepare_dagster_env
@@ -24,56 +24,26 @@ from maestro_dagster.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
-EX = "maestro_examples.nodes"
 TOKENS = {"viewer": "tok-viewer-1", "operator": "tok-operator-1", "admin": "tok-admin-1"}
 MAX_BODY = 64 * 1024
 CANARY_SECRET = "canary-postgres-password-5e1f"
 TERMINAL = {"completed", "failed", "cancelled", "paused"}
 
 
-def node(executor: str, **fields: Any) -> dict[str, Any]:
-    return {"executor": f"{EX}:{executor}", **fields}
-
-
-def chain(*ids: str) -> list[dict[str, str]]:
-    return [{"source": a, "target": b} for a, b in pairwise(ids)]
-
-
 def definitions(work: Path) -> list[dict[str, Any]]:
     """The workflows synced from the defs dir (``api_created`` is posted by a test instead)."""
     return [
-        {
-            "id": "api_echo",
-            "name": "API echo",
-            "nodes": {
-                "extract": node("echo", config={"output": {"rows": 3}}),
-                "transform": node("echo"),
-                "report": node("write_file", config={"path": str(work / "out" / "echo.txt"), "content": "ok"}),
-            },
-            "edges": chain("extract", "transform", "report"),
-        },
-        {
-            "id": "api_flaky",
-            "nodes": {
-                "prepare": node("echo"),
-                "flaky": node("flaky", config={"counter_file": str(work / "flaky.count"), "succeed_on_attempt": 2}),
-                "finish": node("echo"),
-            },
-            "edges": chain("prepare", "flaky", "finish"),
-        },
-        {
-            "id": "api_sleep",
-            "nodes": {"nap": node("sleep", config={"seconds": 20}), "after": node("echo")},
-            "edges": chain("nap", "after"),
-        },
-        {
-            "id": "api_review",
-            "nodes": {
+        etl("api_echo", work / "out" / "echo.txt", name="API echo"),
+        flaky("api_flaky", work / "flaky.count"),
+        nap("api_sleep", 20),
+        definition(
+            "api_review",
+            {
                 "review": {"type": "human_review", "config": {"poll_seconds": 0.2, "timeout_seconds": 180}},
                 "publish": node("echo"),
             },
-            "edges": chain("review", "publish"),
-        },
+            chain("review", "publish"),
+        ),
     ]
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 from _api_stack import ApiStack
-from _procs import free_port
+from _procs import free_port, serving
 from _served import MAX_BODY, TOKENS_SETTING, Served, serve
 
 from maestro_dagster.db.session import dispose_engines
@@ -38,17 +38,8 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(scope="session")
 def api_stack(pg_database_factory, tmp_path_factory) -> Iterator[ApiStack]:
     stack = ApiStack(tmp_path_factory.mktemp("api"), pg_database_factory())
-    try:
-        stack.setup()
-        try:
-            stack.start_all()
-        except BaseException:
-            print(stack.log_tails())
-            raise
+    with serving(stack, stack.start_all):
         yield stack
-    finally:
-        stack.stop_all()
-        dispose_engines()
 
 
 @pytest.fixture

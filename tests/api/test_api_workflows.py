@@ -5,27 +5,28 @@ from __future__ import annotations
 import re
 
 import pytest
-from _api_stack import EX, ApiStack, chain
+from _api_stack import ApiStack
+from _defs import chain, definition, node
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 EXEC_ID = re.compile(r"^exec_api_created_\d{8}_\d{6}_[0-9a-f]{8}$")
 
 
 def created_definition(api: ApiStack) -> dict:
-    return {
-        "id": "api_created",
-        "name": "Created over the API",
-        "workflow_type": "linear",
-        "nodes": {
+    return definition(
+        "api_created",
+        {
             "start": {"executor": "noop"},
-            "extract": {"executor": f"{EX}:echo", "config": {"output": {"rows": 7}}},
-            "report": {
-                "executor": f"{EX}:write_file",
-                "config": {"path": str(api.work / "out" / "created.txt"), "content": "created", "quality_score": 0.9},
-            },
+            "extract": node("echo", config={"output": {"rows": 7}}),
+            "report": node(
+                "write_file",
+                config={"path": str(api.work / "out" / "created.txt"), "content": "created", "quality_score": 0.9},
+            ),
         },
-        "edges": chain("start", "extract", "report"),
-    }
+        chain("start", "extract", "report"),
+        name="Created over the API",
+        workflow_type="linear",
+    )
 
 
 def test_create_then_execute_right_away(api: ApiStack) -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 import yaml
+from _defs import chain, definition, etl, flaky, nap, node
 from _e2e_procs import ROOT, Proc, free_port, tail, wait_for
 from _procs import MAESTRO_ENV, TEST_SETTINGS
 from sqlalchemy import delete, select
@@ -24,45 +27,21 @@ from maestro_dagster.settings import Settings, get_settings
 
 BIN = ROOT / ".venv" / "bin"
 WORKSPACE = ROOT / "workspace.yaml"
-EXAMPLES = "maestro_examples.nodes"
 LOCATION = REPOSITORY = "maestro"
 SENSOR = "maestro_mirror_sensor"
-
-
-def node(executor: str, **fields: Any) -> dict[str, Any]:
-    return {"executor": f"{EXAMPLES}:{executor}", **fields}
 
 
 def definitions(work: Path) -> list[dict[str, Any]]:
     """The workflows the e2e tests run (paths under ``work``)."""
     return [
-        {
-            "id": "e2e_flow",
-            "name": "E2E flow",
-            "nodes": {
-                "extract": node("echo", config={"output": {"rows": 3}}),
-                "transform": node("echo"),
-                "report": node("write_file", config={"path": str(work / "out" / "report.txt"), "content": "ok"}),
-            },
-            "edges": [{"source": "extract", "target": "transform"}, {"source": "transform", "target": "report"}],
-        },
-        {
-            "id": "e2e_flaky",
-            "nodes": {
-                "prepare": node("echo"),
-                "flaky": node("flaky", config={"counter_file": str(work / "flaky.count"), "succeed_on_attempt": 2}),
-                "finish": node("echo"),
-            },
-            "edges": [{"source": "prepare", "target": "flaky"}, {"source": "flaky", "target": "finish"}],
-        },
-        {
-            "id": "e2e_sleep",
-            "nodes": {"nap": node("sleep", config={"seconds": 30}), "after": node("echo")},
-            "edges": [{"source": "nap", "target": "after"}],
-        },
-        {
-            "id": "e2e_triggered",
-            "sensors": [
+        etl("e2e_flow", work / "out" / "report.txt", name="E2E flow"),
+        flaky("e2e_flaky", work / "flaky.count"),
+        nap("e2e_sleep", 30),
+        definition(
+            "e2e_triggered",
+            {"inspect": node("echo"), "done": {"executor": "noop"}},
+            chain("inspect", "done"),
+            sensors=[
                 {
                     "name": "inbox",
                     "type": "file",
@@ -73,15 +52,31 @@ def definitions(work: Path) -> list[dict[str, Any]]:
                 },
                 {"name": "queue", "type": "request_queue", "enabled": True, "minimum_interval_seconds": 1},
             ],
-            "nodes": {"inspect": node("echo"), "done": {"executor": "noop"}},
-            "edges": [{"source": "inspect", "target": "done"}],
-        },
-        {
-            "id": "e2e_naps",
-            "nodes": {f"nap{i}": node("sleep", config={"seconds": 2}) for i in range(1, 5)},
-            "edges": [{"source": f"nap{i}", "target": f"nap{i + 1}"} for i in range(1, 4)],
-        },
+        ),
+        definition(
+            "e2e_naps",
+            {f"nap{i}": node("sleep", config={"seconds": 2}) for i in range(1, 5)},
+            chain(*(f"nap{i}" for i in range(1, 5))),
+        ),
     ]
+
+
+def failed(request: pytest.FixtureRequest) -> bool:
+    """Whether the test of ``request`` failed in set-up or call (the reports this folder's conftest keeps)."""
+    return any(getattr(request.node, f"rep_{w}", None) and getattr(request.node, f"rep_{w}").failed
+               for w in ("setup", "call"))  # fmt: skip
+
+
+H = TypeVar("H", bound="Home")
+
+
+@contextmanager
+def pointed_at(stack: H, mp: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[H]:
+    """This test process pointed at ``stack`` (``stack.apply(mp)``); its logs printed if the test failed."""
+    stack.apply(mp)
+    yield stack
+    if failed(request):
+        print(stack.log_tails())
 
 
 class Home:

@@ -13,11 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from _e2e_home import Home, Stack
+from _e2e_home import Home, Stack, failed, pointed_at
 from _e2e_procs import Cluster
-
-from maestro_dagster.db.session import dispose_engines
-from maestro_dagster.settings import get_settings
+from _procs import serving
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -25,11 +23,6 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
-
-
-def _failed(request: pytest.FixtureRequest) -> bool:
-    return any(getattr(request.node, f"rep_{w}", None) and getattr(request.node, f"rep_{w}").failed
-               for w in ("setup", "call"))  # fmt: skip
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -40,30 +33,15 @@ def stack(request, tmp_path_factory) -> Iterator[Stack]:
     else:
         url = f"sqlite:///{work / 'maestro.db'}"
     stack = Stack(work, url)
-    mp = pytest.MonkeyPatch()
-    try:
-        stack.apply(mp)
-        stack.setup()
-        try:
-            stack.start_servers()
-        except BaseException:
-            print(stack.log_tails())
-            raise
+    with serving(stack, stack.start_servers, pytest.MonkeyPatch()):
         yield stack
-    finally:
-        stack.stop_all()
-        mp.undo()
-        get_settings.cache_clear()
-        dispose_engines()
 
 
 @pytest.fixture
 def e2e(stack: Stack, monkeypatch, request) -> Iterator[Stack]:
     """The module's stack, with this test process pointed at it; logs printed if the test fails."""
-    stack.apply(monkeypatch)
-    yield stack
-    if _failed(request):
-        print(stack.log_tails())
+    with pointed_at(stack, monkeypatch, request):
+        yield stack
 
 
 @pytest.fixture
@@ -76,7 +54,7 @@ def cli_home(tmp_path, monkeypatch, request) -> Iterator[Home]:
         yield home
     finally:
         home.stop_all()
-        if _failed(request):
+        if failed(request):
             print(home.log_tails())
 
 

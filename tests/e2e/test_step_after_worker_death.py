@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from _e2e_home import EXAMPLES, Home
+from _defs import chain, definition, node
+from _e2e_home import Home
 from _e2e_procs import descendants, pid_alive, wait_for
 from dagster import DagsterRunStatus
 from sqlalchemy import select
@@ -37,14 +38,7 @@ def counted_workflow(home: Home) -> Path:
     """``e2e_once``: node ``count`` adds one to a counter file each time it runs (``flaky`` that never fails)."""
     counter = home.work / "count.txt"
     count = {"counter_file": str(counter), "succeed_on_attempt": 1}
-    raw = {
-        "id": "e2e_once",
-        "nodes": {
-            "count": {"executor": f"{EXAMPLES}:flaky", "config": count},
-            "after": {"executor": f"{EXAMPLES}:echo"},
-        },
-        "edges": [{"source": "count", "target": "after"}],
-    }
+    raw = definition("e2e_once", {"count": node("flaky", config=count), "after": node("echo")}, chain("count", "after"))
     (home.defs_dir / "e2e_once.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     settings = get_settings()
     with get_db(settings, immediate=True) as session:

@@ -12,13 +12,13 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from _e2e_home import pointed_at
 from _e2e_procs import wait_for
+from _procs import serving
 from _warm_stack import ProbeStack
 from dagster import DagsterRunStatus
 
-from maestro_dagster.db.session import dispose_engines
 from maestro_dagster.launcher.launcher import TAG_LAUNCH, TAG_WORKER_PID
-from maestro_dagster.settings import get_settings
 
 pytestmark = pytest.mark.e2e
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
@@ -29,30 +29,14 @@ IN_PROCESS = {"execution": {"config": {"in_process": {}}}}
 def probe(tmp_path_factory) -> Iterator[ProbeStack]:
     work = tmp_path_factory.mktemp("warm_worker")
     stack = ProbeStack(work, f"sqlite:///{work / 'maestro.db'}")
-    mp = pytest.MonkeyPatch()
-    try:
-        stack.apply(mp)
-        stack.setup()
-        try:
-            stack.start_servers()
-        except BaseException:
-            print(stack.log_tails())
-            raise
+    with serving(stack, stack.start_servers, pytest.MonkeyPatch()):
         yield stack
-    finally:
-        stack.stop_all()
-        mp.undo()
-        get_settings.cache_clear()
-        dispose_engines()
 
 
 @pytest.fixture
 def warm(probe: ProbeStack, monkeypatch, request) -> Iterator[ProbeStack]:
-    probe.apply(monkeypatch)
-    yield probe
-    if any(getattr(request.node, f"rep_{w}", None) and getattr(request.node, f"rep_{w}").failed
-           for w in ("setup", "call")):  # fmt: skip
-        print(probe.log_tails())
+    with pointed_at(probe, monkeypatch, request):
+        yield probe
 
 
 def run_to_end(stack: ProbeStack, run_id: str, timeout: float = 180):
