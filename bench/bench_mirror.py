@@ -53,6 +53,7 @@ if str(ROOT) not in sys.path:
 os.chdir(ROOT)  # the code location is loaded from the working directory
 
 import dagster  # noqa: E402
+import maestro_dagster.runs as runs_module  # noqa: E402
 from dagster import DagsterRunStatus  # noqa: E402
 from dagster._core.events import EVENT_TYPE_TO_PIPELINE_RUN_STATUS  # noqa: E402
 from dagster._core.storage.event_log.schema import SqlEventLogStorageTable  # noqa: E402
@@ -61,20 +62,19 @@ from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
 import maestro_dagster.mirror.batch as batch_module  # noqa: E402
 import maestro_dagster.mirror.projector as projector_module  # noqa: E402
-import maestro_dagster.runs as runs_module  # noqa: E402
-from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_WORKFLOW_ID  # noqa: E402
 from maestro_dagster.db import migrate  # noqa: E402
 from maestro_dagster.db.models import ExecutionEvent, WorkflowExecution  # noqa: E402
 from maestro_dagster.db.session import build_engine, dispose_engines, get_db  # noqa: E402
 from maestro_dagster.defs_store import store_definition  # noqa: E402
+from maestro_dagster.executions.local import run_workflow  # noqa: E402
 from maestro_dagster.instance import get_instance  # noqa: E402
 from maestro_dagster.mirror import sync_runs  # noqa: E402
 from maestro_dagster.mirror.live import LiveMirror  # noqa: E402
 from maestro_dagster.mirror.reducer import MIRRORED_TYPES  # noqa: E402
 from maestro_dagster.mirror.verify import verify_execution  # noqa: E402
 from maestro_dagster.names import new_execution_id  # noqa: E402
-from maestro_dagster.runs import run_workflow  # noqa: E402
 from maestro_dagster.settings import Settings, get_settings, normalise_url  # noqa: E402
+from maestro_dagster.tags import TAG_EXECUTION_ID, TAG_WORKFLOW_ID  # noqa: E402
 
 PYTHON = sys.executable
 DEFAULT_PG_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"

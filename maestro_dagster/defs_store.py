@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.models import WorkflowDefinition
 from maestro_dagster.db.repositories import DefinitionRecord, RepositoryFactory
-from maestro_dagster.errors import DefinitionError
+from maestro_dagster.errors import ConflictError, DefinitionError, ValidationError
 from maestro_dagster.names import ID_RE
 from maestro_dagster.policy import ORIGIN_API, ORIGIN_REPOSITORY, DefinitionPolicy, Origin
 from maestro_dagster.settings import Settings
@@ -35,6 +34,7 @@ from maestro_dagster.spec import (
     validate_definition,
     validate_loaded,
 )
+from maestro_dagster.spec.stored import stored_spec
 
 API_SOURCE = "api"  # the ``source`` of a definition posted through the API
 
@@ -79,8 +79,8 @@ def record_for(report: ValidationReport, raw: Any, source: str | None) -> Defini
     data = raw if isinstance(raw, dict) else {}
     nodes = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
     edges = data.get("edges") if isinstance(data.get("edges"), list) else []
-    name = data.get("name") if isinstance(data.get("name"), str) else workflow_id
-    wtype = data.get("workflow_type") if data.get("workflow_type") in ("linear", "parallel", "custom") else "custom"
+    name: str = data["name"] if isinstance(data.get("name"), str) else workflow_id
+    wtype: str = data["workflow_type"] if data.get("workflow_type") in ("linear", "parallel", "custom") else "custom"
     metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else None
     document = json.loads(json.dumps(data, default=str)) if data else {"id": workflow_id}
     return DefinitionRecord(
@@ -127,6 +127,35 @@ def store_definition(
     return report, store_report(session, report, raw, source)
 
 
+def store_posted(session: Session, raw: Any, settings: Settings) -> tuple[WorkflowDefinition, bool]:
+    """A definition posted through the API: validated first (``DefinitionError``, 422, with every problem, and
+    nothing stored), then stored as a new version when its content changed. (the row, whether it changed)"""
+    report = validate_posted(raw, settings)
+    if not report.ok:
+        raise DefinitionError(
+            f"Definition {report.workflow_id or '?'} is invalid: {len(report.errors)} problem(s).",
+            details={"workflow_id": report.workflow_id, "errors": [p.to_dict() for p in report.errors]},
+        )
+    stored = store_report(session, report, raw, API_SOURCE)
+    return RepositoryFactory(session).workflow.require(stored.workflow_id or ""), stored.changed
+
+
+def replace_posted(session: Session, workflow_id: str, raw: Any, settings: Settings) -> tuple[WorkflowDefinition, bool]:
+    """``store_posted`` for an existing workflow whose id the definition must keep."""
+    if not isinstance(raw, Mapping) or raw.get("id") != workflow_id:
+        given = raw.get("id") if isinstance(raw, Mapping) else None
+        raise ValidationError(f"The definition's id {given!r} must equal the URL's {workflow_id!r}.")
+    RepositoryFactory(session).workflow.require(workflow_id)
+    return store_posted(session, raw, settings)
+
+
+def delete_workflow(session: Session, workflow_id: str, *, with_executions: bool = False) -> None:
+    """Remove a workflow and its versions (and its executions with ``with_executions``, else 409 if it has any)."""
+    repos = RepositoryFactory(session)
+    repos.workflow.require(workflow_id)
+    repos.workflow.delete(workflow_id, with_executions=with_executions)
+
+
 def _display_path(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
@@ -158,21 +187,18 @@ def sync_directory(session: Session, directory: Path, settings: Settings) -> lis
     return results
 
 
-def load_spec(row: WorkflowDefinition) -> WorkflowSpec:
-    """The typed definition of a stored, valid row."""
+def require_valid(row: WorkflowDefinition) -> None:
+    """An invalid definition has no job: running or scheduling it conflicts with its stored state (409)."""
     if not row.is_valid:
         errors = "; ".join(str(e.get("message", e)) for e in row.validation_errors or [])
-        raise DefinitionError(
-            f"Workflow {row.id!r} (version {row.version}) is invalid and has no job: {errors}. "
-            "Fix the definition and sync it again (`maestro defs sync`).",
-            details={"errors": row.validation_errors},
+        raise ConflictError(
+            f"Workflow {row.id!r} (version {row.version}) is invalid and has no job: {errors}. Fix the definition "
+            "and store it again (`maestro defs sync`, or the API).",
+            details={"workflow_id": row.id, "errors": row.validation_errors or []},
         )
-    try:
-        return WorkflowSpec.from_storage(row.definition)
-    except PydanticValidationError as exc:  # stored by a version of Maestro whose definition format differed
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'definition'}: {e['msg']}" for e in exc.errors())
-        raise DefinitionError(
-            f"Workflow {row.id!r} (version {row.version}) is stored as valid but no longer matches the definition "
-            f"format: {problems}. Fix the definition and store it again (`maestro defs sync`, or the API).",
-            details={"errors": [{"location": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()]},
-        ) from None
+
+
+def load_spec(row: WorkflowDefinition) -> WorkflowSpec:
+    """The typed definition of a stored, valid row."""
+    require_valid(row)
+    return stored_spec(row.id, row.version, row.definition)

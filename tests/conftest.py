@@ -123,12 +123,12 @@ class MaestroEnv:
 
     def run(self, workflow_id: str, initial_context: dict | None = None, *, in_process: bool = True):
         """Start an execution through Dagster (``maestro run``'s code path) and wait for it."""
-        from maestro_dagster.runs import run_workflow
+        from maestro_dagster.executions.local import run_workflow
 
         return run_workflow(self.instance, workflow_id, initial_context or {}, in_process=in_process)
 
     def resume(self, execution_id: str, *, in_process: bool = True):
-        from maestro_dagster.runs import resume_workflow
+        from maestro_dagster.executions.local import resume_workflow
 
         return resume_workflow(self.instance, execution_id, in_process=in_process)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -162,3 +163,23 @@ class DagsterGateway:
                 "execution's status again.",
                 details={"run_id": run_id, "reason": reason},
             ) from exc
+
+
+class GatewayTransport:
+    """The API's ``executions.Transport``: runs through the webserver's GraphQL API (queued by the run coordinator,
+    started by the daemon), Dagster's instance (opened on first use) for run tags and run lookups."""
+
+    def __init__(self, gateway: DagsterGateway, instance: Callable[[], Any]) -> None:
+        self.gateway, self._instance = gateway, instance
+
+    def instance(self) -> Any:
+        return self._instance()
+
+    def launch(self, job: str, run_config: dict[str, Any], tags: dict[str, str]) -> str:
+        return self.gateway.launch(job, run_config, tags)
+
+    def reexecute_from_failure(self, parent_run_id: str, tags: dict[str, str]) -> str:
+        return self.gateway.reexecute_from_failure(parent_run_id, tags)
+
+    def terminate(self, run_id: str) -> None:
+        self.gateway.terminate(run_id)

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: settings, the Dagster gateway and instance, read sessions (``read``), and role checks.
+"""FastAPI dependencies: settings, the Dagster gateway, the executions' transport, read sessions (``read``), and
+role checks.
 
 A role check (``viewer`` / ``operator`` / ``admin``) declares the role a route needs: ``routing.GuardedRoute``
 reads it and authorizes before the body is parsed; the dependency then hands the endpoint that principal.
@@ -17,9 +18,10 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from maestro_dagster.api.auth import Principal, authorize_async
-from maestro_dagster.api.dagster_client import DagsterGateway
+from maestro_dagster.api.dagster_client import DagsterGateway, GatewayTransport
 from maestro_dagster.api.routing import ROLE_ATTRIBUTE
 from maestro_dagster.db.failures import as_database_error
+from maestro_dagster.db.session import get_db
 from maestro_dagster.settings import Settings
 
 T = TypeVar("T")
@@ -33,8 +35,9 @@ async def gateway_of(request: Request) -> DagsterGateway:
     return request.app.state.gateway
 
 
-def instance_of(request: Request) -> Any:
-    return request.app.state.instance()  # created on first use (opens Dagster's storage): in a thread
+async def transport_of(request: Request) -> GatewayTransport:
+    """How the API's actions reach Dagster: GraphQL, and Dagster's instance (opened on first use, in a thread)."""
+    return GatewayTransport(request.app.state.gateway, request.app.state.instance)
 
 
 def _in_session(request: Request, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
@@ -55,6 +58,13 @@ def _read(request: Request, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         return _in_session(request, fn, args)
     except OperationalError as exc:
         raise as_database_error(exc, settings) from exc
+
+
+def in_transaction(settings: Settings, fn: Callable[..., T], *args: Any) -> T:
+    """``fn(session, *args)`` in one write transaction (committed when ``fn`` returns): the mutating routes'
+    storage work, in the thread FastAPI runs a plain ``def`` endpoint in."""
+    with get_db(settings, immediate=True) as session:
+        return fn(session, *args)
 
 
 async def read(request: Request, fn: Callable[..., T], *args: Any) -> T:

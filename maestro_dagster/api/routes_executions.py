@@ -3,15 +3,14 @@ resume / cancel / pause / approve (each through Dagster or the tables, never a s
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import astuple
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy.orm import Session
 
-from maestro_dagster.api import service
+from maestro_dagster import executions
+from maestro_dagster.api import queries
 from maestro_dagster.api.auth import Principal
-from maestro_dagster.api.dagster_client import DagsterGateway
-from maestro_dagster.api.deps import gateway_of, instance_of, operator, read, settings_of, viewer
+from maestro_dagster.api.deps import operator, read, settings_of, transport_of, viewer
 from maestro_dagster.api.routing import GuardedRoute
 from maestro_dagster.api.schemas import (
     MAX_BIGINT,
@@ -22,37 +21,16 @@ from maestro_dagster.api.schemas import (
     ExecutionStatusResponse,
     ExecutionSummary,
 )
-from maestro_dagster.db.enums import WorkflowStatus
+from maestro_dagster.executions import Transport
 from maestro_dagster.settings import Settings
+from maestro_dagster.states import WorkflowStatus
 
 router = APIRouter(prefix="/api/executions", tags=["executions"], route_class=GuardedRoute)
 ACCEPTED = status.HTTP_202_ACCEPTED
 
 
-def _summaries(
-    session: Session, workflow_id: str | None, state: str | None, limit: int, offset: int
-) -> list[ExecutionSummary]:
-    return [
-        ExecutionSummary(
-            execution_id=e.id,
-            workflow_id=e.workflow_id,
-            status=e.status.value,
-            progress_percent=e.progress_percent,
-            started_at=e.started_at,
-            completed_at=e.completed_at,
-            created_at=e.created_at,
-        )
-        for e in service.list_executions(session, workflow_id, state, limit, offset)
-    ]
-
-
-def _events(session: Session, ref: str, after: int, limit: int) -> list[EventResponse]:
-    execution = service.find_execution(session, ref)
-    return service.events_after(session, execution_id=execution.id, after=after, limit=limit)
-
-
-def _artifacts(session: Session, ref: str) -> list[ArtifactResponse]:
-    return service.artifacts_of(session, service.find_execution(session, ref).id)
+def _by(principal: Principal) -> str:
+    return f"Maestro API user {principal.name}"
 
 
 @router.get("", response_model=list[ExecutionSummary])
@@ -64,13 +42,15 @@ async def list_executions(
     offset: int = Query(0, ge=0, le=MAX_BIGINT),
     _: Principal = Depends(viewer),
 ) -> list[ExecutionSummary]:
-    return await read(request, _summaries, workflow_id, status_.value if status_ else None, limit, offset)
+    return await read(
+        request, queries.execution_summaries, workflow_id, status_.value if status_ else None, limit, offset
+    )
 
 
 @router.get("/{execution_id}", response_model=ExecutionStatusResponse)
 async def get_execution(execution_id: str, request: Request, _: Principal = Depends(viewer)) -> Response:
     # The answer is already the declared model: serialized here, not validated and serialized again by FastAPI.
-    answer = await read(request, service.execution_status, execution_id)
+    answer = await read(request, queries.execution_status, execution_id)
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
@@ -82,22 +62,22 @@ async def get_events(
     limit: int = Query(1000, ge=1, le=10_000),
     _: Principal = Depends(viewer),
 ) -> list[EventResponse]:
-    return await read(request, _events, execution_id, after, limit)
+    return await read(request, queries.execution_events, execution_id, after, limit)
 
 
 @router.get("/{execution_id}/artifacts", response_model=list[ArtifactResponse])
 async def get_artifacts(execution_id: str, request: Request, _: Principal = Depends(viewer)) -> list[ArtifactResponse]:
-    return await read(request, _artifacts, execution_id)
+    return await read(request, queries.execution_artifacts, execution_id)
 
 
 @router.post("/{execution_id}/resume", response_model=ActionResponse, status_code=ACCEPTED)
 def resume_execution(
     execution_id: str,
     settings: Settings = Depends(settings_of),
-    gateway: DagsterGateway = Depends(gateway_of),
+    transport: Transport = Depends(transport_of),
     _: Principal = Depends(operator),
 ) -> ActionResponse:
-    exec_id, run_id = service.resume(settings, gateway, execution_id)
+    exec_id, run_id = astuple(executions.resume(settings, transport, execution_id))
     return ActionResponse(
         execution_id=exec_id,
         status="resuming",
@@ -110,11 +90,10 @@ def resume_execution(
 def cancel_execution(
     execution_id: str,
     settings: Settings = Depends(settings_of),
-    gateway: DagsterGateway = Depends(gateway_of),
-    instance: Any = Depends(instance_of),
+    transport: Transport = Depends(transport_of),
     principal: Principal = Depends(operator),
 ) -> ActionResponse:
-    exec_id, run_id = service.cancel(settings, gateway, instance, execution_id, principal.name)
+    exec_id, run_id = astuple(executions.cancel(settings, transport, execution_id, _by(principal)))
     return ActionResponse(
         execution_id=exec_id, status="cancelling", run_id=run_id, message=f"termination of run {run_id} requested"
     )
@@ -124,11 +103,10 @@ def cancel_execution(
 def pause_execution(
     execution_id: str,
     settings: Settings = Depends(settings_of),
-    gateway: DagsterGateway = Depends(gateway_of),
-    instance: Any = Depends(instance_of),
+    transport: Transport = Depends(transport_of),
     principal: Principal = Depends(operator),
 ) -> ActionResponse:
-    exec_id, run_id = service.pause(settings, gateway, instance, execution_id, principal.name)
+    exec_id, run_id = astuple(executions.pause(settings, transport, execution_id, _by(principal)))
     return ActionResponse(
         execution_id=exec_id,
         status="pausing",
@@ -146,6 +124,6 @@ def approve_node(
     principal: Principal = Depends(operator),
 ) -> ActionResponse:
     body = body or ApproveRequest()
-    exec_id = service.approve(settings, execution_id, node_id, body.approved, body.comment, principal.name)
+    exec_id = executions.approve(settings, execution_id, node_id, body.approved, body.comment, principal.name)
     decision = "approved" if body.approved else "rejected"
     return ActionResponse(execution_id=exec_id, status=decision, message=f"node {node_id} {decision}")

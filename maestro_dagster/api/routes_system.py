@@ -24,11 +24,11 @@ from maestro_dagster import __version__
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.deps import gateway_of, settings_of
 from maestro_dagster.api.routing import GuardedRoute
-from maestro_dagster.db.enums import EventType
 from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.session import bounded_pool, get_db, ping_within
 from maestro_dagster.errors import MaestroError
 from maestro_dagster.settings import Settings
+from maestro_dagster.states import EventType
 
 router = APIRouter(tags=["system"], route_class=GuardedRoute)
 log = logging.getLogger(__name__)

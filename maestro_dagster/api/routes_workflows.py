@@ -3,15 +3,25 @@ replace, delete, versions, dry-run validation, and execute."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
 from sqlalchemy.orm import Session
 
-from maestro_dagster.api import service
+from maestro_dagster import executions
 from maestro_dagster.api.auth import Principal
 from maestro_dagster.api.dagster_client import DagsterGateway
-from maestro_dagster.api.deps import admin, gateway_of, operator, read, settings_of, viewer
+from maestro_dagster.api.deps import (
+    admin,
+    gateway_of,
+    in_transaction,
+    operator,
+    read,
+    settings_of,
+    transport_of,
+    viewer,
+)
 from maestro_dagster.api.routing import GuardedRoute
 from maestro_dagster.api.schemas import (
     MAX_BIGINT,
@@ -24,9 +34,9 @@ from maestro_dagster.api.schemas import (
 )
 from maestro_dagster.db.models import WorkflowDefinition
 from maestro_dagster.db.repositories import RepositoryFactory
-from maestro_dagster.db.session import get_db
-from maestro_dagster.defs_store import store_definition, validate_posted
-from maestro_dagster.errors import ConflictError, DefinitionError, ValidationError
+from maestro_dagster.defs_store import delete_workflow as delete_definition
+from maestro_dagster.defs_store import replace_posted, store_posted, validate_posted
+from maestro_dagster.executions import Transport, find_execution
 from maestro_dagster.settings import Settings
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"], route_class=GuardedRoute)
@@ -91,22 +101,6 @@ def detail(row: WorkflowDefinition) -> WorkflowDetail:
     )
 
 
-def _store(settings: Settings, gateway: DagsterGateway, definition: dict[str, Any]) -> WorkflowDefinition:
-    """Validate first (422 with every problem, nothing stored), store a new version, reload the location."""
-    report = validate_posted(definition, settings)
-    if not report.ok:
-        raise DefinitionError(
-            f"Definition {report.workflow_id or '?'} is invalid: {len(report.errors)} problem(s).",
-            details={"workflow_id": report.workflow_id, "errors": [p.to_dict() for p in report.errors]},
-        )
-    with get_db(settings, immediate=True) as session:
-        _, stored = store_definition(session, definition, settings)
-        row = RepositoryFactory(session).workflow.require(stored.workflow_id or "")
-    if stored.changed:
-        gateway.reload_location()
-    return row
-
-
 def _summaries(session: Session, limit: int, offset: int) -> list[WorkflowResponse]:
     return [summary(row) for row in RepositoryFactory(session).workflow.list(limit=limit, offset=offset)]
 
@@ -148,7 +142,10 @@ def create_workflow(
     gateway: DagsterGateway = Depends(gateway_of),
     _: Principal = Depends(admin),
 ) -> WorkflowResponse:
-    return summary(_store(settings, gateway, definition))
+    row, changed = in_transaction(settings, store_posted, definition, settings)
+    if changed:
+        gateway.reload_location()
+    return summary(row)
 
 
 @router.post("/validate", response_model=ValidationResponse)
@@ -176,11 +173,10 @@ def replace_workflow(
     gateway: DagsterGateway = Depends(gateway_of),
     _: Principal = Depends(admin),
 ) -> WorkflowResponse:
-    if definition.get("id") != workflow_id:
-        raise ValidationError(f"The definition's id {definition.get('id')!r} must equal the URL's {workflow_id!r}.")
-    with get_db(settings) as session:
-        RepositoryFactory(session).workflow.require(workflow_id)
-    return summary(_store(settings, gateway, definition))
+    row, changed = in_transaction(settings, replace_posted, workflow_id, definition, settings)
+    if changed:
+        gateway.reload_location()
+    return summary(row)
 
 
 @router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -191,10 +187,7 @@ def delete_workflow(
     gateway: DagsterGateway = Depends(gateway_of),
     _: Principal = Depends(admin),
 ) -> None:
-    with get_db(settings) as session:
-        repos = RepositoryFactory(session)
-        repos.workflow.require(workflow_id)
-        repos.workflow.delete(workflow_id, with_executions=with_executions)
+    in_transaction(settings, functools.partial(delete_definition, with_executions=with_executions), workflow_id)
     gateway.reload_location()
 
 
@@ -210,22 +203,17 @@ def execute_workflow(
     workflow_id: str,
     body: ExecuteRequest | None = None,
     settings: Settings = Depends(settings_of),
-    gateway: DagsterGateway = Depends(gateway_of),
+    transport: Transport = Depends(transport_of),
     principal: Principal = Depends(operator),
 ) -> ExecuteResponse:
     body = body or ExecuteRequest()
-    context = dict(body.initial_context or {})
-    if body.requirement is not None:
-        context["requirement"] = body.requirement
-    with get_db(settings) as session:
-        row = RepositoryFactory(session).workflow.require(workflow_id)
-        if not row.is_valid:
-            raise ConflictError(f"Workflow {workflow_id!r} is invalid and cannot run; fix its definition first.")
-    execution, run_id = service.execute(settings, gateway, workflow_id, context, principal.name)
+    context = executions.initial_context(body.initial_context, body.requirement)
+    launched = executions.start(settings, transport, workflow_id, context, trigger="api", actor=principal.name)
+    execution = in_transaction(settings, lambda session: find_execution(session, launched.execution_id))
     return ExecuteResponse(
         execution_id=execution.id,
         workflow_id=workflow_id,
         status=execution.status.value,
         started_at=execution.started_at or execution.created_at,
-        run_id=run_id,
+        run_id=launched.run_id,
     )

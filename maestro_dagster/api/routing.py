@@ -137,7 +137,7 @@ def _locate(document: Any) -> tuple[str, str] | None:
             problem = f"the document is nested deeper than {MAX_JSON_DEPTH} levels: flatten it"
         elif isinstance(value, dict | list):
             items = list(value.items()) if isinstance(value, dict) else list(enumerate(value))
-            for key, _ in items if isinstance(value, dict) else ():
+            for key in value.keys() if isinstance(value, dict) else ():
                 key_problem = _text_problem(key)
                 if key_problem:
                     trail.append((entry, key))

@@ -21,12 +21,13 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from maestro_dagster.api import service
 from maestro_dagster.api.auth import authorize_async
+from maestro_dagster.api.queries import events_after
 from maestro_dagster.api.schemas import MAX_BIGINT
 from maestro_dagster.db.models import ExecutionEvent
 from maestro_dagster.db.session import get_db
 from maestro_dagster.errors import MaestroError
+from maestro_dagster.executions.queries import find_execution
 from maestro_dagster.settings import Settings
 from maestro_dagster.tags import NOTIFY_CHANNEL
 
@@ -107,7 +108,7 @@ async def _stream(websocket: WebSocket, *, execution_id: str | None = None, work
     def start_after() -> int:
         with get_db(settings) as session:
             if execution_id is not None:
-                service.find_execution(session, execution_id)
+                find_execution(session, execution_id)
             if after_param is not None:
                 after = int(after_param)
                 if not 0 <= after <= MAX_BIGINT:
@@ -130,7 +131,7 @@ async def _stream(websocket: WebSocket, *, execution_id: str | None = None, work
 
     def fetch(after_id: int):
         with get_db(settings) as session:
-            return service.events_after(session, execution_id=execution_id, workflow_id=workflow_id, after=after_id)
+            return events_after(session, execution_id=execution_id, workflow_id=workflow_id, after=after_id)
 
     async def pump() -> None:
         nonlocal after

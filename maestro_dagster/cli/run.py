@@ -8,12 +8,13 @@ from typing import Any
 
 import typer
 
+from maestro_dagster import executions
 from maestro_dagster.cli.quiet import quiet_dagster_console
 from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.db.session import get_db
 from maestro_dagster.errors import ValidationError
+from maestro_dagster.executions.local import resume_workflow, run_workflow
 from maestro_dagster.instance import get_instance
-from maestro_dagster.runs import resume_workflow, run_workflow
 from maestro_dagster.settings import drop_api_secrets, get_settings
 
 
@@ -33,9 +34,7 @@ def _context(requirement: str | None, context: str | None) -> dict[str, Any]:
             raise ValidationError(f"--context is not valid JSON ({exc}); pass a JSON object or @file.json") from exc
         if not isinstance(data, dict):
             raise ValidationError('--context must be a JSON object, e.g. \'{"requirement": "..."}\'')
-    if requirement is not None:
-        data["requirement"] = requirement
-    return data
+    return executions.initial_context(data, requirement)
 
 
 def _shown(path: str) -> str:
@@ -65,7 +64,8 @@ def print_execution(execution_id: str) -> None:
         artifacts: dict[str, list[str]] = {}
         for art in repos.artifact.list_by_execution(execution_id):
             if art.dagster_run_id in (None, latest_run.get(art.node_id)):  # the files of the node's latest run
-                artifacts.setdefault(art.node_id, []).append(f"{_shown(art.file_path)} ({art.size_bytes} B)")
+                shown = _shown(art.file_path or art.uri or art.name)
+                artifacts.setdefault(art.node_id, []).append(f"{shown} ({art.size_bytes} B)")
         typer.echo(f"\n{'NODE':30} {'STATUS':10} {'ATTEMPTS':>8} {'DURATION':>9} {'QUALITY':>7}  ARTIFACTS")
         for node in repos.node_state.get_by_execution(execution_id):
             duration = f"{node.duration_seconds:.2f}s" if node.duration_seconds is not None else "-"
@@ -134,8 +134,5 @@ def approve(
     """Approve (or reject) a human_review node that is waiting for a decision."""
     import getpass
 
-    from maestro_dagster.approvals import record_decision
-
-    with get_db() as session:
-        record_decision(session, execution_id, node_id, not reject, comment, by or getpass.getuser())
+    executions.approve(get_settings(), execution_id, node_id, not reject, comment, by or getpass.getuser())
     typer.echo(f"{execution_id} {node_id}: {'rejected' if reject else 'approved'}")

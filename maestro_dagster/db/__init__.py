@@ -5,9 +5,9 @@ The seed's entry points are importable from here: ``get_db``, ``RepositoryFactor
 """
 
 from maestro_dagster.db.context_store import DatabaseWorkflowContextStore, WorkflowContext
-from maestro_dagster.db.enums import EventType, NodeStatus, RunKind, WorkflowStatus
 from maestro_dagster.db.repositories import DefinitionRecord, NodeStateUpdate, RepositoryFactory
 from maestro_dagster.db.session import get_db, get_engine, session_scope
+from maestro_dagster.states import EventType, NodeStatus, RunKind, WorkflowStatus
 
 
 def __getattr__(name: str) -> object:

@@ -13,12 +13,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from maestro_dagster.db.enums import EventType, NodeStatus, WorkflowStatus
 from maestro_dagster.db.models import WorkflowExecution
 from maestro_dagster.db.repositories import DefinitionRecord, NodeStateUpdate, RepositoryFactory
 from maestro_dagster.db.session import get_db
 from maestro_dagster.db.types import utcnow
 from maestro_dagster.settings import Settings
+from maestro_dagster.states import EventType, NodeStatus, WorkflowStatus
 
 
 class NodeStateSnapshot(BaseModel):

@@ -28,9 +28,9 @@ from sqlalchemy import (
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from maestro_dagster.db.enums import EventType, NodeStatus, RequestStatus, RunKind, WorkflowStatus
 from maestro_dagster.db.types import UTCDateTime, utcnow
 from maestro_dagster.spec.models import DEFAULT_QUALITY_THRESHOLD
+from maestro_dagster.states import EventType, NodeStatus, RequestStatus, RunKind, WorkflowStatus
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

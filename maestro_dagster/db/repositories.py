@@ -12,12 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.dialect import insert_ignore
-from maestro_dagster.db.enums import ACTIVE_STATUSES, EventType, NodeStatus, WorkflowStatus
 from maestro_dagster.db.models import (
     Artifact,
     ExecutionEvent,
@@ -27,9 +25,11 @@ from maestro_dagster.db.models import (
     WorkflowExecution,
 )
 from maestro_dagster.db.types import utcnow
-from maestro_dagster.errors import ConflictError, DefinitionError, NotFoundError
+from maestro_dagster.errors import ConflictError, NotFoundError
 from maestro_dagster.names import new_execution_id
 from maestro_dagster.spec.models import WorkflowSpec
+from maestro_dagster.spec.stored import stored_spec
+from maestro_dagster.states import ACTIVE_STATUSES, EventType, NodeStatus, WorkflowStatus, calculate_progress
 
 
 class DefinitionRecord(BaseModel):
@@ -71,11 +71,6 @@ class NodeStateUpdate(BaseModel):
     contract_fulfilled: bool | None = None
     metadata: dict[str, Any] | None = None
     last_run_id: str | None = None
-
-
-def calculate_progress(total: int, completed: int) -> float:
-    """The original's formula: ``round(completed / total * 100, 2)``, 0.0 when total is 0."""
-    return round(completed / total * 100, 2) if total else 0.0
 
 
 COMPILE_ERROR = "compile_error"
@@ -267,20 +262,7 @@ class ExecutionRepository:
             version = workflow_version or definition.version
             stored = WorkflowRepository(self.session).get_version(workflow_id, version)
             document = stored.definition if stored is not None else definition.definition
-            try:
-                spec = WorkflowSpec.from_storage(document)
-            except PydanticValidationError as exc:
-                raise DefinitionError(
-                    f"Workflow {workflow_id!r} version {version} is not a valid definition, so it has no job and "
-                    "no execution: fix the definition and store it again (`maestro defs sync`, or the API).",
-                    details={
-                        "workflow_id": workflow_id,
-                        "version": version,
-                        "errors": [
-                            {"location": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()
-                        ],
-                    },
-                ) from None
+            spec = stored_spec(workflow_id, version, document)
             memo[key] = (version, spec)
         return memo[key]
 

@@ -21,7 +21,6 @@ from dagster import DagsterInstance, DagsterRun, RunRecord
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from maestro_dagster.compiler import TAG_WORKFLOW_ID, execution_id_of_run
 from maestro_dagster.db.models import ExecutionRun, WorkflowExecution
 from maestro_dagster.db.session import get_db
 from maestro_dagster.gc_tuning import fewer_collections
@@ -32,6 +31,7 @@ from maestro_dagster.mirror.reducer import needs_fresh_run
 from maestro_dagster.mirror.source import FINISHED, is_maestro_run, read_events_many
 from maestro_dagster.mirror.store import ensure_execution
 from maestro_dagster.settings import Settings
+from maestro_dagster.tags import TAG_WORKFLOW_ID, execution_id_of_run
 
 BATCH_RUNS = 25  # runs per Dagster read and per Maestro write transaction
 log = logging.getLogger(__name__)

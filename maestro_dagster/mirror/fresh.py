@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from dagster import DagsterRun
 from sqlalchemy.orm import Session
 
-from maestro_dagster.compiler import TAG_WORKFLOW_ID
 from maestro_dagster.db.models import NodeState
 from maestro_dagster.db.repositories import WorkflowRepository
 from maestro_dagster.mirror.model import DagsterEventIn, EventRow, ExecutionView, NodeView
@@ -31,6 +30,7 @@ from maestro_dagster.mirror.store import (
     upsert,
     upsert_artifacts,
 )
+from maestro_dagster.tags import TAG_WORKFLOW_ID
 
 
 @dataclass

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from maestro_dagster.db.enums import EventType, NodeStatus, RunKind, WorkflowStatus
 from maestro_dagster.spec.models import DEFAULT_QUALITY_THRESHOLD
+from maestro_dagster.states import EventType, NodeStatus, RunKind, WorkflowStatus, calculate_progress
 
 TERMINAL_NODE = (NodeStatus.COMPLETED, NodeStatus.FAILED, NodeStatus.SKIPPED, NodeStatus.BLOCKED)
 
@@ -113,8 +113,6 @@ class ExecutionView:
         return max(self.runs.values(), key=lambda r: r.order).run_id if self.runs else None
 
     def refresh_counts(self) -> None:
-        from maestro_dagster.db.repositories import calculate_progress
-
         self.total_nodes = len(self.nodes)
         self.completed_nodes = sum(n.status is NodeStatus.COMPLETED for n in self.nodes.values())
         self.failed_nodes = sum(n.status is NodeStatus.FAILED for n in self.nodes.values())

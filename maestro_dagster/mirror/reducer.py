@@ -30,7 +30,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from maestro_dagster.db.enums import EventType, NodeStatus, RunKind, WorkflowStatus
 from maestro_dagster.mirror.model import (
     ArtifactRow,
     DagsterEventIn,
@@ -40,6 +39,7 @@ from maestro_dagster.mirror.model import (
     RunView,
 )
 from maestro_dagster.spec.models import DEFAULT_QUALITY_THRESHOLD
+from maestro_dagster.states import EventType, NodeStatus, RunKind, WorkflowStatus
 from maestro_dagster.tags import META_ARTIFACTS, META_CONDITION, META_INPUTS, META_OUTPUT, META_QUALITY, META_STATUS
 
 RUN_START = "PIPELINE_START"

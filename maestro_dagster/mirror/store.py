@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.dialect import for_update, insert_for, notify, upsert
-from maestro_dagster.db.enums import RunKind, WorkflowStatus
 from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.repositories import ExecutionRepository, WorkflowRepository
 from maestro_dagster.mirror.model import ArtifactRow, EventRow, ExecutionView, NodeView, RunView
+from maestro_dagster.states import RunKind, WorkflowStatus
 from maestro_dagster.tags import (  # noqa: F401 - TAG_PAUSE, TAG_CANCELLED_BY re-exported for their old users
     NOTIFY_CHANNEL,
     PARENT_RUN_TAG,

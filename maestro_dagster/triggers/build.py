@@ -29,7 +29,6 @@ from dagster import (
 )
 from sqlalchemy import select
 
-from maestro_dagster.db.enums import EventType
 from maestro_dagster.db.models import ExecutionEvent, WorkflowExecution
 from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import load_spec
@@ -37,6 +36,7 @@ from maestro_dagster.errors import MaestroError
 from maestro_dagster.names import job_name, new_execution_id
 from maestro_dagster.spec import ScheduleSpec, WorkflowSpec
 from maestro_dagster.spec.triggers import FileSensorSpec, RequestQueueSensorSpec, WorkflowCompletedSensorSpec
+from maestro_dagster.states import EventType
 from maestro_dagster.tags import launch_tags
 from maestro_dagster.triggers.requests import take_requests
 

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from maestro_dagster.db.enums import RequestStatus
 from maestro_dagster.db.models import ExecutionRequest, WorkflowDefinition
 from maestro_dagster.names import new_execution_id
+from maestro_dagster.states import RequestStatus
 
 
 @dataclass(frozen=True)

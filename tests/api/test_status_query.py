@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from maestro_dagster.api.service import execution_status
+from maestro_dagster.api.queries import execution_status
 from maestro_dagster.db.session import get_db
 from maestro_dagster.errors import NotFoundError
 

@@ -8,10 +8,11 @@ import pytest
 from _defs import chain, definition
 from dagster import DagsterEventType, DagsterInstance, ExecuteInProcessResult
 
-from maestro_dagster.compiler import META_STATUS, OUTPUT_NAME, build_job
+from maestro_dagster.compiler import OUTPUT_NAME, build_job
 from maestro_dagster.names import dagster_name
 from maestro_dagster.policy import DefinitionPolicy, ExecutorPolicy
 from maestro_dagster.spec import parse_definition
+from maestro_dagster.tags import META_STATUS
 
 BROKEN = "outputs['a']['no_such_key'] == 1"  # the key is missing at run time: evaluation fails with KeyError
 

@@ -12,12 +12,12 @@ from _compiler_support import ALLOWED, PY, failure_text, http_server, job_from_r
 from _defs import definition, echo
 from dagster import DagsterEventType
 
-from maestro_dagster.compiler import META_ARTIFACTS, META_QUALITY, META_STATUS
 from maestro_dagster.errors import DefinitionError
 from maestro_dagster.executors.sql import dispose_engines as dispose_sql_engines
 from maestro_dagster.policy import DefinitionPolicy
 from maestro_dagster.settings import get_settings
 from maestro_dagster.spec import parse_definition, validate_definition
+from maestro_dagster.tags import META_ARTIFACTS, META_QUALITY, META_STATUS
 
 
 def _one(node_id: str, node: dict, workflow_id: str = "exec_wf") -> dict:

@@ -6,7 +6,7 @@ from _compiler_support import reconstructable_job, result_of, run, step_events
 from _defs import chain, definition, echo
 from dagster import DagsterEventType, execute_job
 
-from maestro_dagster.compiler import META_STATUS
+from maestro_dagster.tags import META_STATUS
 
 
 def _echo_output(node_id: str, dependencies: list[str], context: dict, **extra) -> dict:

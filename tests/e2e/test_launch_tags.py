@@ -11,8 +11,8 @@ from _e2e_procs import wait_for
 from dagster import DagsterRunStatus
 from dagster_graphql.client.query import LAUNCH_PIPELINE_REEXECUTION_MUTATION
 
-from maestro_dagster.compiler import TAG_EXECUTION_ID
 from maestro_dagster.names import execution_id_for_run
+from maestro_dagster.tags import TAG_EXECUTION_ID
 
 pytestmark = pytest.mark.e2e
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)

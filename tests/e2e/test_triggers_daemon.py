@@ -7,9 +7,9 @@ import pytest
 from _e2e_procs import wait_for
 from sqlalchemy import select
 
-from maestro_dagster.db.enums import RequestStatus, WorkflowStatus
 from maestro_dagster.db.models import ExecutionRequest, WorkflowExecution
 from maestro_dagster.db.session import get_db
+from maestro_dagster.states import RequestStatus, WorkflowStatus
 
 pytestmark = pytest.mark.e2e
 

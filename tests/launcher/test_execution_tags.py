@@ -19,11 +19,11 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from test_launcher import finished, one_node
 
-from maestro_dagster import compiler, tags
+from maestro_dagster import tags
+from maestro_dagster.executions import IN_PROCESS, recon_job
 from maestro_dagster.launcher import MaestroRunCoordinator
 from maestro_dagster.launcher.launcher import TAG_LAUNCH
 from maestro_dagster.names import EXECUTION_ID_RE, execution_id_for_run, job_name
-from maestro_dagster.runs import IN_PROCESS, _recon_job
 from maestro_dagster.tags import execution_id_of_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def untagged_run(env, workflow_id: str, **kwargs):
     """A run of the workflow's job as Dagster creates it for a UI launch: the job's tags, no execution id."""
-    recon = _recon_job(workflow_id)
+    recon = recon_job(workflow_id)
     origin = InProcessCodeLocationOrigin(
         LoadableTargetOrigin(module_name="maestro_dagster.definitions", attribute="maestro",
                              working_directory=str(ROOT)),
@@ -61,14 +61,14 @@ def test_both_instance_files_configure_the_coordinator(maestro_env):
 def test_a_run_submitted_without_the_tag_has_it_while_queued(maestro_env):
     maestro_env.add_definition(one_node("tag_submit", "echo"))
     run = untagged_run(maestro_env, "tag_submit")
-    assert compiler.TAG_EXECUTION_ID not in run.tags
+    assert tags.TAG_EXECUTION_ID not in run.tags
     maestro_env.instance.submit_run(run.run_id, workspace=None)  # no daemon here: it stays queued
 
     queued = maestro_env.instance.get_run_by_id(run.run_id)
     assert queued.status == DagsterRunStatus.QUEUED
     record = maestro_env.instance.get_run_record_by_id(run.run_id)
     expected = execution_id_for_run("tag_submit", run.run_id, record.create_timestamp)
-    assert queued.tags[compiler.TAG_EXECUTION_ID] == expected and EXECUTION_ID_RE.match(expected)
+    assert queued.tags[tags.TAG_EXECUTION_ID] == expected and EXECUTION_ID_RE.match(expected)
     assert execution_id_of_run(maestro_env.instance, queued) == expected  # what the mirror will use
 
 
@@ -91,7 +91,7 @@ def test_ids_agree_with_the_mirrors_for_roots_reexecutions_and_tagged_runs(maest
     for run in (instance.get_run_by_id(tagged_root.run_id), tagged_child):
         assert execution_id_of_run(instance, run) == "exec_tag_rules_20260101_000000_0123abcd"
     assert tags.missing_execution_tag(instance, instance.get_run_by_id(tagged_root.run_id)) == {}
-    plain = instance.create_run_for_job(job_def=_recon_job("tag_rules").get_definition(), tags={})
+    plain = instance.create_run_for_job(job_def=recon_job("tag_rules").get_definition(), tags={})
     assert tags.missing_execution_tag(instance, plain) == {}  # not a Maestro workflow's run
 
 
@@ -105,7 +105,7 @@ def test_a_run_launched_without_the_coordinator_gets_the_tag_from_the_launcher(m
         ended = finished(maestro_env, run.run_id)
         assert ended.status == DagsterRunStatus.SUCCESS and ended.tags[TAG_LAUNCH] in ("warm", "cold")
         record = maestro_env.instance.get_run_record_by_id(run.run_id)
-        assert ended.tags[compiler.TAG_EXECUTION_ID] == execution_id_for_run(
+        assert ended.tags[tags.TAG_EXECUTION_ID] == execution_id_for_run(
             "tag_launch", run.run_id, record.create_timestamp
         )
     finally:

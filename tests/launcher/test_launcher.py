@@ -13,14 +13,14 @@ import pytest
 from dagster import DagsterRunStatus
 from dagster._core.launcher.base import WorkerStatus
 
-from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
 from maestro_dagster.db.models import WorkflowExecution
 from maestro_dagster.db.session import get_db
+from maestro_dagster.executions import IN_PROCESS, create_execution, recon_job
 from maestro_dagster.launcher import MaestroRunLauncher
 from maestro_dagster.launcher.launcher import TAG_LAUNCH, worker_alive
 from maestro_dagster.mirror import live
 from maestro_dagster.mirror.sync import sync_runs
-from maestro_dagster.runs import IN_PROCESS, _recon_job, create_execution
+from maestro_dagster.tags import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
 
 EXAMPLES = "maestro_examples.nodes"
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
@@ -50,8 +50,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
 
 def launch(env, workflow_id: str, context: dict | None = None) -> tuple[str, str]:
     """Create an execution and a run of it, and launch the run through the instance's run launcher."""
-    execution_id, _spec, _version = create_execution(workflow_id, context or {}, "test", env.settings)
-    recon = _recon_job(workflow_id)
+    execution_id, _spec = create_execution(env.settings, workflow_id, context or {}, "test")
+    recon = recon_job(workflow_id)
     run = env.instance.create_run_for_job(
         job_def=recon.get_definition(),
         run_config={"initial_context": context or {}, "execution": IN_PROCESS},
@@ -160,7 +160,7 @@ def test_terminate_cancels_the_run_in_its_worker(maestro_env):
 def test_other_runs_are_left_to_the_default_launcher_and_dispose_releases_workers(maestro_env):
     maestro_env.add_definition(one_node("launch_other", "echo"))
     launcher: MaestroRunLauncher = maestro_env.instance.run_launcher
-    recon = _recon_job("launch_other")
+    recon = recon_job("launch_other")
     job_def = recon.get_definition()
     origin = recon.get_python_origin()
     plain = maestro_env.instance.create_run_for_job(job_def=job_def, job_code_origin=origin, tags={TAG_WORKFLOW_ID: ""})

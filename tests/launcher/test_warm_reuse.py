@@ -21,11 +21,11 @@ from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.controller import create_daemon_grpc_server_registry
 from test_launcher import finished, one_node, wait_for
 
-from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
+from maestro_dagster.executions import IN_PROCESS, create_execution
 from maestro_dagster.launcher.launcher import TAG_LAUNCH, worker_alive
 from maestro_dagster.mirror import live
 from maestro_dagster.names import job_name
-from maestro_dagster.runs import IN_PROCESS, create_execution
+from maestro_dagster.tags import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCATION = REPOSITORY = "maestro"
@@ -58,7 +58,7 @@ def test_launch_after_the_daemons_code_server_refresh_gets_the_warm_worker(maest
 
         def launch_through(request) -> str:
             """A run as the webserver creates it (origins from the code server), launched as the daemon does."""
-            execution_id, _spec, _version = create_execution("reuse_refresh", {}, "test", maestro_env.settings)
+            execution_id, _spec = create_execution(maestro_env.settings, "reuse_refresh", {}, "test")
             remote_job = (
                 request.get_code_location(LOCATION).get_repository(REPOSITORY).get_full_job(job_name("reuse_refresh"))
             )
@@ -130,7 +130,7 @@ def test_changed_code_is_never_run_by_a_warm_worker(maestro_env, tmp_path, monke
     recon_repo = ReconstructableRepository.for_module(PROBE_MODULE, REPOSITORY, working_directory=str(location_dir))
 
     def launch_probe() -> str:
-        execution_id, _spec, _version = create_execution("reuse_code", {}, "test", maestro_env.settings)
+        execution_id, _spec = create_execution(maestro_env.settings, "reuse_code", {}, "test")
         recon = recon_repo.get_reconstructable_job(job_name("reuse_code"))
         run = maestro_env.instance.create_run_for_job(
             job_def=recon.get_definition(),

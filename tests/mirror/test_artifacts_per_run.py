@@ -18,12 +18,12 @@ from dagster import ReexecutionOptions, execute_job
 from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 from sqlalchemy import select
 
-from maestro_dagster.compiler import TAG_EXECUTION_ID, TAG_TRIGGER
 from maestro_dagster.db.models import Artifact
 from maestro_dagster.db.session import get_db
+from maestro_dagster.executions import recon_job
 from maestro_dagster.mirror import mirror_run
-from maestro_dagster.runs import _recon_job
 from maestro_dagster.settings import get_settings
+from maestro_dagster.tags import TAG_EXECUTION_ID, TAG_TRIGGER
 
 WRITE_RUN_ID = "import sys, pathlib; p = pathlib.Path(sys.argv[1]); p.parent.mkdir(parents=True, exist_ok=True); " \
     "p.write_text(sys.argv[2])"  # fmt: skip
@@ -43,7 +43,7 @@ def reexecute_all(env, parent_run_id: str, execution_id: str, workflow_id: str) 
     run_config = {**(parent.run_config or {}), "execution": {"config": {"in_process": {}}}}
     options = ReexecutionOptions(parent_run_id=parent_run_id)  # no step selection: all steps
     with execute_job(
-        _recon_job(workflow_id), instance=env.instance, run_config=run_config, tags=tags, reexecution_options=options
+        recon_job(workflow_id), instance=env.instance, run_config=run_config, tags=tags, reexecution_options=options
     ) as result:
         assert result.success
         run_id = result.run_id

@@ -8,11 +8,11 @@ from _defs import definition, node
 from _mirror_support import events, maestro_cli, nodes, snapshot
 from sqlalchemy import delete, text, update
 
-from maestro_dagster.db.enums import EventType, NodeStatus
 from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.session import get_db
 from maestro_dagster.mirror import mirror_run, sync_runs
 from maestro_dagster.settings import get_settings
+from maestro_dagster.states import EventType, NodeStatus
 
 RESET_NODES = ("a", "report")
 DELETED_EVENTS = (EventType.NODE_COMPLETED, EventType.ARTIFACT_CREATED, EventType.WORKFLOW_COMPLETED)

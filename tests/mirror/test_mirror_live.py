@@ -14,12 +14,12 @@ from dagster import DagsterRunStatus
 from sqlalchemy import delete, select
 
 import maestro_dagster.mirror.projector as projector
-from maestro_dagster.db.enums import NodeStatus
 from maestro_dagster.db.models import NodeState, WorkflowExecution
 from maestro_dagster.db.session import get_db
 from maestro_dagster.mirror import mirror_run, sync_runs
 from maestro_dagster.mirror.live_view import LiveState
 from maestro_dagster.mirror.source import read_events
+from maestro_dagster.states import NodeStatus
 
 
 def test_live_passes_follow_the_run_and_survive_a_catch_up_in_between(maestro_env):

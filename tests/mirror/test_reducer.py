@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from maestro_dagster.compiler import META_INPUTS, META_OUTPUT, META_STATUS
-from maestro_dagster.db.enums import EventType, NodeStatus, RunKind, WorkflowStatus
 from maestro_dagster.mirror.model import DagsterEventIn, ExecutionView, NodeView, RunView
 from maestro_dagster.mirror.projector import apply_events
+from maestro_dagster.states import EventType, NodeStatus, RunKind, WorkflowStatus
+from maestro_dagster.tags import META_INPUTS, META_OUTPUT, META_STATUS
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 NODES = ("a", "b", "c")  # a -> b -> c, plus whatever a test needs

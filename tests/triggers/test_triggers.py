@@ -9,12 +9,12 @@ from _defs import chain, definition
 from dagster import DagsterInstance, build_schedule_context, build_sensor_context
 
 from maestro_dagster.db import RepositoryFactory, get_db
-from maestro_dagster.db.enums import EventType, RequestStatus, WorkflowStatus
 from maestro_dagster.db.models import ExecutionRequest
 from maestro_dagster.definitions import MaestroRepositoryData
 from maestro_dagster.names import EXECUTION_ID_RE
 from maestro_dagster.policy import DefinitionPolicy
 from maestro_dagster.spec import validate_definition
+from maestro_dagster.states import EventType, RequestStatus, WorkflowStatus
 from maestro_dagster.triggers.build import (
     REQUEST_ERRORS_SENSOR,
     build_schedule,

@@ -1,4 +1,5 @@
-"""Enumerations stored in Maestro's tables, with the original's lower-case values."""
+"""The states Maestro records (stored in its tables with the original's lower-case values) and the progress
+arithmetic over them: a leaf, so the pure mirror core (``mirror.model``, ``mirror.reducer``) needs no database."""
 
 from __future__ import annotations
 
@@ -61,3 +62,8 @@ class RequestStatus(StrEnum):
     PENDING = "pending"  # inserted, not picked up yet
     LAUNCHED = "launched"  # a run was requested; ``execution_id`` is set
     ERROR = "error"  # refused; ``error`` says why
+
+
+def calculate_progress(total: int, completed: int) -> float:
+    """The original's formula: ``round(completed / total * 100, 2)``, 0.0 when total is 0."""
+    return round(completed / total * 100, 2) if total else 0.0
