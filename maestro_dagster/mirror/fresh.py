@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from dagster import DagsterRun
 from sqlalchemy.orm import Session
 
+from maestro_dagster.db.dialect import upsert
 from maestro_dagster.db.models import NodeState
 from maestro_dagster.db.repositories import WorkflowRepository
 from maestro_dagster.mirror.model import DagsterEventIn, EventRow, ExecutionView, NodeView
@@ -27,7 +28,6 @@ from maestro_dagster.mirror.store import (
     new_execution,
     new_run_row,
     run_view,
-    upsert,
     upsert_artifacts,
 )
 from maestro_dagster.tags import TAG_WORKFLOW_ID

@@ -1,11 +1,14 @@
-"""The live mirror's copy of its execution's view, kept between its periodic passes (the caller owns the transaction).
+"""An execution's view with the values last written, and ``save_changes``: the one writer of an existing execution's
+rows (the caller owns the transaction).
 
+Every pass that applies events to an existing execution (the live mirror's, ``projector.project`` for a pass
+without a kept view and for the catch-up loop) writes through ``save_changes``: the rows whose values changed since
+the view was loaded or last saved, the pass's event and artifact rows (``store``), and the run's cursor.
 A periodic pass of a running run reads a few new events, yet ``load_view`` reads (and locks) every node row of the
-execution, JSON columns included, and ``save_view`` compares them all. While its run is going, the live mirror is
-normally the only writer of its execution, so it keeps the view it saved and the values it wrote, and the next pass
-only checks that nobody wrote since (the execution's ``updated_at`` is still the one it wrote; the row is locked on
-PostgreSQL as ``load_view`` locks it). If someone did (the daemon's catch-up, another re-execution), the view is
-loaded again. Rows are written as ``save_view`` writes them, but only those whose values changed in this pass.
+execution, JSON columns included. While its run is going, the live mirror is normally the only writer of its
+execution, so it keeps the view it saved (``LiveState``) and the next pass only checks that nobody wrote since (the
+execution's ``updated_at`` is still the one it wrote; the row is locked on PostgreSQL as ``load_view`` locks it). If
+someone did (the daemon's catch-up, another re-execution), the view is loaded again.
 The final pass of a run is its full pass (every event read again and replayed) on the kept view; it inserts only
 the rows of events the earlier passes did not write (``written``), as the others are already there.
 """

@@ -24,7 +24,7 @@ from maestro_dagster.mirror.live_view import LiveState, save_changes, view_for
 from maestro_dagster.mirror.model import DagsterEventIn, ExecutionView, RunFacts
 from maestro_dagster.mirror.reducer import Reducer, needs_fresh_run
 from maestro_dagster.mirror.source import FINISHED, is_maestro_run, read_events
-from maestro_dagster.mirror.store import ensure_execution, load_view, save_view
+from maestro_dagster.mirror.store import ensure_execution
 from maestro_dagster.names import dagster_name
 from maestro_dagster.settings import Settings, get_settings
 from maestro_dagster.tags import TAG_CANCELLED_BY, TAG_PAUSE, TAG_WORKFLOW_ID, execution_id_of_run
@@ -157,17 +157,13 @@ def mirror_run(
 def project(
     session: Session, execution_id: str, run: DagsterRun, events: list[DagsterEventIn], *, complete: bool
 ) -> None:
-    """Apply ``events`` of ``run`` to its execution's rows and advance its cursor.
+    """Apply ``events`` of ``run`` to its execution's rows and advance its cursor: a view loaded for this pass,
+    written by the one writer of an existing execution's rows (``live_view.save_changes``).
 
     ``complete``: ``events`` are all of the run's events, read once it had finished (the full pass).
     """
-    view = load_view(session, execution_id)
-    reducer = apply_events(view, events, {run.run_id: run_facts(run)})
-    save_view(session, view, reducer.events, reducer.artifacts)
-    run_row = session.get(ExecutionRun, run.run_id)
-    assert run_row is not None, "the run's row is written (_prepare) before its events are projected"
-    if events:
-        run_row.last_storage_id = max(run_row.last_storage_id, events[-1].storage_id)
-    run_row.dagster_status = run.status.value
-    if complete:
-        run_row.mirror_complete = True
+    loaded = view_for(session, LiveState(), execution_id)
+    reducer = apply_events(loaded.view, events, {run.run_id: run_facts(run)})
+    cursor = events[-1].storage_id if events else 0  # the cursor never moves back (save_changes keeps the max)
+    save_changes(session, loaded, reducer.events, reducer.artifacts, run.run_id, run.status.value, cursor,
+                 complete=complete)  # fmt: skip

@@ -2,15 +2,17 @@
 
 ``ensure_execution`` creates the execution (and its pending node states) for a run launched without one
 (UI, ``dagster job execute``, schedules) and registers the run in ``execution_runs``. ``load_view`` locks
-the execution row on PostgreSQL so two mirrors of the same execution take turns. ``save_view`` writes the
-view back and inserts event rows with ``ON CONFLICT DO NOTHING``: a replayed event inserts nothing.
+the execution row on PostgreSQL so two mirrors of the same execution take turns. ``insert_events`` (with
+``ON CONFLICT DO NOTHING``: a replayed event inserts nothing) and ``upsert_artifacts`` are the only writers of
+``execution_events`` and ``artifacts``; the rows of an existing execution are written back by
+``live_view.save_changes``, those of a new one by ``fresh.write_fresh``.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from dagster import DagsterRun
@@ -111,12 +113,20 @@ def new_run_row(run: DagsterRun, execution_id: str, created: datetime) -> Execut
 
 
 def load_view(session: Session, execution_id: str) -> ExecutionView:
+    """The execution's rows as they are in the tables (also when this session already holds them: the rows are
+    written back with Core statements, which leave the session's objects as they were)."""
+    fresh = {"populate_existing": True}
     stmt = for_update(session, select(WorkflowExecution).where(WorkflowExecution.id == execution_id))
-    execution = session.scalars(stmt).one()
-    node_rows = list(session.scalars(select(NodeState).where(NodeState.execution_id == execution_id)))
-    run_rows = list(session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == execution_id)))
-    # The session's identity map holds rows weakly: keep these for save_view, which would otherwise select
-    # and build every one of them (JSON columns included) a second time.
+    execution = session.scalars(stmt.execution_options(**fresh)).one()
+    node_rows = list(
+        session.scalars(select(NodeState).where(NodeState.execution_id == execution_id).execution_options(**fresh))
+    )
+    run_rows = list(
+        session.scalars(
+            select(ExecutionRun).where(ExecutionRun.execution_id == execution_id).execution_options(**fresh)
+        )
+    )
+    # Kept for the caller (``live_view.view_for`` reads the node rows' ids from them).
     session.info.setdefault(LOADED_ROWS, {})[execution_id] = (execution, node_rows, run_rows)
     nodes = {
         row.node_id: NodeView(
@@ -155,38 +165,6 @@ def run_view(row: ExecutionRun) -> RunView:
         started_at=row.started_at,
         completed_at=row.completed_at,
     )
-
-
-def save_view(session: Session, view: ExecutionView, events: list[EventRow], artifacts: list[ArtifactRow]) -> int:
-    """Write the view back; returns how many event rows were offered for insertion."""
-    now = datetime.now(UTC)
-    loaded = session.info.get(LOADED_ROWS, {}).pop(view.execution_id, None)
-    if loaded is None:  # a view not loaded by this session
-        execution = session.get(WorkflowExecution, view.execution_id)
-        assert execution is not None, f"execution {view.execution_id} has no row to save its view to"
-        node_rows = session.scalars(select(NodeState).where(NodeState.execution_id == view.execution_id))
-        run_rows = session.scalars(select(ExecutionRun).where(ExecutionRun.execution_id == view.execution_id))
-    else:
-        execution, node_rows, run_rows = loaded
-    for f in EXECUTION_FIELDS:
-        setattr(execution, f, getattr(view, f))
-    execution.updated_at = now
-    changed_nodes = []
-    for row in node_rows:
-        values = {f: getattr(view.nodes[row.node_id], f) for f in NODE_FIELDS}
-        if any(getattr(row, f) != value for f, value in values.items()):
-            changed_nodes.append({"id": row.id, "execution_id": row.execution_id, "node_id": row.node_id, **values})
-            session.expire(row)
-    # Existing rows, so the upsert always updates: one statement instead of the ORM's one UPDATE per node.
-    upsert(session, NodeState.__table__, [{**row, "updated_at": now} for row in changed_nodes], UPDATED_NODE_COLUMNS)
-    for run_row in run_rows:
-        run = view.runs[run_row.run_id]
-        for f in RUN_FIELDS:
-            setattr(run_row, f, getattr(run, f))
-    insert_events(session, {view.execution_id: events})
-    upsert_artifacts(session, view.execution_id, artifacts, now)
-    session.flush()
-    return len(events)
 
 
 def insert_events(session: Session, events: dict[str, list[EventRow]]) -> None:
