@@ -10,7 +10,6 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from _defs import definition  # noqa: F401  (tests/mirror/test_artifacts_per_run.py imports it from here)
 from sqlalchemy import select
 
 from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution

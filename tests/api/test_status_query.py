@@ -4,23 +4,21 @@ its runs in launch order, its nodes in order with their artifacts; an unknown re
 from __future__ import annotations
 
 import pytest
+from _defs import chain, definition, echo, node
 
 from maestro_dagster.api.queries import execution_status
 from maestro_dagster.db.session import get_db
 from maestro_dagster.errors import NotFoundError
 
-EX = "maestro_examples.nodes"
-
 
 def test_status_answer_by_execution_id_and_by_run_id(maestro_env):
     out = maestro_env.settings.artifacts_dir / "out"  # artifacts are recorded only inside the artifact roots
     nodes = {
-        "first": {"executor": f"{EX}:echo", "config": {"output": {"rows": 3}}},
-        "files": {"executor": f"{EX}:write_file", "config": {"path": str(out / "a.txt"), "content": "aaa"}},
-        "broken": {"executor": f"{EX}:fail"},
+        "first": echo(output={"rows": 3}),
+        "files": node("write_file", config={"path": str(out / "a.txt"), "content": "aaa"}),
+        "broken": node("fail"),
     }
-    edges = [{"source": "first", "target": "files"}, {"source": "files", "target": "broken"}]
-    maestro_env.add_definition({"id": "status_query", "nodes": nodes, "edges": edges})
+    maestro_env.add_definition(definition("status_query", nodes, chain("first", "files", "broken")))
     failed = maestro_env.run("status_query")
     assert not failed.success
     resumed = maestro_env.resume(failed.execution_id)

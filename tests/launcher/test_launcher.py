@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _defs import chain, definition, node
+from _procs import wait_for
 from dagster import DagsterRunStatus
 from dagster._core.launcher.base import WorkerStatus
 
@@ -22,30 +23,15 @@ from maestro_dagster.mirror import live
 from maestro_dagster.mirror.sync import sync_runs
 from maestro_dagster.tags import TAG_EXECUTION_ID, TAG_TRIGGER, TAG_WORKFLOW_ID
 
-EXAMPLES = "maestro_examples.nodes"
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
 
 
 def one_node(workflow_id: str, executor: str, **config: Any) -> dict[str, Any]:
-    return {"id": workflow_id, "nodes": {"only": {"executor": f"{EXAMPLES}:{executor}", "config": config}}, "edges": []}
+    return definition(workflow_id, {"only": node(executor, config=config)})
 
 
 def three_nodes(workflow_id: str) -> dict[str, Any]:
-    nodes = {n: {"executor": f"{EXAMPLES}:echo"} for n in ("a", "b", "c")}
-    return {
-        "id": workflow_id,
-        "nodes": nodes,
-        "edges": [{"source": "a", "target": "b"}, {"source": "b", "target": "c"}],
-    }
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return definition(workflow_id, {n: node() for n in ("a", "b", "c")}, chain("a", "b", "c"))
 
 
 def launch(env, workflow_id: str, context: dict | None = None) -> tuple[str, str]:

@@ -13,7 +13,8 @@ import hashlib
 import sys
 from pathlib import Path
 
-from _mirror_support import definition, events, runs
+from _defs import definition
+from _mirror_support import events, runs
 from dagster import ReexecutionOptions, execute_job
 from dagster._core.storage.tags import PARENT_RUN_ID_TAG, ROOT_RUN_ID_TAG
 from sqlalchemy import select
