@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from maestro_dagster.executors.phase import SDLC_PHASES
 
 BIN = Path(sys.executable).parent
-TIMEOUT = 120
+TIMEOUT = 600  # a bound for a loaded machine; the run takes about 20 s alone
 _SCRUBBED_PREFIXES = ("MAESTRO_", "POSTGRES_", "USE_SQLITE", "SQLITE_PATH", "DAGSTER_")
 
 
