@@ -2,9 +2,13 @@
 
 ``sync_directory`` upserts every file of ``workflow_defs/`` (a new version only when the content changes);
 an invalid file is stored with its errors and produces no job, and never stops the other files from
-syncing. A definition's origin (``origin_of``: a file, or the API) chooses the policy it is validated and
-compiled under (:class:`maestro_dagster.policy.DefinitionPolicy`). Rows whose file was removed stay: the
-table is the source of truth (definitions created through the API live only there).
+syncing. A re-sync reads and hashes every file but parses and validates only the files that changed
+(``source_hash``: the file's bytes and the policy it was validated under, compared with what the row
+stored from that file holds, all rows read in one query); a file whose row is invalid, or was changed since
+through the API, is validated again as before. A definition's origin (``origin_of``: a file, or the API)
+chooses the policy it is validated and compiled under (:class:`maestro_dagster.policy.DefinitionPolicy`).
+Rows whose file was removed stay: the table is the source of truth (definitions created through the API
+live only there).
 Functions take a session and do not commit.
 """
 
@@ -13,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +60,9 @@ def _raw_hash(raw: Any) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def record_for(report: ValidationReport, raw: Any, source: str | None) -> DefinitionRecord | None:
+def record_for(
+    report: ValidationReport, raw: Any, source: str | None, source_hash: str | None = None
+) -> DefinitionRecord | None:
     """The row to store for a validation report; None when not even an id could be read."""
     if report.spec is not None:
         spec = report.spec
@@ -72,6 +78,7 @@ def record_for(report: ValidationReport, raw: Any, source: str | None) -> Defini
             definition=stored,
             content_hash=spec.content_hash(),
             source=source,
+            source_hash=source_hash,
         )
     workflow_id = report.workflow_id
     if not workflow_id or not ID_RE.match(workflow_id):
@@ -96,11 +103,14 @@ def record_for(report: ValidationReport, raw: Any, source: str | None) -> Defini
         is_valid=False,
         validation_errors=[p.to_dict() for p in report.errors],
         source=source,
+        source_hash=source_hash,
     )
 
 
-def store_report(session: Session, report: ValidationReport, raw: Any, source: str | None) -> SyncedDefinition:
-    record = record_for(report, raw, source)
+def store_report(
+    session: Session, report: ValidationReport, raw: Any, source: str | None, source_hash: str | None = None
+) -> SyncedDefinition:
+    record = record_for(report, raw, source, source_hash)
     if record is None:
         return SyncedDefinition(report.workflow_id, source or "", None, False, False, list(report.errors))
     row, changed = RepositoryFactory(session).workflow.create(record)
@@ -163,27 +173,64 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
+def policy_fingerprint(policy: DefinitionPolicy) -> bytes:
+    """The policy a file is validated under, canonically (sets sorted): part of a synced file's ``source_hash``,
+    so that a changed allowlist or limit validates every file again."""
+    return json.dumps(asdict(policy), sort_keys=True, default=sorted).encode("utf-8")
+
+
+def source_hash(content: bytes, fingerprint: bytes) -> str:
+    """What a synced row stores of its file: sha256 of the policy's fingerprint and of the file's bytes."""
+    digest = hashlib.sha256(fingerprint)
+    digest.update(b"\0")
+    digest.update(content)
+    return digest.hexdigest()
+
+
+def _file_hash(path: Path, fingerprint: bytes, max_bytes: int) -> str | None:
+    """The file's ``source_hash``; None when it cannot be read or is too large (the loader reports why)."""
+    try:
+        with path.open("rb") as handle:
+            content = handle.read(max_bytes + 1)
+    except OSError:
+        return None
+    return source_hash(content, fingerprint) if len(content) <= max_bytes else None
+
+
 def sync_directory(session: Session, directory: Path, settings: Settings) -> list[SyncedDefinition]:
-    """Upsert every definition file of ``directory``; invalid ones are stored with their errors."""
+    """Upsert every definition file of ``directory``; invalid ones are stored with their errors.
+
+    A file whose bytes (and the policy) are those its valid row was stored from is skipped unparsed: its row
+    stays as stored (see ``source_hash``)."""
     results: list[SyncedDefinition] = []
     seen: dict[str, str] = {}
     policy = DefinitionPolicy.for_origin(settings, ORIGIN_REPOSITORY)
+    fingerprint = policy_fingerprint(policy)
+    unchanged = {(row.source, row.source_hash): row for row in RepositoryFactory(session).workflow.synced_rows()}
     for path in iter_definition_files(directory):
-        loaded = load_definition_file(path, policy.limits)
-        report = validate_loaded(loaded, policy)
         source = _display_path(path)
-        if report.workflow_id and report.workflow_id in seen:
+        file_hash = _file_hash(path, fingerprint, policy.limits.max_definition_bytes)
+        stored = unchanged.get((source, file_hash)) if file_hash else None
+        if stored is not None:
+            workflow_id: str | None = stored.id
+            synced = SyncedDefinition(stored.id, source, stored.version, False, True)
+        else:
+            loaded = load_definition_file(path, policy.limits)
+            report = validate_loaded(loaded, policy)
+            workflow_id = report.workflow_id
+        if workflow_id and workflow_id in seen:
             problem = SpecProblem(
                 "id",
-                f"workflow id {report.workflow_id!r} is already defined in {seen[report.workflow_id]}: "
-                "give one of them another id",
+                f"workflow id {workflow_id!r} is already defined in {seen[workflow_id]}: give one of them another id",
                 "duplicate_id",
             )
-            results.append(SyncedDefinition(report.workflow_id, source, None, False, False, [problem]))
+            results.append(SyncedDefinition(workflow_id, source, None, False, False, [problem]))
             continue
-        if report.workflow_id:
-            seen[report.workflow_id] = source
-        results.append(store_report(session, report, loaded.data, source))
+        if workflow_id:
+            seen[workflow_id] = source
+        if stored is None:
+            synced = store_report(session, report, loaded.data, source, file_hash)
+        results.append(synced)
     return results
 
 

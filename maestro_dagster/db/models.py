@@ -89,6 +89,8 @@ class WorkflowDefinition(TimestampMixin, Base):
     is_valid: Mapped[bool] = mapped_column(Boolean, default=True)
     validation_errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
     source: Mapped[str | None] = mapped_column(String(1024))
+    # sha256 of the synced file's bytes and validation policy (``defs_store.sync_directory`` skips it unchanged)
+    source_hash: Mapped[str | None] = mapped_column(String(64))
 
     versions: Mapped[list[WorkflowDefinitionVersion]] = relationship(
         back_populates="workflow", cascade="all, delete-orphan", passive_deletes=True

@@ -49,6 +49,18 @@ class DefinitionRecord(BaseModel):
     is_valid: bool = True
     validation_errors: list[dict[str, Any]] = []
     source: str | None = None
+    source_hash: str | None = None  # of the synced file's bytes and policy (``defs_store.sync_directory``)
+
+
+class SyncedRow(BaseModel):
+    """A valid definition stored from a file, as a re-sync compares it: where from, and the hash of that file."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    version: int
+    source: str
+    source_hash: str
 
 
 class NodeStateUpdate(BaseModel):
@@ -90,6 +102,8 @@ class WorkflowRepository:
         if row is not None and row.content_hash == record.content_hash:
             if row.source != record.source and record.source:
                 row.source = record.source
+            if record.source:  # the file's hash when synced from a file, none when posted through the API
+                row.source_hash = record.source_hash
             if record.is_valid and _only_compile_errors(row.validation_errors):
                 self._set_validity(row, True, [])  # stored again: the code location tries to compile it again
             return row, False
@@ -132,6 +146,13 @@ class WorkflowRepository:
         if version is not None:
             version.is_valid, version.validation_errors = valid, errors
         self.session.flush()
+
+    def synced_rows(self) -> builtins.list[SyncedRow]:
+        """Every valid definition that a file synced and that nothing changed since (one query, no documents)."""
+        stmt = select(
+            WorkflowDefinition.id, WorkflowDefinition.version, WorkflowDefinition.source, WorkflowDefinition.source_hash
+        ).where(WorkflowDefinition.is_valid.is_(True), WorkflowDefinition.source_hash.is_not(None))
+        return [SyncedRow(id=i, version=v, source=s, source_hash=h) for i, v, s, h in self.session.execute(stmt) if s]
 
     def get(self, workflow_id: str) -> WorkflowDefinition | None:
         return self.session.get(WorkflowDefinition, workflow_id)
