@@ -3,6 +3,11 @@
 A database failure raised as a driver's exception (from Maestro's code or from Dagster's own storage) is turned into
 its ``DatabaseError`` first (``db.failures``): one line naming the database and the fix, never a traceback. The
 commands that need the tables check them before they open Dagster's instance (``needs_tables``).
+
+Defining the app imports only Typer and the command modules, which import only Typer and the leaves ``errors`` and
+``names`` at module level: each command imports what it needs (settings, SQLAlchemy, Alembic, Dagster, the web
+stack) in its body, so ``maestro --help`` starts without them and ``maestro defs list`` / ``maestro db health``
+without Dagster or FastAPI (``tests/cli/test_cli_start.py``; timings in ``bench/bench_cli.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,6 @@ from maestro_dagster.cli import dev as dev_cmd
 from maestro_dagster.cli import mirror as mirror_cmd
 from maestro_dagster.cli import run as run_cmd
 from maestro_dagster.cli import triggers as triggers_cmd
-from maestro_dagster.db.failures import database_error_of
 from maestro_dagster.errors import MaestroError
 
 app = typer.Typer(
@@ -65,6 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv)
     except Exception as exc:
+        from maestro_dagster.db.failures import database_error_of  # SQLAlchemy only on the way out of a failure
+
         error = exc if isinstance(exc, MaestroError) else database_error_of(exc)
         if error is None:
             raise

@@ -1,11 +1,8 @@
-"""``maestro api``: serve the REST/WebSocket API with uvicorn."""
+"""``maestro api``: serve the REST/WebSocket API with uvicorn (uvicorn and the settings imported when it runs)."""
 
 from __future__ import annotations
 
 import typer
-
-from maestro_dagster.db.migrate import require_current
-from maestro_dagster.settings import get_settings
 
 
 def api(
@@ -15,6 +12,9 @@ def api(
 ) -> None:
     """Serve the API (OpenAPI at /docs). Runs are launched through the Dagster webserver (MAESTRO_DAGSTER_URL)."""
     import uvicorn
+
+    from maestro_dagster.db.migrate import require_current
+    from maestro_dagster.settings import get_settings
 
     settings = get_settings()
     require_current(settings)

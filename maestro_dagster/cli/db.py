@@ -1,14 +1,13 @@
-"""``maestro db``: migrate, inspect and check Maestro's database."""
+"""``maestro db``: migrate, inspect and check Maestro's database.
+
+Settings, SQLAlchemy and Alembic are imported in the commands' bodies (``maestro --help`` needs none of them).
+"""
 
 from __future__ import annotations
 
 import typer
 
-from maestro_dagster.db import migrate
-from maestro_dagster.db.failures import sqlite_file_missing
-from maestro_dagster.db.session import check_writable, ping
 from maestro_dagster.errors import DataLossError
-from maestro_dagster.settings import get_settings
 
 app = typer.Typer(help="Maestro's database: migrations and health.", no_args_is_help=True)
 
@@ -16,6 +15,10 @@ app = typer.Typer(help="Maestro's database: migrations and health.", no_args_is_
 @app.command()
 def upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Apply migrations up to REVISION (default: head), and create Dagster's storage for this home once."""
+    from maestro_dagster.db import migrate
+    from maestro_dagster.db.session import ping
+    from maestro_dagster.settings import get_settings
+
     settings = get_settings()
     ping(settings)
     migrate.upgrade(settings, revision)
@@ -32,6 +35,10 @@ def downgrade(
     yes: bool = typer.Option(False, "--yes", help="Confirm: what it drops is deleted with its rows."),
 ) -> None:
     """Revert migrations down to REVISION (default: one step). Refuses without --yes when it would drop rows."""
+    from maestro_dagster.db import migrate
+    from maestro_dagster.db.session import ping
+    from maestro_dagster.settings import get_settings
+
     settings = get_settings()
     ping(settings)
     losses = migrate.downgrade_losses(settings, revision)
@@ -51,6 +58,10 @@ def downgrade(
 @app.command()
 def current() -> None:
     """Print the database's current revision."""
+    from maestro_dagster.db import migrate
+    from maestro_dagster.db.session import ping
+    from maestro_dagster.settings import get_settings
+
     settings = get_settings()
     ping(settings)
     typer.echo(migrate.current_revision(settings) or "base (no tables)")
@@ -59,6 +70,8 @@ def current() -> None:
 @app.command()
 def history() -> None:
     """List the migrations, newest first."""
+    from maestro_dagster.db import migrate
+
     for line in migrate.history():
         typer.echo(line)
 
@@ -67,6 +80,11 @@ def history() -> None:
 def health() -> None:
     """Check the connection, the schema revision and that it can be written; exit 1 when unreachable, not migrated
     or read-only."""
+    from maestro_dagster.db import migrate
+    from maestro_dagster.db.failures import sqlite_file_missing
+    from maestro_dagster.db.session import check_writable, ping
+    from maestro_dagster.settings import get_settings
+
     settings = get_settings()
     typer.echo(f"backend:  {settings.backend}")
     typer.echo(f"url:      {settings.masked_database_url}")
@@ -87,6 +105,10 @@ def health() -> None:
 @app.command()
 def reset(yes: bool = typer.Option(False, "--yes", help="Confirm: every Maestro row is deleted.")) -> None:
     """Drop and recreate Maestro's tables (development only). Refuses without --yes."""
+    from maestro_dagster.db import migrate
+    from maestro_dagster.db.session import ping
+    from maestro_dagster.settings import get_settings
+
     settings = get_settings()
     if not yes:
         typer.secho(

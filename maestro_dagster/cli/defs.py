@@ -1,4 +1,8 @@
-"""``maestro defs``: validate, sync, list and show workflow definitions."""
+"""``maestro defs``: validate, sync, list and show workflow definitions.
+
+What a command needs is imported in its body: ``list`` reads the rows (settings, SQLAlchemy, the models), never
+Dagster; only ``show`` imports the triggers (Dagster), for the names its schedules and sensors have there.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,7 @@ from typing import Any
 
 import typer
 
-from maestro_dagster.db.repositories import RepositoryFactory
-from maestro_dagster.db.session import get_db
-from maestro_dagster.defs_store import load_spec, sync_directory
 from maestro_dagster.names import job_name
-from maestro_dagster.policy import ORIGIN_REPOSITORY, DefinitionPolicy
-from maestro_dagster.settings import get_settings
-from maestro_dagster.spec import validate_file
-from maestro_dagster.triggers import schedule_name, sensor_name
 
 app = typer.Typer(help="Workflow definitions: validate, sync, list, show.", no_args_is_help=True)
 
@@ -23,6 +20,10 @@ app = typer.Typer(help="Workflow definitions: validate, sync, list, show.", no_a
 @app.command()
 def validate(files: list[Path] = typer.Argument(..., help="YAML or JSON definition files.")) -> None:
     """Validate definition files; print every problem; exit 1 if any file is invalid."""
+    from maestro_dagster.policy import ORIGIN_REPOSITORY, DefinitionPolicy
+    from maestro_dagster.settings import get_settings
+    from maestro_dagster.spec import validate_file
+
     policy = DefinitionPolicy.for_origin(get_settings(), ORIGIN_REPOSITORY)
     bad = 0
     for path in files:
@@ -41,6 +42,10 @@ def validate(files: list[Path] = typer.Argument(..., help="YAML or JSON definiti
 @app.command()
 def sync(directory: Path = typer.Option(None, "--dir", help="Default: MAESTRO_DEFS_DIR (workflow_defs).")) -> None:
     """Upsert every definition file into workflow_definitions (new version only when content changed)."""
+    from maestro_dagster.db.session import get_db
+    from maestro_dagster.defs_store import sync_directory
+    from maestro_dagster.settings import get_settings
+
     settings = get_settings()
     directory = directory or settings.defs_dir
     if not directory.is_dir():
@@ -61,6 +66,9 @@ def sync(directory: Path = typer.Option(None, "--dir", help="Default: MAESTRO_DE
 @app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Stored definitions: id, version, nodes, valid?, errors."""
+    from maestro_dagster.db.repositories import RepositoryFactory
+    from maestro_dagster.db.session import get_db
+
     with get_db() as session:
         rows = RepositoryFactory(session).workflow.list(limit=100_000)
         items: list[dict[str, Any]] = [
@@ -91,6 +99,9 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable o
 @app.command()
 def show(workflow_id: str) -> None:
     """One stored definition (latest version) as JSON, with its versions and errors."""
+    from maestro_dagster.db.repositories import RepositoryFactory
+    from maestro_dagster.db.session import get_db
+
     with get_db() as session:
         repos = RepositoryFactory(session)
         row = repos.workflow.require(workflow_id)
@@ -115,6 +126,9 @@ def show(workflow_id: str) -> None:
 
 def _with_names(row, key: str) -> list[dict]:
     """The row's schedules or sensors, each with the Dagster name it has (valid definitions only)."""
+    from maestro_dagster.defs_store import load_spec
+    from maestro_dagster.triggers import schedule_name, sensor_name
+
     entries = list(row.definition.get(key) or [])
     if not row.is_valid:
         return entries

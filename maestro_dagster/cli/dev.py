@@ -14,16 +14,16 @@ from pathlib import Path
 
 import typer
 
-from maestro_dagster.db.migrate import require_current
-from maestro_dagster.instance import PROJECT_ROOT, get_instance
-from maestro_dagster.settings import get_settings, without_api_secrets
-
 
 def dev(
     host: str = typer.Option("127.0.0.1", help="Interface the UI listens on."),
     port: int = typer.Option(3000, help="UI port."),
 ) -> None:
     """Run `dagster dev` (webserver + daemon) on workspace.yaml, after checking the database is migrated."""
+    from maestro_dagster.db.migrate import require_current
+    from maestro_dagster.instance import PROJECT_ROOT, get_instance  # Dagster: imported by the command only
+    from maestro_dagster.settings import get_settings, without_api_secrets
+
     settings = get_settings()
     require_current(settings)
     get_instance(settings).dispose()  # Dagster's storage created once, before the webserver and daemon race to

@@ -1,6 +1,7 @@
 """``maestro mirror sync|verify``: catch up and check the mirrored tables against Dagster's event log.
 
 Both exit 1 when a run is left unmirrored (``sync``: it could not be mirrored; ``verify``: it is not), 0 otherwise.
+The mirror and Dagster are imported in the commands' bodies, not when the app is defined.
 """
 
 from __future__ import annotations
@@ -8,16 +9,6 @@ from __future__ import annotations
 import time
 
 import typer
-from sqlalchemy import select
-
-from maestro_dagster.db.migrate import require_current
-from maestro_dagster.db.models import ExecutionRun, WorkflowExecution
-from maestro_dagster.db.session import get_db
-from maestro_dagster.instance import get_instance
-from maestro_dagster.mirror import sync_runs
-from maestro_dagster.mirror.source import iter_maestro_runs
-from maestro_dagster.mirror.verify import executions_of_runs, verify_executions
-from maestro_dagster.settings import get_settings
 
 app = typer.Typer(help="The mirror of Dagster runs into Maestro's tables.", no_args_is_help=True)
 _HINTS = {
@@ -31,6 +22,11 @@ def sync(
     all_: bool = typer.Option(False, "--all", help="Every Maestro run not yet completely mirrored (default)."),
 ) -> None:
     """Mirror runs not yet mirrored; fail runs whose worker process died."""
+    from maestro_dagster.db.migrate import require_current
+    from maestro_dagster.instance import get_instance
+    from maestro_dagster.mirror import sync_runs
+    from maestro_dagster.settings import get_settings
+
     settings = get_settings()
     require_current(settings)  # before Dagster's instance is opened (on PostgreSQL it retries a dead server)
     instance = get_instance(settings)
@@ -55,6 +51,16 @@ def verify(
     all_: bool = typer.Option(False, "--all", help="Every execution (default)."),
 ) -> None:
     """Recompute from Dagster's event log and print every difference; exit 1 when there is any."""
+    from sqlalchemy import select
+
+    from maestro_dagster.db.migrate import require_current
+    from maestro_dagster.db.models import ExecutionRun, WorkflowExecution
+    from maestro_dagster.db.session import get_db
+    from maestro_dagster.instance import get_instance
+    from maestro_dagster.mirror.source import iter_maestro_runs
+    from maestro_dagster.mirror.verify import executions_of_runs, verify_executions
+    from maestro_dagster.settings import get_settings
+
     settings = get_settings()
     require_current(settings)
     instance = get_instance(settings)

@@ -1,4 +1,7 @@
-"""``maestro run`` and ``maestro resume``: execute through Dagster here, then print the mirrored execution."""
+"""``maestro run`` and ``maestro resume``: execute through Dagster here, then print the mirrored execution.
+
+Dagster, the executions and the settings are imported in the commands' bodies, not when the app is defined.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +11,7 @@ from typing import Any
 
 import typer
 
-from maestro_dagster import executions
-from maestro_dagster.cli.quiet import quiet_dagster_console
-from maestro_dagster.db.repositories import RepositoryFactory
-from maestro_dagster.db.session import get_db
 from maestro_dagster.errors import ValidationError
-from maestro_dagster.executions.local import resume_workflow, run_workflow
-from maestro_dagster.instance import get_instance
-from maestro_dagster.settings import drop_api_secrets, get_settings
 
 
 def _context(requirement: str | None, context: str | None) -> dict[str, Any]:
@@ -34,6 +30,8 @@ def _context(requirement: str | None, context: str | None) -> dict[str, Any]:
             raise ValidationError(f"--context is not valid JSON ({exc}); pass a JSON object or @file.json") from exc
         if not isinstance(data, dict):
             raise ValidationError('--context must be a JSON object, e.g. \'{"requirement": "..."}\'')
+    from maestro_dagster import executions
+
     return executions.initial_context(data, requirement)
 
 
@@ -47,6 +45,9 @@ def _shown(path: str) -> str:
 
 def print_execution(execution_id: str) -> None:
     """The execution as the mirrored tables hold it."""
+    from maestro_dagster.db.repositories import RepositoryFactory
+    from maestro_dagster.db.session import get_db
+
     with get_db() as session:
         repos = RepositoryFactory(session)
         ex = repos.execution.require(execution_id)
@@ -89,6 +90,11 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's debug log of the run."),
 ) -> None:
     """Start an execution of WORKFLOW_ID through Dagster, wait for it, and print it from the tables."""
+    from maestro_dagster.cli.quiet import quiet_dagster_console
+    from maestro_dagster.executions.local import run_workflow
+    from maestro_dagster.instance import get_instance
+    from maestro_dagster.settings import drop_api_secrets, get_settings
+
     initial_context = _context(requirement, context)
     drop_api_secrets()  # this process runs nodes (in process, or as their step processes' parent)
     instance = get_instance(get_settings())
@@ -110,6 +116,11 @@ def resume(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's debug log of the run."),
 ) -> None:
     """Re-execute an execution from failure (Dagster re-execution), into the same execution."""
+    from maestro_dagster.cli.quiet import quiet_dagster_console
+    from maestro_dagster.executions.local import resume_workflow
+    from maestro_dagster.instance import get_instance
+    from maestro_dagster.settings import drop_api_secrets, get_settings
+
     drop_api_secrets()  # this process runs nodes (in process, or as their step processes' parent)
     instance = get_instance(get_settings())
     try:
@@ -133,6 +144,9 @@ def approve(
 ) -> None:
     """Approve (or reject) a human_review node that is waiting for a decision."""
     import getpass
+
+    from maestro_dagster import executions
+    from maestro_dagster.settings import get_settings
 
     executions.approve(get_settings(), execution_id, node_id, not reject, comment, by or getpass.getuser())
     typer.echo(f"{execution_id} {node_id}: {'rejected' if reject else 'approved'}")

@@ -1,15 +1,13 @@
-"""``maestro triggers list``: every schedule and sensor of the stored definitions, with its state."""
+"""``maestro triggers list``: every schedule and sensor of the stored definitions, with its state.
+
+Dagster and the triggers are imported in the command's body, not when the app is defined.
+"""
 
 from __future__ import annotations
 
 import json
 
 import typer
-
-from maestro_dagster.db.session import get_db
-from maestro_dagster.instance import get_instance
-from maestro_dagster.settings import get_settings
-from maestro_dagster.triggers.build import specs_with_triggers, triggers_for
 
 app = typer.Typer(help="Schedules and sensors declared in workflow definitions.", no_args_is_help=True)
 
@@ -25,6 +23,11 @@ def _states(instance) -> dict[str, str]:
 @app.command("list")
 def list_(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
     """Name, kind, workflow, what triggers it, and whether it is running."""
+    from maestro_dagster.db.session import get_db
+    from maestro_dagster.instance import get_instance
+    from maestro_dagster.settings import get_settings
+    from maestro_dagster.triggers.build import specs_with_triggers, triggers_for
+
     settings = get_settings()
     with get_db(settings) as session:
         specs = specs_with_triggers(session)
