@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dagster import JobDefinition, RepositoryData, ResourceDefinition, multi_or_in_process_executor, repository
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from maestro_dagster.compiler import build_job
 from maestro_dagster.db.models import WorkflowDefinition
@@ -28,13 +30,15 @@ from maestro_dagster.errors import DefinitionError, MaestroError, NotFoundError
 from maestro_dagster.mirror import mirrored_executor
 from maestro_dagster.mirror.sensor import maestro_mirror_sensor
 from maestro_dagster.names import REPOSITORY_NAME, job_name
-from maestro_dagster.policy import ExecutorPolicy
+from maestro_dagster.policy import ExecutorPolicy, Origin
 from maestro_dagster.resources import maestro_runtime
 from maestro_dagster.settings import get_settings
+from maestro_dagster.spec import WorkflowSpec
 from maestro_dagster.triggers import all_triggers
 from maestro_dagster.triggers.build import maestro_request_errors, specs_with_triggers
 
 log = logging.getLogger(__name__)
+_CHUNK = 500  # ids per IN (...) query: far below every backend's bound parameter limit
 MIRRORED_EXECUTOR = mirrored_executor(multi_or_in_process_executor)
 
 
@@ -88,16 +92,24 @@ class MaestroRepositoryData(RepositoryData):
         entry = index.get(job_name)
         if entry is None:
             raise _no_job(job_name)
-        workflow_id, content_hash = entry
-        cached = self._jobs.get(job_name)
-        if cached is not None and cached[0] == content_hash:  # compiled from this very content
-            return cached[1]
-        settings = get_settings()
+        cached = self._cached(job_name, entry[1])
+        if cached is not None:
+            return cached
         with get_db() as session:
-            row = session.get(WorkflowDefinition, workflow_id)
+            row = session.get(WorkflowDefinition, entry[0])
             if row is None:  # deleted since the index was read
                 raise _no_job(job_name)
-            spec, version, origin = load_spec(row), row.version, origin_of(row.source)
+            stored = _Stored.of(row)
+        return self._compile(job_name, stored, entry[1], listing=listing)
+
+    def _cached(self, job_name: str, content_hash: str) -> JobDefinition | None:
+        cached = self._jobs.get(job_name)
+        return cached[1] if cached is not None and cached[0] == content_hash else None  # from this very content
+
+    def _compile(self, job_name: str, stored: _Stored, content_hash: str, *, listing: bool) -> JobDefinition:
+        """Compile the job of a stored definition read with the index entry ``content_hash`` (and cache it)."""
+        settings = get_settings()
+        workflow_id, spec, version, origin = stored.workflow_id, stored.spec(), stored.version, stored.origin
         executor = MIRRORED_EXECUTOR if settings.mirror_in_run else multi_or_in_process_executor
         try:
             job = build_job(
@@ -144,9 +156,18 @@ class MaestroRepositoryData(RepositoryData):
         with self._lock:
             self._sync_once()
             index = self._index()  # read once: one query per job would make this quadratic
+            missing = {entry[0] for name, entry in index.items() if self._cached(name, entry[1]) is None}
+            with get_db() as session:  # the rows to compile, in a few queries (not one session each)
+                stored = _stored(session, missing)
             for name in sorted(index):
+                workflow_id, content_hash = index[name]
                 try:
-                    jobs.append(self._job(name, index, listing=True))
+                    job = self._cached(name, content_hash)
+                    if job is None:
+                        if workflow_id not in stored:  # deleted since the index was read
+                            raise _no_job(name)
+                        job = self._compile(name, stored[workflow_id], content_hash, listing=True)
+                    jobs.append(job)
                 except MaestroError as exc:  # one bad definition never breaks the location (already logged)
                     log.debug("workflow job %s is left out: %s", name, exc.message)
         return jobs
@@ -171,6 +192,38 @@ class MaestroRepositoryData(RepositoryData):
 
     def get_all_sensors(self) -> Sequence[Any]:
         return [maestro_mirror_sensor, maestro_request_errors, *self._triggers()[1]]
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What compiling a job needs of its row, read inside the session (the job is built after it closed)."""
+
+    workflow_id: str
+    version: int
+    origin: Origin
+    parsed: WorkflowSpec | None = None
+    error: MaestroError | None = None  # why the row has no spec (an invalid row: ``require_valid``'s error)
+
+    @classmethod
+    def of(cls, row: WorkflowDefinition) -> _Stored:
+        try:
+            return cls(row.id, row.version, origin_of(row.source), parsed=load_spec(row))
+        except MaestroError as exc:
+            return cls(row.id, row.version, origin_of(row.source), error=exc)
+
+    def spec(self) -> WorkflowSpec:
+        if self.parsed is None:
+            raise self.error or _no_job(self.workflow_id)
+        return self.parsed
+
+
+def _stored(session: Session, workflow_ids: set[str]) -> dict[str, _Stored]:
+    """The stored definitions of these workflows (those that still exist), a few hundred ids per query."""
+    ids, found = sorted(workflow_ids), dict[str, _Stored]()
+    for start in range(0, len(ids), _CHUNK):
+        stmt = select(WorkflowDefinition).where(WorkflowDefinition.id.in_(ids[start : start + _CHUNK]))
+        found.update((row.id, _Stored.of(row)) for row in session.scalars(stmt))
+    return found
 
 
 def _no_job(job_name: str) -> NotFoundError:
