@@ -1,6 +1,8 @@
-"""Benchmark of the lazy code location with 1,000 stored definitions (10 no-op nodes each).
+"""Benchmark of the lazy code location with 1,000 stored definitions (10 no-op nodes each), and of definitions at
+scale (``maestro defs sync`` and the location's load with 1,000 and 10,000 definitions, see ``bench/_defs_scale.py``).
 
-    .venv/bin/python bench/bench_compile.py [--write] [--reps N] [--definitions N]
+    .venv/bin/python bench/bench_compile.py [--write] [--reps N] [--definitions N] [--sizes 1000,10000]
+        [--scale-reps N] [--only-scale]
 
 In one run, in a temporary MAESTRO_HOME (SQLite Maestro database, SQLite Dagster instance), removed afterwards:
 
@@ -11,8 +13,13 @@ In one run, in a temporary MAESTRO_HOME (SQLite Maestro database, SQLite Dagster
     the difference; the run's own RUN_START/end timestamps split it into start-up, run and shutdown;
 (d) an eager build of all jobs (what a non-lazy repository would do), and ``get_all_jobs()`` of the lazy one.
 
-Figures are medians of several repetitions; subprocess variants are interleaved. ``--write`` replaces the section
-"## Compile: 1,000 definitions" of docs/benchmarks.md and keeps every other section.
+(e) definitions at scale, per size in its own database: the first sync of N files, unchanged re-syncs, and the
+    location's load as a code server does it (sync on load included), beside ``python -c "import dagster"``.
+
+Figures are medians of several repetitions; subprocess variants are interleaved. ``--write`` replaces the sections
+"## Compile: 1,000 definitions" and "## Definitions at scale: sync and location load" of docs/benchmarks.md (only the
+latter with ``--only-scale``) and keeps every other section. A quick check: ``--reps 1 --definitions 50 --sizes 20,60
+--scale-reps 1``.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import _defs_scale
 from _benchdoc import DOC, write_sections
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -290,27 +298,38 @@ def to_markdown(r: dict[str, Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"rewrite the section '{SECTION}' of {DOC.name}")
+    parser.add_argument("--write", action="store_true", help=f"rewrite the sections '{SECTION}' and "
+                        f"'{_defs_scale.SECTION}' of {DOC.name}")  # fmt: skip
     parser.add_argument("--reps", type=int, default=7, help="repetitions of each subprocess variant (default 7)")
     parser.add_argument("--definitions", type=int, default=1000, help="stored definitions (default 1000)")
+    parser.add_argument("--sizes", default="1000,10000", help="definition counts of (e), comma-separated")
+    parser.add_argument("--scale-reps", type=int, default=3, help="location loads per size in (e) (default 3)")
+    parser.add_argument("--only-scale", action="store_true", help="measure (e) only")
     args = parser.parse_args()
+    sizes = sorted(int(n) for n in args.sizes.split(","))
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     saved_env = dict(os.environ)
     tmp = Path(tempfile.mkdtemp(prefix="maestro-bench-compile-"))
+    sections: dict[str, str] = {}
     try:
-        results = run_benchmark(args, tmp / "home", progress)
+        if not args.only_scale:
+            sections[SECTION] = to_markdown(run_benchmark(args, tmp / "home", progress))
+        else:
+            _configure_env(tmp / "home")
+        scale = _defs_scale.run(tmp, sizes, args.scale_reps, dict(os.environ), definition, progress)
+        command = COMMAND + (" --only-scale" if args.only_scale else "")
+        sections[_defs_scale.SECTION] = _defs_scale.to_markdown(scale, command, machine())
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
         shutil.rmtree(tmp, ignore_errors=True)
-    body = to_markdown(results)
-    print(body)
+    print("\n\n".join(sections.values()))
     if args.write:
-        write_sections({SECTION: body})
-        progress(f"wrote the section '{SECTION}' of {DOC}")
+        write_sections(sections)
+        progress(f"wrote the section(s) {', '.join(repr(t) for t in sections)} of {DOC}")
     return 0
 
 
