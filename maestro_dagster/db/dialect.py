@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 S = TypeVar("S", bound=Select)
@@ -28,9 +26,21 @@ def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _insert(postgresql: bool, table: Any) -> Any:
+    """The dialect's ``INSERT INTO table``; each dialect's module imported when first used (a SQLite process never
+    imports PostgreSQL's, which costs a CLI command's start tens of milliseconds)."""
+    if postgresql:
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
+
+
 def insert_for(session: Session, table: Any) -> Any:
     """``INSERT INTO table`` in the session's dialect: the construct that has ``on_conflict_do_nothing/update``."""
-    return (pg_insert if is_postgresql(session) else sqlite_insert)(table)
+    return _insert(is_postgresql(session), table)
 
 
 def for_update(session: Session, stmt: S) -> S:
@@ -60,7 +70,7 @@ def upsert(session: Session, table: Any, rows: list[dict[str, Any]], update: tup
 @functools.cache
 def _upsert_statement(postgresql: bool, table: Any, update: tuple[str, ...]) -> Any:
     """Built once per dialect, table and update list (building ``excluded`` costs more than a small insert)."""
-    stmt = (pg_insert if postgresql else sqlite_insert)(table)
+    stmt = _insert(postgresql, table)
     if update:
         pk = [c.name for c in table.primary_key]
         stmt = stmt.on_conflict_do_update(index_elements=pk, set_={f: stmt.excluded[f] for f in update})
