@@ -34,12 +34,14 @@ from maestro_dagster.policy import ExecutorPolicy, Origin
 from maestro_dagster.resources import maestro_runtime
 from maestro_dagster.settings import get_settings
 from maestro_dagster.spec import WorkflowSpec
+from maestro_dagster.step_processes import with_forkserver_default
 from maestro_dagster.triggers import all_triggers
 from maestro_dagster.triggers.build import maestro_request_errors, specs_with_triggers
 
 log = logging.getLogger(__name__)
 _CHUNK = 500  # ids per IN (...) query: far below every backend's bound parameter limit
-MIRRORED_EXECUTOR = mirrored_executor(multi_or_in_process_executor)
+EXECUTOR = with_forkserver_default(multi_or_in_process_executor)  # steps forked from a preloaded server
+MIRRORED_EXECUTOR = mirrored_executor(EXECUTOR)
 
 
 class MaestroRepositoryData(RepositoryData):
@@ -110,7 +112,7 @@ class MaestroRepositoryData(RepositoryData):
         """Compile the job of a stored definition read with the index entry ``content_hash`` (and cache it)."""
         settings = get_settings()
         workflow_id, spec, version, origin = stored.workflow_id, stored.spec(), stored.version, stored.origin
-        executor = MIRRORED_EXECUTOR if settings.mirror_in_run else multi_or_in_process_executor
+        executor = MIRRORED_EXECUTOR if settings.mirror_in_run else EXECUTOR
         try:
             job = build_job(
                 spec,

@@ -2,11 +2,12 @@
 
 It reads two lines on stdin. The first is the launcher's Dagster instance (a serialized ``InstanceRef``), the
 module of the code location (``maestro_dagster.definitions``) and, optionally, a file descriptor: the process then
-imports Dagster, opens the instance's storage and imports the code location, which is most of a run worker's
-start-up, and writes to that descriptor (JSON, then closes it) the files of the modules it has imported
-(``freshness.loaded_files``), so the launcher can tell whether its code is still the code on disk. The second line is
-the id of the run to execute, which it does exactly as ``dagster api execute_run`` does (same engine events, same
-interrupt handling), plus Dagster's run-cancellation thread so a terminate request reaches it from any process.
+imports Dagster, opens the instance's storage, imports the code location and starts the forkserver its steps will
+be forked from (``step_processes.py``), which is most of a run worker's start-up, and writes to that descriptor
+(JSON, then closes it) the files of the modules it has imported (``freshness.loaded_files``), so the launcher can
+tell whether its code is still the code on disk. The second line is the id of the run to execute, which it does
+exactly as ``dagster api execute_run`` does (same engine events, same interrupt handling), plus Dagster's run-
+cancellation thread so a terminate request reaches it from any process.
 One run per process; the process exits when the run ends.
 
 A warm worker is one started ahead of time that has done the first part and waits for the second line; if its
@@ -40,9 +41,21 @@ def _prepare(first_line: str) -> Any:
 
     if module:
         importlib.import_module(module)
+        _start_step_server()
     if report_fd.isdigit():
         _report(int(report_fd))
     return instance
+
+
+def _start_step_server() -> None:
+    """Start the forkserver the run's steps will be forked from (``step_processes``), with the modules imported so
+    far preloaded, so that the first step of the run does not wait for it either."""
+    from maestro_dagster.step_processes import prestart
+
+    try:
+        prestart()
+    except Exception as exc:  # the executor starts it when the run begins
+        print(f"maestro run worker: could not start the step forkserver ahead of the run: {exc}", file=sys.stderr)
 
 
 def _report(fd: int) -> None:

@@ -46,15 +46,27 @@ def counted_workflow(home: Home) -> Path:
     return counter
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def step_processes(pid: int) -> list[int]:
-    """Descendants of ``pid`` that are multiprocessing step processes (not its resource tracker)."""
+    """Descendants of ``pid`` that are multiprocessing step processes: spawned ones, or forks of the step forkserver
+    (whose command line is the server's, and whose parent is the server); not the server, not the resource tracker."""
     found = []
     for child in descendants(pid):
-        try:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"spawn_main" in cmdline or b"forkserver" in cmdline:
+        cmdline = _cmdline(child)
+        if b"spawn_main" in cmdline or (b"forkserver" in cmdline and b"forkserver" in _cmdline(_parent(child))):
             found.append(child)
     return found
 
@@ -63,7 +75,7 @@ def test_worker_killed_while_step_starts_never_runs_the_node(cli_home: Home):
     counter = counted_workflow(cli_home)
     proc = cli_home.start("maestro-run", sys.executable, "-m", "maestro_dagster", "run", "e2e_once")
     steps = wait_for(lambda: step_processes(proc.pid), 120, "the step process of node count to start", interval=0.02)
-    assert not counter.exists(), "the node ran before its step process could have imported Dagster"
+    assert not counter.exists(), "the node ran before its step process could have started it"
 
     os.kill(proc.pid, signal.SIGKILL)
     proc.popen.wait(30)
