@@ -1,14 +1,16 @@
 """Mirroring from inside the run: an executor wrapper that follows its own run while it executes.
 
 Every Maestro job's executor is wrapped (``mirrored_executor``). In the process that orchestrates the run
-(for ``dagster job execute``, ``maestro run``, or a run worker launched by the webserver or daemon) it
-starts a thread that projects new events about every half second (all the events stored meanwhile in one
-pass: a pass per event would cost the run far more), and it listens for the run's terminal event to make
-the final pass before the process exits. A mirror error never fails the run: whatever a failed write left
-behind is picked up by the catch-up loop (the daemon's sensor, ``maestro mirror sync``). The run's worker
-pid and host are recorded as run tags so the catch-up loop can fail a run whose process died (see
-``sync.py``), and so a step subprocess of that worker ends when the worker dies (``exit_with_run_worker``)
-instead of running its node on, and writing events, after the run was reported failed.
+(for ``dagster job execute``, ``maestro run``, or a run worker launched by the webserver or daemon) it starts a
+thread that projects new events as they are stored: it sleeps until the run stores an event of a type the mirror
+reads (every event the executor hands on, whichever process stored it, and every event this process stores), then
+makes a pass over all the events stored meanwhile, at most one pass per ``POLL_SECONDS`` (a pass per event would
+cost the run far more). A run that stores nothing (long nodes) costs no pass at all; the lag of an event is at most
+about one interval plus a pass. The run's terminal event triggers the final pass before the process exits. A mirror
+error never fails the run: whatever a failed write left behind is picked up by the catch-up loop (the daemon's
+sensor, ``maestro mirror sync``). The run's worker pid and host are recorded as run tags so the catch-up loop can
+fail a run whose process died (see ``sync.py``), and so a step process of that worker ends when the worker dies
+(``exit_with_run_worker``) instead of running its node on, and writing events, after the run was reported failed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, ExecutorDefinition
@@ -28,12 +32,13 @@ from dagster._core.executor.base import Executor
 from maestro_dagster.db.retry import is_locked
 from maestro_dagster.mirror.live_view import LiveState
 from maestro_dagster.mirror.projector import mirror_run
+from maestro_dagster.mirror.reducer import MIRRORED_TYPES
+from maestro_dagster.step_processes import DelegatingExecutor
 from maestro_dagster.tags import TAG_WORKER_HOST, TAG_WORKER_PID
 
 log = logging.getLogger(__name__)
 TERMINAL_EVENTS = ("PIPELINE_SUCCESS", "PIPELINE_FAILURE", "PIPELINE_CANCELED")
 POLL_SECONDS = 0.5
-WORKER_WATCH_SECONDS = 1.0
 _watched_worker: int | None = None
 _watch_lock = threading.Lock()
 
@@ -48,19 +53,31 @@ class LiveMirror:
         self.run = run  # the run as it started: periodic passes need not read it again (see ``mirror_run``)
         self.state = LiveState()  # the view kept between periodic passes (see ``live_view.py``)
         self._stop = threading.Event()
+        self._new_events = threading.Event()  # set when the run stored an event the mirror reads
         self._lock = threading.Lock()
         self._finished = False
         self._thread = threading.Thread(target=self._loop, name=f"maestro-mirror-{run_id[:8]}", daemon=True)
 
     def start(self) -> None:
         self.instance.add_event_listener(self.run_id, self.on_event)
+        self._new_events.set()  # the run's start is stored already: the first pass mirrors it at once
         self._thread.start()
 
     def on_event(self, entry: Any) -> None:
-        """The terminal event triggers the final pass; other events wait for the next periodic pass."""
+        """An event this process stored: the terminal one triggers the final pass, others the next periodic pass."""
         event_type = getattr(entry, "dagster_event_type", None)
-        if event_type is not None and event_type.value in TERMINAL_EVENTS:
+        if event_type is None:
+            return
+        if event_type.value in TERMINAL_EVENTS:
             self.finish()
+        elif event_type.value in MIRRORED_TYPES:
+            self._new_events.set()
+
+    def saw(self, event: Any) -> None:
+        """An event the executor handed on (stored by a step process, or by this one): a pass is due if the mirror
+        reads its type."""
+        if getattr(event, "event_type_value", None) in MIRRORED_TYPES:
+            self._new_events.set()
 
     def pass_once(self, periodic: bool = False) -> None:
         with self._lock:
@@ -75,13 +92,22 @@ class LiveMirror:
                 report("maestro mirror of run %s failed (will be caught up later): %s", self.run_id, exc)
 
     def _loop(self) -> None:
-        # One pass per interval (counted from the end of the previous pass), never one per event: a pass costs
-        # tens of milliseconds whatever it reads, and passes competing with the run's own thread slowed it down.
-        while not self._stop.wait(self.interval):
+        # A pass only once new events are stored, and at most one per interval (counted from the start of the
+        # previous pass), never one per event: a pass costs milliseconds whatever it reads, and passes competing
+        # with the run's own thread slowed it down.
+        while True:
+            self._new_events.wait()
+            if self._stop.is_set():
+                return
+            started = time.monotonic()
+            self._new_events.clear()  # events stored during the pass make the next one due
             self.pass_once(periodic=True)
+            if self._stop.wait(max(0.0, self.interval - (time.monotonic() - started))):
+                return
 
     def stop(self) -> None:
         self._stop.set()
+        self._new_events.set()  # wakes the loop, which sees the stop
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout=30)
 
@@ -94,18 +120,7 @@ class LiveMirror:
         self.pass_once()
 
 
-class MirroringExecutor(Executor):
-    def __init__(self, inner: Executor) -> None:
-        self._inner = inner
-
-    @property
-    def retries(self) -> Any:
-        return self._inner.retries
-
-    @property
-    def step_dependency_config(self) -> Any:
-        return self._inner.step_dependency_config
-
+class MirroringExecutor(DelegatingExecutor):
     def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[Any]:
         instance, run_id = plan_context.instance, plan_context.run_id
         try:
@@ -115,9 +130,15 @@ class MirroringExecutor(Executor):
         # The plan is executing, so the run has started (the context's copy may predate that status).
         live = LiveMirror(instance, run_id, run=plan_context.dagster_run.with_status(DagsterRunStatus.STARTED))
         live.start()
+        events = self._inner.execute(plan_context, execution_plan)
         try:
-            yield from self._inner.execute(plan_context, execution_plan)
+            for event in events:
+                live.saw(event)
+                yield event
         finally:
+            close = getattr(events, "close", None)  # as ``yield from`` would: the inner executor's clean-up runs now
+            if close is not None:
+                close()
             live.stop()
             live.pass_once()
 
@@ -142,25 +163,26 @@ def mirrored_executor(inner: ExecutorDefinition) -> ExecutorDefinition:
 
 
 def exit_with_run_worker(instance: DagsterInstance, run: DagsterRun | None) -> bool:
-    """In a step subprocess of this run's worker (multiprocess executor): never start the node once the worker
-    is gone or the run is over, and exit when the worker dies later.
+    """In a step process of this run's worker (multiprocess executor): never start the node once the worker is gone
+    or the run is over, and exit when the worker dies later.
 
     Without it a step process outlives a killed worker: it finishes its node and writes ``STEP_SUCCESS`` (or
     failure) after the run was reported failed; no mirror pass reads events of a finished run again, and a
     re-execution from failure would run the node a second time alongside it. Called when the step's resources
-    are built, before the node runs:
-    - a multiprocessing child whose parent already died (a changed parent pid: Dagster's ``watch_orphans`` rule)
-      exits at once, whatever the tags say: the worker died while this step process was still starting;
+    are built, before the node runs. The step's ``multiprocessing.parent_process()`` is the worker whether the step
+    was spawned by it or forked by its forkserver (``step_processes.py``), and its sentinel becomes ready when the
+    worker dies (the forkserver's own pid is the step's parent pid, and outlives the worker while steps run):
+    - a step whose worker already died exits at once, whatever the tags say (it died while the step was starting);
     - a step of a run that is already finished (failed by its launcher or run monitoring) exits at once;
-    - otherwise, when the parent is the run's worker (pid and host tags), a thread exits this process within
-      ``WORKER_WATCH_SECONDS`` of the worker's death. The worker itself (in-process executor) is never affected.
+    - otherwise, when the worker is the run's worker (pid and host tags), a thread waiting on the worker's sentinel
+      exits this process as soon as the worker dies. The worker itself (in-process executor) is never affected.
     Returns whether this process is watching its worker.
     """
     global _watched_worker
     parent = multiprocessing.parent_process()
     if run is None or parent is None:
         return False
-    if parent.pid != os.getppid():
+    if not parent.is_alive():
         _end_step(f"its parent process {parent.pid} (the run's worker) died before the node started", run.run_id)
     with _watch_lock:
         if _watched_worker == parent.pid:
@@ -181,10 +203,8 @@ def exit_with_run_worker(instance: DagsterInstance, run: DagsterRun | None) -> b
             return True
         _watched_worker = parent.pid
     threading.Thread(
-        target=_watch_worker, args=(parent.pid, run.run_id), name=f"maestro-worker-watch-{parent.pid}", daemon=True
+        target=_watch_worker, args=(parent, run.run_id), name=f"maestro-worker-watch-{parent.pid}", daemon=True
     ).start()
-    if parent.pid != os.getppid():  # died while the watch was being armed
-        _end_step(f"its parent process {parent.pid} (the run's worker) died before the node started", run.run_id)
     return True
 
 
@@ -195,7 +215,6 @@ def _end_step(reason: str, run_id: str) -> None:
     os._exit(1)
 
 
-def _watch_worker(parent: int, run_id: str) -> None:
-    while os.getppid() == parent:
-        time.sleep(WORKER_WATCH_SECONDS)
-    _end_step(f"the worker (pid {parent}) died", run_id)
+def _watch_worker(parent: BaseProcess, run_id: str) -> None:
+    wait([parent.sentinel])  # ready when the worker is gone (it may have died while the watch was being armed)
+    _end_step(f"the worker (pid {parent.pid}) died", run_id)
