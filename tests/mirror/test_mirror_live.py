@@ -102,3 +102,46 @@ def test_the_full_pass_on_the_kept_view_writes_an_event_the_periodic_passes_miss
     assert _mirrored(settings, result.execution_id) == expected
     assert maestro_env.verify(result.execution_id) == []
     assert mirror_run(instance, result.run_id, live=state).complete  # nothing more to do
+
+
+def test_a_run_that_stores_nothing_costs_no_pass_and_its_events_are_still_mirrored_at_once(maestro_env, monkeypatch):
+    """Passes follow events, not wall time: a node sleeping 4 s (no event meanwhile) costs no pass while it sleeps,
+    and its start is in the tables while it sleeps (the pass its STEP_START made due)."""
+    from maestro_dagster.mirror.live import LiveMirror
+
+    passes: list[tuple[float, bool]] = []
+    original = LiveMirror.pass_once
+
+    def counted(self: LiveMirror, periodic: bool = False) -> None:
+        passes.append((time.monotonic(), periodic))
+        original(self, periodic)
+
+    monkeypatch.setattr(LiveMirror, "pass_once", counted)
+    nodes = {"nap": node("sleep", config={"seconds": 4}), "after": node("echo")}
+    maestro_env.add_definition(definition("quiet_flow", nodes, [("nap", "after")]))
+    seen_running: list[bool] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            with get_db(maestro_env.settings) as session:
+                status = session.scalar(select(NodeState.status).where(NodeState.node_id == "nap"))
+            if status is not None:
+                seen_running.append(status is NodeStatus.RUNNING)
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = maestro_env.run("quiet_flow")
+    finally:
+        stop.set()
+        watcher.join()
+    assert result.success
+    assert any(seen_running), "the node's start was mirrored while it slept"
+    periodic = [at for at, is_periodic in passes if is_periodic]
+    # 0.5 s polling made 8 or more passes in those 4 s; passes that follow events make a handful, none mid-nap
+    assert len(periodic) <= 5, f"{len(periodic)} periodic passes"
+    gaps = [b - a for a, b in itertools.pairwise(periodic)]
+    assert max(gaps, default=0) >= 3, f"no pass while the node slept: gaps {gaps}"
+    assert maestro_env.verify(result.execution_id) == []
