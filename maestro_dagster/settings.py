@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     defs_dir: Path = Field(Path("workflow_defs"), validation_alias="MAESTRO_DEFS_DIR")
     sync_defs_on_load: bool = Field(True, validation_alias="MAESTRO_SYNC_DEFS_ON_LOAD")
     mirror_in_run: bool = Field(True, validation_alias="MAESTRO_MIRROR_IN_RUN")
+    step_start_method: Literal["forkserver", "spawn"] = Field(
+        "forkserver", validation_alias="MAESTRO_STEP_START_METHOD"
+    )
     executor_allowlist: str = Field("", validation_alias="MAESTRO_EXECUTOR_ALLOWLIST")
     sql_connections_json: str = Field("{}", validation_alias="MAESTRO_SQL_CONNECTIONS")
     artifacts_dir_override: Path | None = Field(None, validation_alias="MAESTRO_ARTIFACTS_DIR")

@@ -10,7 +10,9 @@ has imported from the standard library and the installed packages (Dagster, its 
 instance and loads its job. Isolation between steps is what it was: every step (and every retry of
 it) is still a process of its own, forked from a server that never runs a node and holds no connection, so no
 state of one step reaches another; a step crash or kill ends that step only. A run config that names a start
-method (``execution: {config: {multiprocess: {start_method: {spawn: {}}}}}``) gets exactly that.
+method (``execution: {config: {multiprocess: {start_method: {spawn: {}}}}}``) gets exactly that, and
+``MAESTRO_STEP_START_METHOD=spawn`` makes Dagster's ``spawn`` the default again (for node code that cannot be
+forked from a process that imported it, which is rare).
 
 The forkserver is one per process (Python's). It is started when the plan starts executing, with the environment of
 that moment; a step forked from it sees that environment, as a spawned step sees its parent's. A process that runs
@@ -40,6 +42,7 @@ from dagster._core.executor.base import Executor
 from dagster._core.executor.init import InitExecutorContext
 
 from maestro_dagster.names import DEFINITIONS_MODULE
+from maestro_dagster.settings import get_settings
 from maestro_dagster.step_server import MODULES_FILE_ENV
 
 log = logging.getLogger(__name__)
@@ -124,9 +127,12 @@ def _reap(pid: int) -> None:
 
 
 def with_start_method(executor_config: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``executor_config`` of ``multi_or_in_process_executor``, with the forkserver start method when it names none."""
+    """``executor_config`` of ``multi_or_in_process_executor``, with the forkserver start method when it names none
+    (and ``MAESTRO_STEP_START_METHOD`` is not ``spawn``, Dagster's default)."""
     multiprocess = executor_config.get("multiprocess")
     if not isinstance(multiprocess, Mapping) or multiprocess.get("start_method"):
+        return executor_config
+    if get_settings().step_start_method != START_METHOD:
         return executor_config
     if START_METHOD not in multiprocessing.get_all_start_methods():  # not on this platform: Dagster's default
         return executor_config

@@ -67,3 +67,15 @@ def test_a_named_start_method_is_used(disk_instance, monkeypatch):
     out = _outputs(disk_instance, {"execution": {"config": {"multiprocess": {"start_method": {"spawn": {}}}}}})
     assert "forkserver" not in out["parent_cmdline"]
     assert out["mark"] == "spawned"
+
+
+def test_the_setting_brings_back_dagsters_spawn(monkeypatch):
+    from maestro_dagster.settings import get_settings
+
+    monkeypatch.setenv("MAESTRO_STEP_START_METHOD", "spawn")
+    get_settings.cache_clear()
+    config = {"multiprocess": {"max_concurrent": 2}}
+    assert with_start_method(config) is config
+    monkeypatch.setenv("MAESTRO_STEP_START_METHOD", "forkserver")
+    get_settings.cache_clear()
+    assert START_METHOD in with_start_method(config)["multiprocess"]["start_method"]
