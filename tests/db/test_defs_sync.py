@@ -13,8 +13,9 @@ from maestro_dagster import defs_store
 from maestro_dagster.db.models import WorkflowDefinition
 from maestro_dagster.db.repositories import DefinitionRecord, RepositoryFactory
 from maestro_dagster.defs_store import policy_fingerprint, source_hash, store_posted, sync_directory
-from maestro_dagster.policy import ORIGIN_REPOSITORY, DefinitionPolicy
+from maestro_dagster.policy import ORIGIN_REPOSITORY, DefinitionLimits, DefinitionPolicy
 from maestro_dagster.settings import Settings
+from maestro_dagster.spec.loader import LoadedFile
 
 ALPHA = "id: alpha\nnodes:\n  a: {executor: noop}\n  b: {executor: noop}\nedges:\n  - {source: a, target: b}\n"
 BETA = "id: beta\nnodes:\n  only: {executor: noop, config: {output: {answer: 42}}}\n"
@@ -38,7 +39,7 @@ def parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     names: list[str] = []
     real = defs_store.load_definition_file
 
-    def counting(path, limits=None):  # type: ignore[no-untyped-def]
+    def counting(path: Path, limits: DefinitionLimits | None = None) -> LoadedFile:
         names.append(Path(path).name)
         return real(path, limits)
 
