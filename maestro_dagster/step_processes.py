@@ -19,7 +19,8 @@ that moment; a step forked from it sees that environment, as a spawned step sees
 several runs with a changed environment in between (a test session; ``maestro run`` and run workers run one) gets
 a new server for the new environment; the old one exits once the steps it started have ended.
 
-``prestart`` starts it ahead of time, so the warm run worker (``launcher/worker.py``) has it ready before a run.
+``prestart`` starts it ahead of time: the warm run worker (``launcher/worker.py``) has it ready before a run, and
+``maestro run`` starts it while Dagster creates and plans the run.
 """
 
 from __future__ import annotations
@@ -140,6 +141,17 @@ def with_start_method(executor_config: Mapping[str, Any]) -> Mapping[str, Any]:
     return {**executor_config, "multiprocess": {**multiprocess, "start_method": start_method}}
 
 
+def start_step_server() -> None:
+    """``prestart`` for a process about to run a job with the default executor: never fails (the executor tries
+    again when the plan starts, and Dagster's own path starts a server on the first step)."""
+    if get_settings().step_start_method != START_METHOD:
+        return
+    try:
+        prestart()
+    except Exception as exc:
+        log.warning("could not start the step forkserver ahead of the steps: %s", exc)
+
+
 class DelegatingExecutor(Executor):
     """An executor that runs its steps with another one (``inner``); subclasses add to ``execute``."""
 
@@ -163,10 +175,7 @@ class _ForkserverExecutor(DelegatingExecutor):
     tags the run with its worker first), before the first step."""
 
     def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[Any]:
-        try:
-            prestart()
-        except Exception as exc:  # Dagster's executor starts one itself on the first step, without the preloads
-            log.warning("could not start the step forkserver ahead of the steps: %s", exc)
+        start_step_server()
         return self._inner.execute(plan_context, execution_plan)
 
 

@@ -22,6 +22,7 @@ from maestro_dagster.errors import DatabaseError, NotFoundError
 from maestro_dagster.mirror import mirror_run
 from maestro_dagster.names import DEFINITIONS_MODULE, REPOSITORY_NAME, job_name
 from maestro_dagster.settings import Settings
+from maestro_dagster.step_processes import start_step_server
 from maestro_dagster.tags import PARENT_RUN_TAG, ROOT_RUN_TAG, TAG_EXECUTION_ID
 
 # Dagster's executor config that runs every step in this process.
@@ -112,6 +113,8 @@ class LocalTransport:
         run exists it is never started a second time), then the rows' final pass (tried again the same way)."""
         instance, execution_id = self._instance, tags[TAG_EXECUTION_ID]
         before = runs_of(instance, execution_id)
+        if not self.in_process:  # the step forkserver imports while Dagster creates and plans the run
+            start_step_server()
 
         def attempt() -> str:
             try:

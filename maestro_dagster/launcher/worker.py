@@ -50,12 +50,9 @@ def _prepare(first_line: str) -> Any:
 def _start_step_server() -> None:
     """Start the forkserver the run's steps will be forked from (``step_processes``), with the modules imported so
     far preloaded, so that the first step of the run does not wait for it either."""
-    from maestro_dagster.step_processes import prestart
+    from maestro_dagster.step_processes import start_step_server
 
-    try:
-        prestart()
-    except Exception as exc:  # the executor starts it when the run begins
-        print(f"maestro run worker: could not start the step forkserver ahead of the run: {exc}", file=sys.stderr)
+    start_step_server()
 
 
 def _report(fd: int) -> None:
