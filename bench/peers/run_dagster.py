@@ -1,12 +1,13 @@
 """One measurement of plain Dagster for bench/bench_peers.py, run by the project's Python in a fresh process.
 
-    .venv/bin/python bench/peers/run_dagster.py execute_in_process SHAPE
+    .venv/bin/python bench/peers/run_dagster.py sqlite|memory SHAPE
 
 A hand-written job of the shape (one op per node calling ``shapes.node`` on its upstream outputs, one
-dependency per edge), run by ``execute_in_process`` on a Dagster instance with SQLite storage in BENCH_TMP (the
-storage of the product's default), console log at WARNING as the product's runs are measured. The job runs once
-as a warm-up, then again, timed; both are checked (success, every op's output). Prints one JSON line: the timed
-run's wall, the warm-up's, the node count.
+dependency per edge), run by ``execute_in_process``, console log at WARNING as the product's runs are measured.
+``sqlite``: on a Dagster instance of Dagster's default SQLite storage in BENCH_TMP (runs and events stored, as the
+product's are); ``memory``: on ``execute_in_process``'s own default, an ephemeral in-memory instance (nothing
+stored). The job runs once as a warm-up, then again, timed; both are checked (success, every op's output). Prints
+one JSON line: the timed run's wall, the warm-up's, the node count.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def build(s: Shape) -> Any:
 
 
 def main(variant: str, shape_name: str) -> dict[str, Any]:
-    if variant != "execute_in_process":
-        raise SystemExit(f"unknown variant {variant!r}: use execute_in_process")
+    if variant not in ("sqlite", "memory"):
+        raise SystemExit(f"unknown variant {variant!r}: use sqlite or memory")
     s = shape(shape_name)
     home = Path(os.environ["BENCH_TMP"]) / "dagster"
     home.mkdir(parents=True)
@@ -57,7 +58,7 @@ def main(variant: str, shape_name: str) -> dict[str, Any]:
     job = build(s)
     config = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     walls = []
-    with DagsterInstance.get() as instance:
+    with DagsterInstance.get() if variant == "sqlite" else DagsterInstance.ephemeral() as instance:
         for _ in range(2):
             started = time.perf_counter()
             result = job.execute_in_process(run_config=config, instance=instance)

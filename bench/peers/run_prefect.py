@@ -6,9 +6,9 @@ A flow whose tasks are the shape's nodes, each calling ``shapes.node`` on its up
 ``submit`` (``task.submit`` on the flow's default task runner, each task given its upstream futures),
 ``threadpool`` (the same on ``ThreadPoolTaskRunner(max_workers=<cores>)``) or ``call`` (plain calls of the tasks
 in topological order, in the flow's thread). PREFECT_HOME is a directory in BENCH_TMP and PREFECT_API_URL unset, so
-Prefect starts its ephemeral server on a SQLite file there. The flow runs once as a warm-up (the server started,
-the database created), then again, timed; both are checked (flow state completed, every node's result returned).
-Prints one JSON line: the timed run's wall, the warm-up's, the node count.
+Prefect starts its ephemeral server (a uvicorn subprocess) on a SQLite file there. The flow runs once as a warm-up
+(the server started, the database created), then again, timed; both are checked (flow state completed, every
+node's result returned). Prints one JSON line: the timed run's wall, the warm-up's, the node count.
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def main(variant: str, shape_name: str) -> dict[str, Any]:
         PREFECT_LOGGING_LEVEL="WARNING",  # the console at WARNING, as the product's runs are measured
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="true",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",  # its default 20 s is too short on a loaded machine
         DO_NOT_TRACK="1",
     )
     run_shape = build(s, variant)
