@@ -11,8 +11,8 @@ environment for the peers) that runs the graph once as a warm-up and then once t
 
 - product, mirrored: ``run_workflow(..., in_process=True)`` (``maestro run --in-process``), the in-run mirror on;
 - product, job without the in-run mirror (``MAESTRO_MIRROR_IN_RUN=false``; ``run_workflow``'s final pass stays);
-- product, multiprocess: ``run_workflow`` with the job's default executor (a process per step), mirrored; slow
-  (seconds per step), so by default only on linear-20 and fanout-100 (``--multiprocess`` names the shapes);
+- product, multiprocess: ``run_workflow`` with the job's default executor (a process per step), mirrored; about a
+  second per step, so the longest part of the run (``--multiprocess`` narrows it to the shapes it names);
 - plain Dagster: ``execute_in_process`` of an equivalent hand-written job, on an instance of Dagster's default
   SQLite storage (the RSS target's reference), and on ``execute_in_process``'s default in-memory instance;
 - Airflow 3: ``dag.test()`` of a TaskFlow DAG (SQLite metadata database);
@@ -56,7 +56,7 @@ SECTION = "Beside the peers"
 PINS = {"airflow": "apache-airflow==3.3.2", "prefect": "prefect==3.9.1"}
 AIRFLOW_DB = VENVS / "airflow-db" / "airflow.db"  # migrated once, copied for every measurement
 TIMEOUT_S = 3600  # one measurement (a multiprocess layered-500 takes many minutes)
-MULTIPROCESS_DEFAULT = ("linear-20", "fanout-100")
+MULTIPROCESS_QUICK = ("linear-20",)
 TARGET_AIRFLOW, TARGET_PREFECT, TARGET_RSS_MB = 0.5, 0.8, 10.0
 
 
@@ -67,14 +67,15 @@ class Variant:
     venv: str | None  # None: the project's own environment
     runner: str
     arg: str
+    setup: bool = False  # the runner's ``setup`` first, in its own process (the product: migrate, store the definition)
 
     def python(self) -> Path:
         return Path(sys.executable) if self.venv is None else VENVS / self.venv / "bin" / "python"
 
 
-MIRRORED = Variant("mirrored", "**product, mirrored (in-process)**", None, "run_maestro.py", "mirrored")
-UNMIRRORED = Variant("unmirrored", "product, job without in-run mirror", None, "run_maestro.py", "unmirrored")
-MULTIPROCESS = Variant("multiprocess", "product, multiprocess executor", None, "run_maestro.py", "multiprocess")
+MIRRORED = Variant("mirrored", "**product, mirrored (in-process)**", None, "run_maestro.py", "mirrored", True)
+UNMIRRORED = Variant("unmirrored", "product, job without in-run mirror", None, "run_maestro.py", "unmirrored", True)
+MULTIPROCESS = Variant("multiprocess", "product, multiprocess executor", None, "run_maestro.py", "multiprocess", True)
 DAGSTER = Variant("dagster", "plain Dagster, execute_in_process, SQLite", None, "run_dagster.py", "sqlite")
 DAGSTER_MEMORY = Variant(
     "dagster-memory", "plain Dagster, execute_in_process, in memory", None, "run_dagster.py", "memory"
@@ -150,6 +151,10 @@ class Measure:
         return self.wall / self.nodes * 1000
 
 
+def tail_of(log: Path) -> str:
+    return "its last lines:\n" + "\n".join(log.read_text(errors="replace").strip().splitlines()[-15:])
+
+
 def measure(variant: Variant, shape_name: str) -> Measure:
     """Run the variant's runner in a fresh process; its JSON line and its peak RSS (``os.wait4``)."""
     tmp = Path(tempfile.mkdtemp(prefix="maestro_bench_peers_"))
@@ -157,8 +162,14 @@ def measure(variant: Variant, shape_name: str) -> Measure:
     env.update(BENCH_TMP=str(tmp), BENCH_AIRFLOW_DB=str(AIRFLOW_DB), PYTHONDONTWRITEBYTECODE="1")
     out_path, log_path = tmp / "stdout", tmp / "stderr"
     try:
-        with out_path.open("wb") as out, log_path.open("wb") as err:
-            cmd = [str(variant.python()), str(PEERS / variant.runner), variant.arg, shape_name]
+        runner = [str(variant.python()), str(PEERS / variant.runner)]
+        if variant.setup:
+            with log_path.open("wb") as err:
+                done = subprocess.run([*runner, "setup", shape_name], stdout=err, stderr=err, env=env, cwd=tmp)
+            if done.returncode != 0:
+                raise BenchError(f"set-up of {variant.label} on {shape_name} failed: {tail_of(log_path)}")
+        with out_path.open("wb") as out, log_path.open("ab") as err:
+            cmd = [*runner, variant.arg, shape_name]
             proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=tmp)
         timer = threading.Timer(TIMEOUT_S, proc.kill)
         timer.start()
@@ -169,8 +180,7 @@ def measure(variant: Variant, shape_name: str) -> Measure:
         proc.returncode = os.waitstatus_to_exitcode(status)
         lines = out_path.read_text().strip().splitlines()
         if proc.returncode != 0 or not lines:
-            tail = "\n".join(log_path.read_text(errors="replace").strip().splitlines()[-15:])
-            raise BenchError(f"{variant.label} on {shape_name} exited {proc.returncode}; its last lines:\n{tail}")
+            raise BenchError(f"{variant.label} on {shape_name} exited {proc.returncode}: {tail_of(log_path)}")
         data = json.loads(lines[-1])
         return Measure(data["wall"], data["warmup"], data["nodes"], usage.ru_maxrss / 1024)
     finally:
@@ -313,12 +323,13 @@ def main() -> int:
     parser.add_argument("--reps", type=int, help="repetitions (default 5; --quick 1)")
     parser.add_argument("--shape", action="append", help="only this shape (repeatable), e.g. linear-20")
     parser.add_argument(
-        "--multiprocess", action="append", help="shapes the multiprocess variant runs (default linear-20, fanout-100)"
+        "--multiprocess", action="append", help="only these shapes for the multiprocess variant (default: all)"
     )
     args = parser.parse_args()
     reps = args.reps or (1 if args.quick else 5)
     shapes = args.shape or list(QUICK if args.quick else FULL)
-    multiprocess = set(args.multiprocess or ([] if args.quick else MULTIPROCESS_DEFAULT))
+    # the multiprocess variant: on the shapes named, else on every shape (--quick: linear-20 only)
+    multiprocess = set(args.multiprocess or (set(MULTIPROCESS_QUICK) & set(shapes) if args.quick else shapes))
     try:
         for s in itertools.chain(shapes, multiprocess):
             shape(s)
