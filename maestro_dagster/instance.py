@@ -20,11 +20,12 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
-from dagster.version import __version__ as dagster_version
+from typing import TYPE_CHECKING
 
 from maestro_dagster.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # Dagster is imported by the functions that open an instance: ``prepare_dagster_env`` needs none
+    from dagster import DagsterInstance
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PG_URL_ENV = "MAESTRO_DAGSTER_POSTGRES_URL"
@@ -69,6 +70,8 @@ def _home_lock(home: Path) -> Iterator[None]:
 
 def _create_storage(instance: DagsterInstance) -> None:
     """Make Dagster create every storage it creates lazily (the run storage is created when opened)."""
+    from dagster import DagsterRunStatus, RunsFilter
+
     instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED]), limit=1)
     instance.event_log_storage.get_maximum_record_id()
     instance.all_instigator_state()
@@ -78,6 +81,9 @@ def get_instance(settings: Settings | None = None) -> DagsterInstance:
     """The Dagster instance for these settings (remember to ``dispose()`` it, or use it as a context).
 
     The first opening of a home creates Dagster's storage under the home's lock (see the module docstring)."""
+    from dagster import DagsterInstance
+    from dagster.version import __version__ as dagster_version
+
     home = prepare_dagster_env(settings)
     ready = home / STORAGE_READY
     if ready.exists() and ready.read_text() == dagster_version:

@@ -4,7 +4,9 @@ The run's own console logger is set to WARNING through run config, but each step
 executor logs ``STEP_WORKER_STARTED`` through Dagster's default system logger (at DEBUG) before it reads any run
 config. Step processes inherit this process's stderr, so while a run executes ``quiet_dagster_console`` makes
 file descriptor 2 a pipe read by a thread that drops Dagster's DEBUG/INFO console lines and forwards every other
-byte unchanged (warnings, errors, tracebacks, a node's own output).
+byte unchanged (warnings, errors, tracebacks, a node's own output). The block's end writes a marker line into the
+pipe: the thread has forwarded everything written before it once it reads the marker, and stops there, although
+processes started meanwhile (the step forkserver, multiprocessing's resource tracker) keep the pipe open.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 
 #: Dagster's console line: ``2026-01-01 12:00:00 +0000 - dagster - DEBUG - ...``
 DAGSTER_CHATTER = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - dagster - (DEBUG|INFO) - ")
+END_OF_BLOCK = b"\0maestro-quiet-stderr-end"  # the marker line; no output line starts with a NUL byte
 
 
 def _forward(read_fd: int, out_fd: int) -> None:
@@ -26,10 +29,16 @@ def _forward(read_fd: int, out_fd: int) -> None:
         while chunk := pipe.read(65536):
             pending += chunk
             *lines, pending = pending.split(b"\n")
+            ended = next((i for i, line in enumerate(lines) if line.endswith(END_OF_BLOCK)), None)
+            if ended is not None:  # the marker ends the block (after a partial last line of a child, if any)
+                before = lines[ended][: -len(END_OF_BLOCK)]
+                lines = lines[:ended] + ([before] if before else [])
             kept = b"".join(line + b"\n" for line in lines if not DAGSTER_CHATTER.match(line))
             if kept:
                 with contextlib.suppress(OSError):
                     os.write(out_fd, kept)
+            if ended is not None:
+                return
         if pending and not DAGSTER_CHATTER.match(pending):
             with contextlib.suppress(OSError):
                 os.write(out_fd, pending)
@@ -52,5 +61,7 @@ def quiet_dagster_console(enabled: bool = True) -> Iterator[None]:
         yield
     finally:
         sys.stderr.flush()
-        os.dup2(original, 2)  # a child still alive (multiprocessing's resource tracker) keeps the pipe open
-        thread.join(timeout=0.5)
+        with contextlib.suppress(OSError):
+            os.write(2, END_OF_BLOCK + b"\n")
+        os.dup2(original, 2)  # a child still alive (the step forkserver, the resource tracker) keeps the pipe open
+        thread.join(timeout=5)

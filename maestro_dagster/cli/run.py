@@ -82,6 +82,21 @@ def print_execution(execution_id: str) -> None:
         typer.echo(f"\nevents     {len(events)} in execution_events")
 
 
+def _before_dagster(in_process: bool) -> None:
+    """What a run's process does before it imports Dagster: drop the API's secrets (it runs nodes, in process or
+    as its step processes' parent), export the Dagster instance's environment, and start the step forkserver, which
+    imports Dagster and the code location while this process does the same (``step_server.py``)."""
+    from maestro_dagster.instance import prepare_dagster_env
+    from maestro_dagster.settings import drop_api_secrets, get_settings
+
+    drop_api_secrets()
+    prepare_dagster_env(get_settings())
+    if not in_process:
+        from maestro_dagster.step_server import start_step_server
+
+        start_step_server()
+
+
 def run(
     workflow_id: str = typer.Argument(..., help="The workflow id (see `maestro defs list`)."),
     requirement: str = typer.Option(None, "--requirement", "-r", help="Sets initial_context.requirement."),
@@ -91,20 +106,21 @@ def run(
 ) -> None:
     """Start an execution of WORKFLOW_ID through Dagster, wait for it, and print it from the tables."""
     from maestro_dagster.cli.quiet import quiet_dagster_console
-    from maestro_dagster.executions.local import run_workflow
-    from maestro_dagster.instance import get_instance
-    from maestro_dagster.settings import drop_api_secrets, get_settings
 
     initial_context = _context(requirement, context)
-    drop_api_secrets()  # this process runs nodes (in process, or as their step processes' parent)
-    instance = get_instance(get_settings())
-    try:
-        with quiet_dagster_console(not verbose):
+    with quiet_dagster_console(not verbose):  # before the step forkserver starts: it keeps the stderr it gets
+        _before_dagster(in_process)
+        from maestro_dagster.executions.local import run_workflow
+        from maestro_dagster.instance import get_instance
+        from maestro_dagster.settings import get_settings
+
+        instance = get_instance(get_settings())
+        try:
             result = run_workflow(
                 instance, workflow_id, initial_context, in_process=in_process, log_level=None if verbose else "WARNING"
             )
-    finally:
-        instance.dispose()
+        finally:
+            instance.dispose()
     print_execution(result.execution_id)
     if not result.success:
         raise typer.Exit(1)
@@ -117,19 +133,20 @@ def resume(
 ) -> None:
     """Re-execute an execution from failure (Dagster re-execution), into the same execution."""
     from maestro_dagster.cli.quiet import quiet_dagster_console
-    from maestro_dagster.executions.local import resume_workflow
-    from maestro_dagster.instance import get_instance
-    from maestro_dagster.settings import drop_api_secrets, get_settings
 
-    drop_api_secrets()  # this process runs nodes (in process, or as their step processes' parent)
-    instance = get_instance(get_settings())
-    try:
-        with quiet_dagster_console(not verbose):
+    with quiet_dagster_console(not verbose):  # before the step forkserver starts: it keeps the stderr it gets
+        _before_dagster(in_process)
+        from maestro_dagster.executions.local import resume_workflow
+        from maestro_dagster.instance import get_instance
+        from maestro_dagster.settings import get_settings
+
+        instance = get_instance(get_settings())
+        try:
             result = resume_workflow(
                 instance, execution_id, in_process=in_process, log_level=None if verbose else "WARNING"
             )
-    finally:
-        instance.dispose()
+        finally:
+            instance.dispose()
     print_execution(result.execution_id)
     if not result.success:
         raise typer.Exit(1)

@@ -9,7 +9,7 @@ from _step_jobs import MARK_ENV
 from dagster import build_reconstructable_job
 from dagster._core.execution.api import execute_job
 
-from maestro_dagster import step_processes
+from maestro_dagster import step_processes, step_server
 from maestro_dagster.step_processes import START_METHOD, prestart, with_start_method
 
 HERE = Path(__file__).parent
@@ -50,16 +50,16 @@ def test_steps_are_forks_of_the_server_each_its_own_process(disk_instance, monke
 def test_a_changed_environment_gets_a_new_server_and_steps_see_it(disk_instance, monkeypatch):
     monkeypatch.setenv(MARK_ENV, "before")
     prestart()
-    server = step_processes.forkserver._forkserver._forkserver_pid
+    server = step_server.forkserver._forkserver._forkserver_pid
     prestart()
-    assert step_processes.forkserver._forkserver._forkserver_pid == server  # same environment: the same server
+    assert step_server.forkserver._forkserver._forkserver_pid == server  # same environment: the same server
     assert _outputs(disk_instance)["mark"] == "before"
-    assert step_processes.forkserver._forkserver._forkserver_pid == server
+    assert step_server.forkserver._forkserver._forkserver_pid == server
 
     monkeypatch.setenv(MARK_ENV, "after")
     out = _outputs(disk_instance)
     assert out["mark"] == out["first"]["mark"] == "after"
-    assert step_processes.forkserver._forkserver._forkserver_pid not in (None, server)
+    assert step_server.forkserver._forkserver._forkserver_pid not in (None, server)
 
 
 def test_a_named_start_method_is_used(disk_instance, monkeypatch):
