@@ -19,11 +19,14 @@ environment for the peers) that runs the graph once as a warm-up and then once t
 - Prefect 3: ``task.submit`` on the default task runner, on ``ThreadPoolTaskRunner(<cores>)``, and plain calls of
   the tasks in the flow (its ephemeral server on SQLite); the best of the three is Prefect's figure.
 
-Per node = the timed run's wall / nodes; medians of the repetitions, which are interleaved (each repetition runs
-every shape and every variant once, the variants' order rotated). Peak RSS = ``ru_maxrss`` of the runner process
-(``os.wait4``: the largest of it and its waited-for children, e.g. the step processes), median. The peers are
-installed on first use into bench/.peers/ (git-ignored) with ``python -m venv`` and pip, pinned, niced; never into
-the project's environment. ``--write`` replaces the section "Beside the peers" of docs/benchmarks.md.
+A full run (3 repetitions) takes of the order of an hour and a half on 2 free cores: 36 measurements a
+repetition, each with its warm-up, the multiprocess variant on layered-500 the longest (``--multiprocess linear-20
+--multiprocess fanout-100`` shortens it by about a third). Per node = the timed run's wall / nodes; medians of the
+repetitions, which are interleaved (each repetition runs every shape and every variant once, the variants' order
+rotated). Peak RSS = ``ru_maxrss`` of the runner process (``os.wait4``: the largest of it and its waited-for
+children, e.g. the step processes), median. The peers are installed on first use into bench/.peers/ (git-ignored)
+with ``python -m venv`` and pip, pinned, niced; never into the project's environment. ``--write`` replaces the
+section "Beside the peers" of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -320,13 +323,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small shapes, 1 repetition: a check that it works")
     parser.add_argument("--write", action="store_true", help=f"write the section '{SECTION}' of docs/benchmarks.md")
-    parser.add_argument("--reps", type=int, help="repetitions (default 5; --quick 1)")
+    parser.add_argument("--reps", type=int, help="repetitions (default 3; --quick 1)")
     parser.add_argument("--shape", action="append", help="only this shape (repeatable), e.g. linear-20")
     parser.add_argument(
         "--multiprocess", action="append", help="only these shapes for the multiprocess variant (default: all)"
     )
     args = parser.parse_args()
-    reps = args.reps or (1 if args.quick else 5)
+    reps = args.reps or (1 if args.quick else 3)
     shapes = args.shape or list(QUICK if args.quick else FULL)
     # the multiprocess variant: on the shapes named, else on every shape (--quick: linear-20 only)
     multiprocess = set(args.multiprocess or (set(MULTIPROCESS_QUICK) & set(shapes) if args.quick else shapes))
