@@ -88,9 +88,9 @@ def main(argv: list[str] | None = None) -> None:
 
 def exit_now(code: int | str | None) -> None:
     """End the process with ``code`` without the interpreter's teardown (freeing every object of Dagster and the
-    rest, 0.5-1 s after a command that imported them): output flushed and every ``atexit`` handler run first
-    (logging, multiprocessing's children), as a normal exit does. A process with a non-daemon thread still running
-    exits normally instead (its thread is waited for)."""
+    rest, 0.5-1 s after a command that imported them): Maestro's database engines closed, output flushed and every
+    ``atexit`` handler run first (logging, multiprocessing's children), as a normal exit does. A process with a
+    non-daemon thread still running exits normally instead (its thread is waited for)."""
     import atexit
     import contextlib
     import os
@@ -101,6 +101,10 @@ def exit_now(code: int | str | None) -> None:
     if isinstance(code, str):
         print(code, file=sys.stderr)
         code = 1
+    session = sys.modules.get("maestro_dagster.db.session")
+    if session is not None:  # closed as teardown would: SQLite's last connection folds its WAL back into the file
+        with contextlib.suppress(Exception):
+            session.dispose_engines()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # closed, or a broken pipe: nothing more can be said on it

@@ -54,3 +54,17 @@ def test_a_running_non_daemon_thread_is_waited_for(tmp_path):
 def test_a_message_code_goes_to_stderr_with_status_1(tmp_path):
     done = _run("from maestro_dagster.cli import exit_now\nexit_now('something went wrong')\n", tmp_path)
     assert (done.returncode, done.stderr.strip()) == (1, "something went wrong")
+
+
+def test_a_command_leaves_no_sqlite_wal_behind(tmp_path):
+    """Its database connections are closed before the fast exit, as the interpreter's teardown would close them."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAESTRO_", "DAGSTER_"))}
+    env["MAESTRO_HOME"] = str(tmp_path / "home")
+    for command in (["db", "upgrade"], ["db", "health"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "maestro_dagster", *command], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert not list((tmp_path / "home").glob("*.db-wal")), command

@@ -26,7 +26,7 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return subprocess.run(args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
 
 
-def test_dagster_job_execute_runs_sdlc_parallel(tmp_path):
+def test_dagster_job_execute_runs_sdlc_parallel(tmp_path, monkeypatch):
     home = tmp_path / "home"
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
@@ -75,6 +75,7 @@ def test_dagster_job_execute_runs_sdlc_parallel(tmp_path):
     review = (run_dir / "phase_review" / "review.md").read_text()
     assert "Phase testing: status completed" in review
 
+    monkeypatch.setenv("DAGSTER_HOME", str(dagster_home))  # as in every Dagster process: dagster.yaml reads it
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         (record,) = instance.get_run_records()
         run = record.dagster_run

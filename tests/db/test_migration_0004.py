@@ -1,9 +1,10 @@
 """Migration 0004 with rows present, on SQLite and PostgreSQL: artifact rows per run, node_states brought in line.
 
-Rows written at 0003 as the earlier mirror wrote them: a completed node keeping an earlier attempt's error and
-Dagster's step time as its duration, a failed node. After the upgrade the completed node has no error and
-``duration_seconds = completed_at - started_at``; the failed node keeps its error. Two runs may then record the
-same path of a node; the downgrade keeps the latest of them and restores the single-row constraint.
+Rows as the earlier mirror wrote them (written with today's models, then the schema taken back to 0003): a
+completed node keeping an earlier attempt's error and Dagster's step time as its duration, a failed node. After the
+upgrade the completed node has no error and ``duration_seconds = completed_at - started_at``; the failed node keeps
+its error. Two runs may then record the same path of a node; the downgrade keeps the latest of them and restores
+the single-row constraint.
 """
 
 from __future__ import annotations
@@ -57,8 +58,11 @@ def _artifacts(settings, execution_id: str) -> list[tuple[str, str]]:
 
 
 def test_0004_upgrade_and_downgrade_with_rows(empty_db):
-    migrate.upgrade(empty_db, "0003")
+    # the rows are written with today's models (whose columns a later revision may have added), then the schema
+    # is taken back to 0003 with them
+    migrate.upgrade(empty_db)
     execution_id = _execution(empty_db)
+    migrate.downgrade(empty_db, "0003")
     _artifact(empty_db, execution_id, "run-1", "a" * 64, T0)
     with pytest.raises(IntegrityError):  # 0003: one row per path, whatever the run
         _artifact(empty_db, execution_id, "run-2", "b" * 64, T0 + timedelta(minutes=1))
@@ -72,10 +76,10 @@ def test_0004_upgrade_and_downgrade_with_rows(empty_db):
     with pytest.raises(IntegrityError):
         _artifact(empty_db, execution_id, "run-2", "c" * 64, T0 + timedelta(minutes=2))
     assert _artifacts(empty_db, execution_id) == [("run-1", "a" * 64), ("run-2", "b" * 64)]
-    assert migrate.pending_model_changes(empty_db) == []
 
     migrate.downgrade(empty_db, "0003")
     assert _artifacts(empty_db, execution_id) == [("run-2", "b" * 64)]  # the latest row of the path
     migrate.upgrade(empty_db)
     assert migrate.current_revision(empty_db) == migrate.head_revision()
+    assert migrate.pending_model_changes(empty_db) == []
     assert _nodes(empty_db, execution_id)["done"].duration_seconds == 2.5
