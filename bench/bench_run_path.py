@@ -121,9 +121,11 @@ def main() -> int:
         f"{platform.python_version()}; SQLite (the embedded default), a fresh temporary MAESTRO_HOME. Each figure is "
         "the whole command as a user runs it (`maestro ...` in a subprocess: interpreter start, imports, the run, the "
         f"printed execution); medians of {reps} repetition(s), variants interleaved (order rotated every repetition) "
-        "after a warm-up round that is dropped. *CPU*: user + system time of the command and its children (the "
-        "step processes, and the forkserver). *forkserver*: the default (`step_processes.py`: steps forked from a "
-        "server that preloaded the run process's modules); *spawn*: `MAESTRO_STEP_START_METHOD=spawn`, Dagster's "
+        "after a warm-up round that is dropped. *CPU*: user + system time of the command and the children it waited "
+        "for: the spawned step processes; not the forkserver and the steps forked from it, which end after the command "
+        "(so the forkserver rows undercount CPU; compare their wall times). *forkserver*: the default "
+        "(`step_processes.py`: steps forked from a server that preloaded the run process's modules); *spawn*: "
+        "`MAESTRO_STEP_START_METHOD=spawn`, Dagster's "
         "own default (a new interpreter per step). Every run is checked: exit 0, execution `completed`.",
         "",
         "| command | start method | wall s | CPU s |",

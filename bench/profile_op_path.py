@@ -37,7 +37,7 @@ ROWS = (
         "  Dagster's handling of each event (`log_dagster_event`: logging, storage, listeners), run and steps",
         "log_manager.py:log_dagster_event",
     ),
-    ("    of which the event log writes (`store_event`)", ":store_event"),
+    ("    the event log writes (`store_event`: every event, the steps' and the run's own)", ":store_event"),
     ("  the final mirror pass after the job (`mirror_run` in the transport)", "executions/transport.py:<lambda>"),
 )
 
