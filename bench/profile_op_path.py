@@ -17,6 +17,7 @@ import cProfile
 import os
 import pstats
 import sys
+import sysconfig
 import time
 
 from _benchdoc import DOC, write_sections
@@ -101,6 +102,7 @@ def main() -> int:
     lines += ["| function | self s | share |", "|---|---:|---:|"]
     for (filename, line, name), (_cc, _nc, tt, _ct, _callers) in top:
         where = filename.split("site-packages/")[-1].split("maestro_dagster/")[-1]
+        where = where.removeprefix(sysconfig.get_path("stdlib") + "/")  # no path of this machine in the doc
         lines.append(f"| `{name}` ({where}:{line}) | {tt:.2f} | {tt / total:.0%} |")
     body = "\n".join(lines)
     print(body)
