@@ -14,24 +14,29 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import sys
 import threading
 from collections.abc import Iterator
 
 #: Dagster's console line: ``2026-01-01 12:00:00 +0000 - dagster - DEBUG - ...``
 DAGSTER_CHATTER = re.compile(rb"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - dagster - (DEBUG|INFO) - ")
-END_OF_BLOCK = b"\0maestro-quiet-stderr-end"  # the marker line; no output line starts with a NUL byte
 
 
-def _forward(read_fd: int, out_fd: int) -> None:
+def _end_marker() -> bytes:
+    """A marker line for one block, unguessable: a node writing to stderr cannot end the forwarding early."""
+    return b"\0maestro-quiet-stderr-end-" + secrets.token_hex(16).encode()
+
+
+def _forward(read_fd: int, out_fd: int, end: bytes) -> None:
     with os.fdopen(read_fd, "rb", buffering=0) as pipe:
         pending = b""
         while chunk := pipe.read(65536):
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            ended = next((i for i, line in enumerate(lines) if line.endswith(END_OF_BLOCK)), None)
+            ended = next((i for i, line in enumerate(lines) if line.endswith(end)), None)
             if ended is not None:  # the marker ends the block (after a partial last line of a child, if any)
-                before = lines[ended][: -len(END_OF_BLOCK)]
+                before = lines[ended][: -len(end)]
                 lines = lines[:ended] + ([before] if before else [])
             kept = b"".join(line + b"\n" for line in lines if not DAGSTER_CHATTER.match(line))
             if kept:
@@ -55,13 +60,14 @@ def quiet_dagster_console(enabled: bool = True) -> Iterator[None]:
     read_fd, write_fd = os.pipe()
     os.dup2(write_fd, 2)
     os.close(write_fd)
-    thread = threading.Thread(target=_forward, args=(read_fd, original), name="maestro-quiet-stderr", daemon=True)
+    end = _end_marker()
+    thread = threading.Thread(target=_forward, args=(read_fd, original, end), name="maestro-quiet-stderr", daemon=True)
     thread.start()
     try:
         yield
     finally:
         sys.stderr.flush()
         with contextlib.suppress(OSError):
-            os.write(2, END_OF_BLOCK + b"\n")
+            os.write(2, end + b"\n")
         os.dup2(original, 2)  # a child still alive (the step forkserver, the resource tracker) keeps the pipe open
         thread.join(timeout=5)
