@@ -14,7 +14,9 @@ Functions take a session and do not commit.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -173,10 +175,33 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
+#: Modules whose code decides whether a definition is valid: a change to any of them (a tightened rule, an
+#: upgrade of the package) makes every synced file validate again, as a changed policy does.
+_RULE_MODULES = ("maestro_dagster.spec", "maestro_dagster.policy", "maestro_dagster.names", "maestro_dagster.settings")
+
+
+@functools.cache
+def rules_digest() -> str:
+    """sha256 of the source of the validation rules (``_RULE_MODULES``, every file of a package); computed once per
+    process. Part of every synced file's ``source_hash``, so unchanged files are never trusted across new rules."""
+    digest = hashlib.sha256()
+    for name in _RULE_MODULES:
+        spec = importlib.util.find_spec(name)
+        origin = Path(spec.origin) if spec is not None and spec.origin else None
+        if origin is None:
+            continue
+        files = sorted(origin.parent.rglob("*.py")) if origin.name == "__init__.py" else [origin]
+        for path in files:
+            digest.update(path.name.encode("utf-8") + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def policy_fingerprint(policy: DefinitionPolicy) -> bytes:
-    """The policy a file is validated under, canonically (sets sorted): part of a synced file's ``source_hash``,
-    so that a changed allowlist or limit validates every file again."""
-    return json.dumps(asdict(policy), sort_keys=True, default=sorted).encode("utf-8")
+    """The policy a file is validated under, canonically (sets sorted), and the rules' digest: part of a synced
+    file's ``source_hash``, so that a changed allowlist, limit or validation rule validates every file again."""
+    return json.dumps({"policy": asdict(policy), "rules": rules_digest()}, sort_keys=True, default=sorted).encode(
+        "utf-8"
+    )
 
 
 def source_hash(content: bytes, fingerprint: bytes) -> str:

@@ -101,6 +101,34 @@ def test_a_stored_row_of_an_unchanged_file_stays_as_stored_even_if_new_rules_ref
     assert row.is_valid is False and "cycle" in " ".join(e["message"] for e in row.validation_errors)
 
 
+def test_a_row_stored_under_older_rules_is_validated_again(db_session, fast_settings, defs_dir, parsed, monkeypatch):
+    # The attack: a file an older (looser) version of the rules accepted must not stay trusted once the rules
+    # tighten. The rules' digest is part of the hash, so the unchanged file is parsed and refused.
+    path = defs_dir / "gamma.yaml"
+    path.write_text(CYCLE)
+    policy = DefinitionPolicy.for_origin(fast_settings, ORIGIN_REPOSITORY)
+    with monkeypatch.context() as patch:
+        patch.setattr(defs_store, "rules_digest", lambda: "0" * 64)  # the rules the row was stored under
+        old_hash = source_hash(path.read_bytes(), policy_fingerprint(policy))
+    assert old_hash != source_hash(path.read_bytes(), policy_fingerprint(policy))
+    record = DefinitionRecord(
+        id="gamma", name="gamma", nodes={"a": {}, "b": {}}, edges=[], definition={"id": "gamma"},
+        content_hash="0" * 64, source=str(path), source_hash=old_hash,
+    )  # fmt: skip
+    RepositoryFactory(db_session).workflow.create(record)
+
+    result = _sync(db_session, defs_dir, fast_settings)["gamma.yaml"]
+    assert parsed.count("gamma.yaml") == 1
+    assert (result.valid, result.changed) == (False, True)
+    assert _row(db_session, "gamma").is_valid is False
+
+
+def test_the_rules_digest_covers_the_validation_code():
+    digest = defs_store.rules_digest()
+    assert len(digest) == 64 and digest == defs_store.rules_digest()
+    assert "maestro_dagster.spec" in defs_store._RULE_MODULES and "maestro_dagster.policy" in defs_store._RULE_MODULES
+
+
 def test_a_changed_file_is_validated_again_and_the_others_are_skipped(db_session, fast_settings, defs_dir, parsed):
     _sync(db_session, defs_dir, fast_settings)
     parsed.clear()
