@@ -2,7 +2,9 @@
 
 This module owns: which database a session talks to (``is_postgresql``); the dialect's INSERT construct and its
 ``ON CONFLICT`` clauses (``insert_for``, ``insert_ignore``, ``upsert``); the row lock PostgreSQL takes and SQLite,
-which has one writer at a time, needs not (``for_update``); and ``NOTIFY``, which only PostgreSQL has (``notify``).
+which has one writer at a time, needs not (``for_update``); ``NOTIFY``, which only PostgreSQL has (``notify``); and
+the reporting expressions: seconds between two timestamps (``seconds_between``) and percentiles, which SQLite has
+not (``percentile``).
 Callers (the repositories, the mirror's store) hold no dialect branch and import no dialect. Everything takes the
 caller's session and never commits. A leaf below the mirror: it imports nothing from Maestro.
 """
@@ -13,8 +15,10 @@ import functools
 from collections.abc import Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Select, text
+from sqlalchemy import CursorResult, Float, Select, func, null, text
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 S = TypeVar("S", bound=Select)
 
@@ -90,3 +94,19 @@ def notify(session: Session, channel: str, payloads: Sequence[str]) -> bool:
         return False
     session.execute(_NOTIFY, {"channel": channel, "ids": list(payloads)})
     return True
+
+
+def seconds_between(session: Session, start: Any, end: Any) -> ColumnElement[float]:
+    """``end - start`` in seconds, rounded to milliseconds (SQLite's ``julianday`` is exact to about 50 µs, so both
+    databases give the same figure; migration 0006's views round the same way), NULL when either is NULL."""
+    if is_postgresql(session):
+        return sql_cast(func.round(func.extract("epoch", end - start), 3), Float)
+    return func.round((func.julianday(end) - func.julianday(start)) * 86400.0, 3)
+
+
+def percentile(session: Session, fraction: float, expr: Any, where: Any) -> ColumnElement[float | None]:
+    """The continuous ``fraction`` percentile of ``expr`` over the group's rows matching ``where`` (PostgreSQL's
+    ``percentile_cont``); NULL on SQLite, which has no percentile aggregate."""
+    if is_postgresql(session):
+        return sql_cast(func.percentile_cont(fraction).within_group(expr).filter(where), Float)
+    return sql_cast(null(), Float)

@@ -8,7 +8,7 @@ Python attribute names follow the original (``workflow_metadata`` for the ``meta
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -338,6 +339,82 @@ class AuditLog(Base):
     outcome: Mapped[str] = mapped_column(String(16))
     status_code: Mapped[int] = mapped_column(Integer)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class DailyWorkflowStats(Base):
+    """One day's statistics of one workflow (a rollup, ``maestro_dagster.reporting.rollups``): executions by the UTC
+    day they were created, kept after retention removes their raw rows."""
+
+    __tablename__ = "daily_workflow_stats"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    executions: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    cancelled: Mapped[int] = mapped_column(Integer)
+    unfinished: Mapped[int] = mapped_column(Integer)  # pending, running or paused when the day was rolled up
+    duration_count: Mapped[int] = mapped_column(Integer)  # completed executions with both timestamps
+    duration_sum_seconds: Mapped[float] = mapped_column(Float)
+    duration_max_seconds: Mapped[float | None] = mapped_column(Float)
+    duration_p50_seconds: Mapped[float | None] = mapped_column(Float)  # PostgreSQL only (NULL on SQLite)
+    duration_p95_seconds: Mapped[float | None] = mapped_column(Float)
+    nodes_completed: Mapped[int] = mapped_column(Integer)
+    nodes_failed: Mapped[int] = mapped_column(Integer)
+    nodes_skipped: Mapped[int] = mapped_column(Integer)
+    nodes_blocked: Mapped[int] = mapped_column(Integer)
+    node_attempts: Mapped[int] = mapped_column(Integer)
+    node_retries: Mapped[int] = mapped_column(Integer)
+    runs: Mapped[int] = mapped_column(Integer)
+
+
+class DailyNodeStats(Base):
+    """One day's statistics of one node of one workflow (a rollup, as ``daily_workflow_stats``)."""
+
+    __tablename__ = "daily_node_stats"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    node_states: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer)
+    failed: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    blocked: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    retries: Mapped[int] = mapped_column(Integer)
+    duration_count: Mapped[int] = mapped_column(Integer)
+    duration_sum_seconds: Mapped[float] = mapped_column(Float)
+    quality_count: Mapped[int] = mapped_column(Integer)
+    quality_sum: Mapped[float] = mapped_column(Float)
+
+
+class DailyDurationBuckets(Base):
+    """One day's histogram of completed executions' durations per workflow: ``executions`` with a duration
+    <= ``le_seconds`` (cumulative, as Prometheus' ``le``; NULL ``le_seconds`` is ``+Inf``)."""
+
+    __tablename__ = "daily_duration_buckets"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)  # index into the boundaries, last is +Inf
+    le_seconds: Mapped[float | None] = mapped_column(Float)
+    executions: Mapped[int] = mapped_column(Integer)
+
+
+class RollupDay(Base):
+    """The state of one UTC day's rollups: when they were built and checked, and how far retention got."""
+
+    __tablename__ = "rollup_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    materialized_at: Mapped[datetime | None]
+    executions: Mapped[int] = mapped_column(Integer, default=0)  # raw executions the rollup was built from
+    checked_at: Mapped[datetime | None]
+    check_passed: Mapped[bool | None] = mapped_column(Boolean)
+    pruning_started_at: Mapped[datetime | None]  # retention began removing this day's raw rows
+    pruned_at: Mapped[datetime | None]  # ... and finished: the rollups are the record of the day from now on
+    removed_executions: Mapped[int] = mapped_column(Integer, default=0)
 
 
 MAESTRO_TABLES = frozenset(Base.metadata.tables)
