@@ -1,4 +1,4 @@
-"""``/``, ``/health`` (+ live/ready) and ``/metrics`` (Prometheus, computed from the mirrored tables).
+"""``/``, ``/health`` (+ live/ready) and ``/metrics`` (Prometheus: the tables' figures from ``reporting.metrics``).
 
 ``/health`` always answers 200 within ``HEALTH_BUDGET_SECONDS`` (``degraded`` when the database, the Dagster
 webserver or the mirror lag does not answer in time); ``/health/ready`` and ``/metrics`` answer 503 within it when
@@ -17,18 +17,19 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, SummaryMetricFamily
+from sqlalchemy import select
 
 from maestro_dagster import __version__
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.deps import gateway_of, settings_of
 from maestro_dagster.api.routing import GuardedRoute
-from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
+from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import bounded_pool, get_db, ping_within
 from maestro_dagster.errors import MaestroError
+from maestro_dagster.reporting.metrics import collect as table_metrics
+from maestro_dagster.reporting.rollups import BUCKET_BOUNDS
 from maestro_dagster.settings import Settings
-from maestro_dagster.states import EventType
 
 router = APIRouter(tags=["system"], route_class=GuardedRoute)
 log = logging.getLogger(__name__)
@@ -137,50 +138,41 @@ def ready(response: Response, settings: Settings = Depends(settings_of)) -> dict
 
 
 class TablesCollector:
+    """The families of ``/metrics`` built from ``reporting.metrics.collect`` (rollups plus the raw rows of days not
+    rolled up: no whole-table scan per scrape) and the mirror lag."""
+
     def __init__(self, settings: Settings, lag: Any) -> None:
         self.settings, self.lag = settings, lag
 
     def collect(self):
-        executions = GaugeMetricFamily(
-            "maestro_executions", "Executions by workflow and status", labels=["workflow_id", "status"]
-        )
-        durations = GaugeMetricFamily(
-            "maestro_node_duration_seconds_sum", "Sum of node durations", labels=["workflow_id", "node_id"]
-        )
-        counts = GaugeMetricFamily(
-            "maestro_node_duration_seconds_count", "Nodes with a duration", labels=["workflow_id", "node_id"]
-        )
-        events = GaugeMetricFamily(
-            "maestro_node_events", "Retries and failures of nodes", labels=["workflow_id", "event_type"]
-        )
         with get_db(self.settings) as session:
-            for wf, st, n in session.execute(
-                select(WorkflowExecution.workflow_id, WorkflowExecution.status, func.count()).group_by(
-                    WorkflowExecution.workflow_id, WorkflowExecution.status
-                )
-            ):
-                executions.add_metric([wf, st.value], n)
-            for wf, node, total, n in session.execute(
-                select(
-                    WorkflowExecution.workflow_id,
-                    NodeState.node_id,
-                    func.sum(NodeState.duration_seconds),
-                    func.count(NodeState.duration_seconds),
-                )
-                .join(WorkflowExecution, WorkflowExecution.id == NodeState.execution_id)
-                .where(NodeState.duration_seconds.is_not(None))
-                .group_by(WorkflowExecution.workflow_id, NodeState.node_id)
-            ):
-                durations.add_metric([wf, node], float(total or 0))
-                counts.add_metric([wf, node], n)
-            for wf, et, n in session.execute(
-                select(WorkflowExecution.workflow_id, ExecutionEvent.event_type, func.count())
-                .join(WorkflowExecution, WorkflowExecution.id == ExecutionEvent.execution_id)
-                .where(ExecutionEvent.event_type.in_([EventType.NODE_RETRY, EventType.NODE_FAILED]))
-                .group_by(WorkflowExecution.workflow_id, ExecutionEvent.event_type)
-            ):
-                events.add_metric([wf, et.value], n)
-        yield from (executions, durations, counts, events)
+            figures = table_metrics(session)
+        executions = GaugeMetricFamily(
+            "maestro_executions", "Executions in the tables by workflow and status", labels=["workflow_id", "status"]
+        )
+        for (workflow_id, status), n in sorted(figures.executions.items()):
+            executions.add_metric([workflow_id, status], n)
+        durations = HistogramMetricFamily(
+            "maestro_execution_duration_seconds", "Durations of completed executions", labels=["workflow_id"]
+        )
+        bounds = [*(f"{float(b)}" for b in BUCKET_BOUNDS), "+Inf"]
+        for workflow_id, histogram in sorted(figures.durations.items()):
+            durations.add_metric(
+                [workflow_id], list(zip(bounds, histogram.buckets, strict=True)), sum_value=histogram.sum_seconds
+            )
+        labels = ["workflow_id", "node_id"]
+        failures = CounterMetricFamily("maestro_node_failures", "Node states that ended failed", labels=labels)
+        retries = CounterMetricFamily(
+            "maestro_node_retries", "Node attempts beyond the first (retries and re-executions)", labels=labels
+        )
+        node_durations = SummaryMetricFamily(
+            "maestro_node_duration_seconds", "Durations of node states that have one", labels=labels
+        )
+        for key, node in sorted(figures.nodes.items()):
+            failures.add_metric(list(key), node.failures)
+            retries.add_metric(list(key), node.retries)
+            node_durations.add_metric(list(key), count_value=node.duration_count, sum_value=node.duration_sum_seconds)
+        yield from (executions, durations, failures, retries, node_durations)
         value = self.lag()
         if value is not None:
             lag = GaugeMetricFamily("maestro_mirror_lag_seconds", "Age of the oldest Dagster event not yet mirrored")

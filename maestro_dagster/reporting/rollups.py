@@ -13,11 +13,12 @@ rollups are the record from then on. Functions take the caller's session and nev
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, select
+from sqlalchemy import and_, case, delete, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.dialect import percentile, seconds_between, upsert
@@ -128,7 +129,9 @@ def _workflow_rows(session: Session, day: date) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def _node_rows(session: Session, day: date) -> list[dict[str, Any]]:
+def node_aggregates(session: Session, where: Any) -> list[dict[str, Any]]:
+    """Per workflow and node, over the node states of the executions matching ``where``: the columns of
+    ``daily_node_stats`` but ``day``."""
     e, n = WorkflowExecution, NodeState
     result = session.execute(
         select(
@@ -148,24 +151,30 @@ def _node_rows(session: Session, day: date) -> list[dict[str, Any]]:
         )
         .select_from(n)
         .join(e, e.id == n.execution_id)
-        .where(_in_day(day))
+        .where(where)
         .group_by(e.workflow_id, n.node_id)
     ).mappings()
-    return [{"day": day, **row} for row in result]
+    return [dict(row) for row in result]
 
 
-def _bucket_rows(session: Session, day: date) -> list[dict[str, Any]]:
+def bucket_aggregates(session: Session, where: Any) -> dict[str, list[int]]:
+    """Per workflow, over the executions matching ``where``: the cumulative counts of completed executions with a
+    duration <= each of ``BUCKET_BOUNDS``, then of all of them (+Inf)."""
     e = WorkflowExecution
     duration = seconds_between(session, e.started_at, e.completed_at)
     done = and_(e.status == WorkflowStatus.COMPLETED, e.started_at.is_not(None), e.completed_at.is_not(None))
     columns = [_count(and_(done, duration <= bound)).label(f"b{i}") for i, bound in enumerate(BUCKET_BOUNDS)]
     columns.append(_count(done).label(f"b{len(BUCKET_BOUNDS)}"))
-    result = session.execute(select(e.workflow_id, *columns).where(_in_day(day)).group_by(e.workflow_id)).mappings()
+    result = session.execute(select(e.workflow_id, *columns).where(where).group_by(e.workflow_id)).mappings()
+    return {row["workflow_id"]: [row[f"b{i}"] for i in range(len(BUCKET_BOUNDS) + 1)] for row in result}
+
+
+def _bucket_rows(session: Session, day: date) -> list[dict[str, Any]]:
     bounds: list[float | None] = [*BUCKET_BOUNDS, None]
     return [
-        {"day": day, "workflow_id": row["workflow_id"], "bucket": i, "le_seconds": le, "executions": row[f"b{i}"]}
-        for row in result
-        for i, le in enumerate(bounds)
+        {"day": day, "workflow_id": workflow_id, "bucket": i, "le_seconds": le, "executions": count}
+        for workflow_id, counts in bucket_aggregates(session, _in_day(day)).items()
+        for i, (le, count) in enumerate(zip(bounds, counts, strict=True))
     ]
 
 
@@ -173,7 +182,7 @@ def compute_day(session: Session, day: date) -> dict[type, list[dict[str, Any]]]
     """The rollup rows of ``day`` as the raw tables hold them now, per rollup model."""
     return {
         DailyWorkflowStats: _workflow_rows(session, day),
-        DailyNodeStats: _node_rows(session, day),
+        DailyNodeStats: [{"day": day, **row} for row in node_aggregates(session, _in_day(day))],
         DailyDurationBuckets: _bucket_rows(session, day),
     }
 
@@ -259,3 +268,29 @@ def check_day(session: Session, day: date) -> list[str]:
         found = [f"{day}: the rollups were never materialized", *found]
     record_check(session, day, not found)
     return found
+
+
+def day_ranges(days: Iterable[date]) -> list[tuple[datetime, datetime]]:
+    """The UTC ``[start, end)`` ranges that cover ``days``, consecutive days merged into one range."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for day in sorted(set(days)):
+        start, end = day_bounds(day)
+        if ranges and ranges[-1][1] == start:
+            ranges[-1] = (ranges[-1][0], end)
+        else:
+            ranges.append((start, end))
+    return ranges
+
+
+def outside_days(days: Iterable[date]) -> Any:
+    """A condition on ``workflow_executions.created_at``: the execution's day is not one of ``days`` (a few index
+    ranges, as consecutive days are merged)."""
+    ranges = day_ranges(days)
+    if not ranges:
+        return true()
+    return not_(or_(*(and_(WorkflowExecution.created_at >= a, WorkflowExecution.created_at < b) for a, b in ranges)))
+
+
+def materialized_days(session: Session) -> list[date]:
+    """The days whose rollups have been built (``rollup_days.materialized_at``), pruned ones included."""
+    return list(session.scalars(select(RollupDay.day).where(RollupDay.materialized_at.is_not(None))))
