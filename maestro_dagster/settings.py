@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     max_nesting: int = Field(32, validation_alias="MAESTRO_MAX_NESTING", ge=2, le=200)
     max_yaml_values: int = Field(200_000, validation_alias="MAESTRO_MAX_YAML_VALUES", ge=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="MAESTRO_LOG_LEVEL")
+    # Retention (reporting.retention): the opt-in schedule of the ``maestro_retention`` job; unset, it never runs.
+    retention_days: int | None = Field(None, validation_alias="MAESTRO_RETENTION_DAYS", ge=1)
+    retention_cron: str = Field("30 3 * * *", validation_alias="MAESTRO_RETENTION_CRON")
 
     @field_validator("sql_connections_json")
     @classmethod
