@@ -7,6 +7,11 @@ server), not in run workers, and can be turned off (``MAESTRO_SYNC_DEFS_ON_LOAD=
 definition produces no job and never breaks the location; it is visible in ``maestro defs list``. A valid
 definition that still fails to compile (whatever the error) is isolated the same way: marked invalid with a
 ``compile_error`` problem, left out of the location, the other jobs unaffected.
+
+Beside the workflow jobs the location has Maestro's own definitions (``maestro_dagster.assets``): the reporting
+rollups' assets, asset checks, asset jobs and schedule, and retention's jobs and schedules. They are built once per
+repository, without reading any table, and their names win: a workflow whose job name is one of theirs has no job
+(logged).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dagster import JobDefinition, RepositoryData, ResourceDefinition, multi_or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from maestro_dagster.assets import reporting_definitions
 from maestro_dagster.compiler import build_job
 from maestro_dagster.db.models import WorkflowDefinition
 from maestro_dagster.db.repositories import COMPILE_ERROR, RepositoryFactory
@@ -50,6 +56,16 @@ class MaestroRepositoryData(RepositoryData):
         self._synced = False
         self._jobs: dict[str, tuple[str, JobDefinition]] = {}
         self._trigger_defs: tuple[list[Any], list[Any]] | None = None
+        self._reporting_lock = threading.Lock()
+        self._reporting_data: RepositoryData | None = None
+
+    def _reporting(self) -> RepositoryData:
+        """The repository data of ``maestro_dagster.assets``' definitions (built on first use, then kept)."""
+        with self._reporting_lock:
+            if self._reporting_data is None:
+                repository = reporting_definitions().get_repository_def()
+                self._reporting_data = repository._repository_data  # Dagster has no public name for it
+            return self._reporting_data
 
     # -- index ------------------------------------------------------------------------------------
     def _sync_once(self) -> None:
@@ -70,17 +86,22 @@ class MaestroRepositoryData(RepositoryData):
                     WorkflowDefinition.is_valid.is_(True)
                 )
             ).all()
-        return {job_name(workflow_id): (workflow_id, content_hash) for workflow_id, content_hash in rows}
+        index = {job_name(workflow_id): (workflow_id, content_hash) for workflow_id, content_hash in rows}
+        for name in set(index) & set(self._reporting().get_job_names()):
+            log.warning("workflow %s has no job: its job name %s is a reporting job's", index.pop(name)[0], name)
+        return index
 
     def get_job_names(self) -> Sequence[str]:
         with self._lock:
             self._sync_once()
-        return sorted(self._index())
+        return sorted([*self._index(), *self._reporting().get_job_names()])
 
     def has_job(self, job_name: str) -> bool:
-        return job_name in self._index()
+        return self._reporting().has_job(job_name) or job_name in self._index()
 
     def get_job(self, job_name: str) -> JobDefinition:
+        if self._reporting().has_job(job_name):
+            return self._reporting().get_job(job_name)
         with self._lock:
             return self._job(job_name, self._index())
 
@@ -172,7 +193,7 @@ class MaestroRepositoryData(RepositoryData):
                     jobs.append(job)
                 except MaestroError as exc:  # one bad definition never breaks the location (already logged)
                     log.debug("workflow job %s is left out: %s", name, exc.message)
-        return jobs
+        return [*jobs, *self._reporting().get_all_jobs()]
 
     # -- everything else Dagster asks of a repository ----------------------------------------------
     def get_top_level_resources(self) -> Mapping[str, ResourceDefinition]:
@@ -190,7 +211,19 @@ class MaestroRepositoryData(RepositoryData):
         return self._trigger_defs
 
     def get_all_schedules(self) -> Sequence[Any]:
-        return self._triggers()[0]
+        return [*self._triggers()[0], *self._reporting().get_all_schedules()]
+
+    def get_source_assets_by_key(self) -> Mapping[Any, Any]:
+        return self._reporting().get_source_assets_by_key()
+
+    def get_assets_defs_by_key(self) -> Mapping[Any, Any]:
+        return self._reporting().get_assets_defs_by_key()
+
+    def get_asset_checks_defs_by_key(self) -> Mapping[Any, Any]:
+        return self._reporting().get_asset_checks_defs_by_key()
+
+    def get_asset_job_nodes(self) -> Sequence[Any]:
+        return self._reporting().get_asset_job_nodes()
 
     def get_all_sensors(self) -> Sequence[Any]:
         return [maestro_mirror_sensor, maestro_request_errors, *self._triggers()[1]]

@@ -95,6 +95,14 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
     return excinfo.value.code or 0, out, err
 
 
+def _workflow_jobs(names) -> list[str]:
+    """The names that are workflow jobs (the location also has the reporting jobs of ``maestro_dagster.assets``)."""
+    from maestro_dagster.assets import reporting_definitions
+
+    reporting = set(reporting_definitions().get_repository_def().job_names)
+    return sorted(getattr(name, "name", name) for name in names if getattr(name, "name", name) not in reporting)
+
+
 def _stored_ids() -> list[str]:
     with get_db() as session:
         return sorted(session.scalars(select(WorkflowDefinition.id)).all())
@@ -104,7 +112,7 @@ def test_location_lists_exactly_the_valid_jobs(location, defs_dir, capsys):
     repo = location.maestro
     assert repo.name == "maestro"
     jobs = repo.get_all_jobs()
-    assert sorted(job.name for job in jobs) == sorted(["alpha", location.job_name("beta-flow")])
+    assert _workflow_jobs(jobs) == sorted(["alpha", location.job_name("beta-flow")])
     assert sorted(location.compiled) == ["alpha", "beta-flow"]
     assert _stored_ids() == ["alpha", "beta-flow", "delta", "gamma"]
 
@@ -133,7 +141,7 @@ def test_location_lists_exactly_the_valid_jobs(location, defs_dir, capsys):
 
 def test_listing_names_compiles_nothing_and_get_job_compiles_one(location, instance):
     repo = location.maestro
-    assert repo.job_names == sorted(["alpha", location.job_name("beta-flow")])
+    assert _workflow_jobs(repo.job_names) == sorted(["alpha", location.job_name("beta-flow")])
     assert repo.has_job("alpha") and not repo.has_job("gamma")
     assert location.compiled == []
 
@@ -170,26 +178,26 @@ def test_invalid_definition_has_no_job(location):
 def test_sync_on_load_can_be_turned_off(location, monkeypatch):
     monkeypatch.setenv("MAESTRO_SYNC_DEFS_ON_LOAD", "false")
     get_settings.cache_clear()
-    assert location.maestro.job_names == []
-    assert location.maestro.get_all_jobs() == []
+    assert _workflow_jobs(location.maestro.job_names) == []
+    assert _workflow_jobs(location.maestro.get_all_jobs()) == []
     assert _stored_ids() == []
     assert location.compiled == []
 
 
 def test_sync_happens_once_per_process(location, defs_dir):
-    assert len(location.maestro.job_names) == 2
+    assert len(_workflow_jobs(location.maestro.job_names)) == 2
     (defs_dir / "epsilon.yaml").write_text("id: epsilon\nnodes: {a: {}}\n")
     # a later listing does not re-sync the directory (a code location reload does)
-    assert len(location.maestro.job_names) == 2
+    assert len(_workflow_jobs(location.maestro.job_names)) == 2
     assert "epsilon" not in _stored_ids()
 
 
 def test_a_stored_row_that_no_longer_parses_does_not_break_the_location(location):
-    assert len(location.maestro.job_names) == 2
+    assert len(_workflow_jobs(location.maestro.job_names)) == 2
     with get_db() as session:  # as if stored by an older Maestro whose format allowed this schedule name
         row = session.get(WorkflowDefinition, "alpha")
         row.definition = {**row.definition, "schedules": [{"cron": "0 2 * * *", "name": "nightly-run"}]}
-    assert [job.name for job in location.maestro.get_all_jobs()] == [location.job_name("beta-flow")]
+    assert _workflow_jobs(location.maestro.get_all_jobs()) == [location.job_name("beta-flow")]
     with pytest.raises(DefinitionError, match=r"'alpha' \(version 1\) is stored as valid but no longer matches"):
         location.maestro.get_job("alpha")
 
@@ -199,7 +207,7 @@ def test_get_all_jobs_reads_the_index_once(location, monkeypatch):
     reads: list[int] = []
     real_index = data._index
     monkeypatch.setattr(data, "_index", lambda: (reads.append(1), real_index())[1])
-    assert len(data.get_all_jobs()) == 2
+    assert len(_workflow_jobs(data.get_all_jobs())) == 2
     assert len(reads) == 1
     assert sorted(location.compiled) == ["alpha", "beta-flow"]
 
@@ -219,7 +227,7 @@ def test_a_definition_that_cannot_compile_is_isolated_and_marked_invalid(locatio
     repo = location.maestro
     assert "deep" in repo.job_names  # valid as far as validation can tell
     jobs = repo.get_all_jobs()
-    assert sorted(job.name for job in jobs) == sorted(["alpha", location.job_name("beta-flow")])
+    assert _workflow_jobs(jobs) == sorted(["alpha", location.job_name("beta-flow")])
     assert "deep" not in repo.job_names  # marked invalid: no longer listed
     with pytest.raises(NotFoundError):
         repo.get_job("deep")
@@ -268,7 +276,7 @@ def test_a_vanished_executor_module_isolates_only_its_workflow(location, defs_di
     repo = location.maestro
     assert "vanish" in repo.job_names  # validated (and imported) while the module existed
     vanish()
-    assert sorted(job.name for job in repo.get_all_jobs()) == sorted(["alpha", location.job_name("beta-flow")])
+    assert _workflow_jobs(repo.get_all_jobs()) == sorted(["alpha", location.job_name("beta-flow")])
     with get_db() as session:
         errors = session.get(WorkflowDefinition, "vanish").validation_errors
     assert errors[0]["code"] == "compile_error" and "'vanishing_nodes:run'" in errors[0]["message"]

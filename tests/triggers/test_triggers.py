@@ -195,7 +195,7 @@ def test_request_queue_valid_unknown_and_invalid_context(maestro_env):
 def test_repository_lists_triggers_of_valid_definitions(maestro_env):
     spec_of(flow(schedules=[{"cron": "0 * * * *"}], sensors=[{"type": "request_queue"}]), maestro_env)
     data = MaestroRepositoryData()
-    assert [s.name for s in data.get_all_schedules()] == ["flow__schedule_0"]
+    assert [s.name for s in data.get_all_schedules()] == ["flow__schedule_0", "maestro_reporting_rollups"]
     names = {s.name for s in data.get_all_sensors()}
     assert {"maestro_mirror_sensor", REQUEST_ERRORS_SENSOR, "flow__sensor_request_queue_0"} <= names
 
