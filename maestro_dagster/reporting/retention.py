@@ -374,6 +374,8 @@ def apply_retention(
 ) -> RetentionReport:
     """Prune every eligible day before the horizon (see the module docstring), or in a ``dry_run`` say what would
     be removed and change nothing (``runs`` may then be None). ``on_day`` hears of each day as it is done."""
+    if row_budget < 1:
+        raise ValueError(f"row_budget must be at least 1, not {row_budget}")
     horizon = (now or utcnow()) - older_than
     report = RetentionReport(horizon, dry_run)
     with scope() as session:
