@@ -40,7 +40,6 @@ from sqlalchemy import (
     column,
     func,
     null,
-    or_,
     select,
     union_all,
 )
@@ -51,7 +50,7 @@ from maestro_dagster.db.dialect import percentile, seconds_between
 from maestro_dagster.db.models import DailyNodeStats, DailyWorkflowStats, NodeState, RollupDay, WorkflowExecution
 from maestro_dagster.db.types import UTCDateTime
 from maestro_dagster.errors import ValidationError
-from maestro_dagster.reporting.rollups import day_bounds
+from maestro_dagster.reporting.rollups import outside_days
 from maestro_dagster.states import NodeStatus, WorkflowStatus
 
 DEFAULT_SINCE = "7d"
@@ -199,25 +198,14 @@ def pruned_days(session: Session, window: Window) -> tuple[date, ...]:
     return tuple(session.scalars(stmt))
 
 
-def day_ranges(days: tuple[date, ...] | list[date]) -> list[tuple[datetime, datetime]]:
-    """``[start, end)`` ranges covering ``days``, consecutive days merged into one range."""
-    ranges: list[tuple[datetime, datetime]] = []
-    for day in sorted(set(days)):
-        start, end = day_bounds(day)
-        if ranges and ranges[-1][1] == start:
-            ranges[-1] = (ranges[-1][0], end)
-        else:
-            ranges.append((start, end))
-    return ranges
-
-
 def _raw_where(window: Window, pruned: tuple[date, ...]) -> list[Any]:
-    """The raw executions of the window: created in it, of its workflow, outside the pruned days."""
+    """The raw executions of the window: created in it, of its workflow, outside the pruned days (a few
+    ``created_at`` ranges: ``rollups.outside_days``)."""
     created = WorkflowExecution.created_at
     where: list[Any] = [created >= window.start, created < window.end]
     if window.workflow_id is not None:
         where.append(WorkflowExecution.workflow_id == window.workflow_id)
-    where.extend(or_(created < start, created >= end) for start, end in day_ranges(pruned))
+    where.append(outside_days(pruned))
     return where
 
 

@@ -148,18 +148,18 @@ def test_two_consecutive_pruned_days_are_one_excluded_range(report_data):
     summary = queries.summary(s, ALL)
     _prune(s, D1, True)
     _prune(s, D2, True)
-    assert queries.day_ranges([D2, D1]) == [(rollups.day_bounds(D1)[0], rollups.day_bounds(D2)[1])]
+    assert rollups.day_ranges([D2, D1]) == [(rollups.day_bounds(D1)[0], rollups.day_bounds(D2)[1])]
     after = queries.summary(s, ALL)
     assert after.pruned_days == (D1, D2) and _without_p95(after) == _without_p95(summary)
 
 
-def test_day_ranges_merge_consecutive_days():
+def test_pruned_days_are_merged_into_ranges():
     d4 = D2 + timedelta(days=2)
-    assert queries.day_ranges([d4, D1, D2, D1]) == [
+    assert rollups.day_ranges([d4, D1, D2, D1]) == [
         (rollups.day_bounds(D1)[0], rollups.day_bounds(D2)[1]),
         rollups.day_bounds(d4),
     ]
-    assert queries.day_ranges([]) == []
+    assert rollups.day_ranges([]) == []
 
 
 def test_spans_and_ends():
