@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -27,8 +28,10 @@ from dagster import (
     AssetKey,
     AssetSelection,
     AssetSpec,
+    DagsterInstance,
     DailyPartitionsDefinition,
     DefaultScheduleStatus,
+    ExecuteInProcessResult,
     MaterializeResult,
     MetadataValue,
     PreviewWarning,
@@ -171,7 +174,7 @@ def maestro_reporting_rollups_check(context: AssetCheckExecutionContext) -> Iter
             metadata={
                 "day": MetadataValue.text(outcome.day.isoformat()),
                 "difference_count": MetadataValue.int(len(found)),
-                "differences": MetadataValue.md("\n".join(f"- {d}" for d in found[:MAX_LISTED_DIFFERENCES]) or "none"),
+                "differences": MetadataValue.json(found[:MAX_LISTED_DIFFERENCES]),
             },
         )
 
@@ -213,3 +216,52 @@ ASSETS = [maestro_reporting_rollups]
 ASSET_CHECKS = [maestro_reporting_rollups_check]
 JOBS = [rollups_job, check_job]
 SCHEDULES = [maestro_reporting_rollups_schedule]
+
+
+@dataclass(frozen=True)
+class DayRun:
+    """One day's run of the rollup job (or of the check job alone): what the materialization and the check said."""
+
+    day: date
+    run_id: str
+    success: bool
+    metadata: dict[str, Any]  # of the materialization (executions, workflows, nodes, kept); {} for a check run
+    checked: bool  # the check ran (it runs after the materialization, and alone in the check job)
+    differences: dict[str, list[str]]  # per table, as far as the check's metadata lists them (failed tables only)
+    error: str | None = None  # why the run failed
+
+    @property
+    def check_passed(self) -> bool:
+        return self.checked and not self.differences
+
+
+def run_day(instance: DagsterInstance, day: date, *, check_only: bool = False) -> DayRun:
+    """Run the rollup job (``check_only``: the check job) for ``day``'s partition in this process, recorded in
+    ``instance`` as any run is (the Dagster UI shows its materializations and check results)."""
+    from maestro_dagster.assets import reporting_definitions  # the package gathers this module's definitions
+
+    job = reporting_definitions().get_repository_def().get_job(CHECK_JOB_NAME if check_only else JOB_NAME)
+    key = partition_key(day)
+    if check_only:  # a job of checks only has no partitions of its own: the partition is its tag
+        result = job.execute_in_process(instance=instance, tags={"dagster/partition": key}, raise_on_error=False)
+    else:
+        result = job.execute_in_process(instance=instance, partition_key=key, raise_on_error=False)
+    return _day_run(day, result)
+
+
+def _day_run(day: date, result: ExecuteInProcessResult) -> DayRun:
+    metadata: dict[str, Any] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        metadata = {name: value.value for name, value in materialization.metadata.items()}
+    evaluations = result.get_asset_check_evaluations()
+    differences = {
+        evaluation.asset_key.path[-1]: list(evaluation.metadata["differences"].value or [])  # type: ignore[arg-type]
+        for evaluation in evaluations
+        if not evaluation.passed
+    }
+    failures = [event.step_failure_data.error for event in result.get_step_failure_events()]
+    error = next((e.message.strip() for e in failures if e is not None), None)
+    if not result.success and error is None:
+        error = "the run failed; see it in the Dagster UI"
+    return DayRun(day, result.run_id, result.success, metadata, bool(evaluations), differences, error)

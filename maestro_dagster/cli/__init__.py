@@ -26,6 +26,7 @@ from maestro_dagster.cli import dev as dev_cmd
 from maestro_dagster.cli import mirror as mirror_cmd
 from maestro_dagster.cli import report as report_cmd
 from maestro_dagster.cli import retention as retention_cmd
+from maestro_dagster.cli import rollups as rollups_cmd
 from maestro_dagster.cli import run as run_cmd
 from maestro_dagster.cli import triggers as triggers_cmd
 from maestro_dagster.errors import MaestroError
@@ -59,6 +60,7 @@ app.add_typer(defs_cmd.app, name="defs")
 app.add_typer(mirror_cmd.app, name="mirror")
 app.add_typer(report_cmd.app, name="report")
 app.add_typer(retention_cmd.app, name="retention")
+app.add_typer(rollups_cmd.app, name="rollups")
 app.add_typer(triggers_cmd.app, name="triggers")
 app.command("run")(needs_tables(run_cmd.run))
 app.command("resume")(needs_tables(run_cmd.resume))
