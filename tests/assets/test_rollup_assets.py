@@ -184,3 +184,27 @@ def test_the_location_lists_the_assets_checks_jobs_and_schedule(maestro_env):
     assert all(c.partitions_def_snapshot is not None for c in checks)
     assert rollup_assets.SCHEDULE_NAME in {s.name for s in snap.schedules}
     assert "beside" in {j.name for j in snap.job_datas or []}
+
+
+def test_the_schedules_runs_through_the_location_materialize_their_days(maestro_env):
+    """What the daemon does at a tick: the schedule's run requests, each run of the location's own job (the module
+    the code server loads), one partition each, as a backfill from the UI launches them."""
+    from dagster import execute_job
+    from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
+
+    _insert_dataset(maestro_env.settings)
+    ReconstructableJob.get_definition.cache_clear()
+    location = ReconstructableRepository.for_module("maestro_dagster.definitions", "maestro")
+    schedule = location.get_definition().get_schedule_def(rollup_assets.SCHEDULE_NAME)
+    context = build_schedule_context(
+        repository_def=location.get_definition(), scheduled_execution_time=datetime(2026, 10, 3, 0, 30, tzinfo=UTC)
+    )
+    for request in schedule.evaluate_tick(context).run_requests:
+        job = location.get_reconstructable_job(rollup_assets.JOB_NAME)
+        tags = {**request.tags, "dagster/partition": request.partition_key}
+        with execute_job(job, maestro_env.instance, tags=tags) as result:
+            assert result.success
+    assert maestro_env.instance.get_materialized_partitions(KEYS[2]) == {"2026-10-01", "2026-10-02"}
+    assert [r["workflow_id"] for r in _rows(maestro_env.settings, DailyWorkflowStats)] == ["alpha", "beta"]
+    with get_db(maestro_env.settings) as session:
+        assert [s.check_passed for s in session.scalars(select(RollupDay).order_by(RollupDay.day))] == [True, True]
