@@ -233,3 +233,37 @@ def test_killed_after_a_batch_leaves_nothing_half_deleted_and_a_rerun_finishes(m
     (state,) = [r for r in _table(settings, RollupDay) if r["day"] == OLD]
     assert state["pruned_at"] is not None and state["removed_executions"] == 4
     assert {m: _table(settings, m) for m in ROLLUPS} == rolled
+
+
+def test_the_job_prunes_and_its_schedule_exists_only_when_configured(maestro_env, monkeypatch):
+    from dagster import DefaultScheduleStatus, build_schedule_context
+
+    from maestro_dagster.assets import retention as retention_assets
+    from maestro_dagster.settings import get_settings
+
+    settings, instance = maestro_env.settings, maestro_env.instance
+    ids = _run_executions(maestro_env, 2)
+    _move(settings, ids, OLD)
+    _roll_up(settings, OLD)
+    run_ids = _run_ids(settings, ids)
+
+    assert retention_assets.retention_definitions()[1] == []  # MAESTRO_RETENTION_DAYS unset: never by itself
+    unset = retention_assets.retention_job.execute_in_process(instance=instance, raise_on_error=False)
+    assert not unset.success and len(_rows_of(settings, ids)) == 2  # no horizon: nothing deleted
+
+    monkeypatch.setenv("MAESTRO_RETENTION_DAYS", "90")
+    get_settings.cache_clear()
+    (job,), (schedule,) = retention_assets.retention_definitions()
+    assert (schedule.name, schedule.cron_schedule, schedule.job.name) == (
+        "maestro_retention_schedule",
+        "30 3 * * *",
+        job.name,
+    )
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+    with build_schedule_context(instance=instance) as context:
+        (request,) = schedule.evaluate_tick(context).run_requests
+    result = job.execute_in_process(instance=instance, run_config=request.run_config)
+    assert result.success
+    assert _rows_of(settings, ids) == {} and not set(run_ids) & _dagster_runs(instance)
+    messages = [e.message for e in instance.all_logs(result.run_id) if e.user_message]
+    assert any(m.startswith(f"{OLD}: removed 2 execution(s)") for m in messages), messages
