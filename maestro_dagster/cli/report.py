@@ -28,6 +28,10 @@ app = typer.Typer(
 )
 
 
+#: A table column: the row's field, its header, how a value is shown.
+Column = tuple[str, str, Callable[[Any], str]]
+
+
 class Format(StrEnum):
     table = "table"
     json = "json"
@@ -106,7 +110,7 @@ def _emit(
     fmt: Format,
     row_type: type,
     rows: Sequence[Any],
-    columns: list[tuple[str, str, Callable[[Any], str]]],
+    columns: list[Column],
     notes: list[str],
     *,
     left: int,
@@ -152,7 +156,7 @@ def summary(workflow: str | None = WORKFLOW, since: str = SINCE, until: str | No
     with _session() as session:
         report = queries.summary(session, window)
     total = [report.total] if len(report.rows) > 1 else []
-    columns = [
+    columns: list[Column] = [
         ("workflow_id", "WORKFLOW", lambda v: "(total)" if v is None else v),
         ("executions", "EXECUTIONS", str),
         ("completed", "COMPLETED", str),
@@ -177,7 +181,7 @@ def nodes(workflow: str | None = WORKFLOW, since: str = SINCE, until: str | None
     window = _window(since, until, workflow)
     with _session() as session:
         report = queries.nodes(session, window)
-    columns = [
+    columns: list[Column] = [
         ("workflow_id", "WORKFLOW", str),
         ("node_id", "NODE", str),
         ("node_states", "STATES", str),
@@ -210,7 +214,7 @@ def failures(
     window = _window(since, until, workflow)
     with _session() as session:
         report = queries.failures(session, window, limit)
-    columns = [
+    columns: list[Column] = [
         ("failed_at", "FAILED AT (UTC)", _text()),
         ("workflow_id", "WORKFLOW", _text()),
         ("node_id", "NODE", _text()),

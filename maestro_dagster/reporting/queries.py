@@ -234,9 +234,10 @@ def _mean(total: Any, count: Any) -> Any:
     return cast(func.sum(total) / func.nullif(func.sum(count), 0), Float)
 
 
-def _parts(raw: Select[Any], rollup: Select[Any], pruned: tuple[date, ...]) -> Any:
+def _parts(raw: Any, rollup: Any, pruned: tuple[date, ...]) -> Any:
     """The raw part, plus the rollup part when pruned days are in the window, as one subquery."""
-    return (union_all(raw, rollup) if pruned else raw).subquery("parts")
+    both: Any = union_all  # called untyped: mypy 2.4 crashes inferring its overloads' tuple types
+    return (both(raw, rollup) if pruned else raw).subquery("parts")
 
 
 # ---- summary ----------------------------------------------------------------------------------------------
