@@ -149,7 +149,7 @@ def summary(workflow: str | None = WORKFLOW, since: str = SINCE, until: str | No
     """Executions per workflow: by status, success rate, durations.
 
     Success rate = completed / finished (completed, failed, cancelled) executions; average and p95 duration of the
-    completed ones (p95 on PostgreSQL only: "-" on SQLite). The table ends with a total row."""
+    completed ones (p95 on PostgreSQL only: "-" on SQLite). With several workflows the table ends with a total."""
     from maestro_dagster.reporting import queries
 
     window = _window(since, until, workflow)
