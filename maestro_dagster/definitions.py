@@ -10,8 +10,8 @@ definition that still fails to compile (whatever the error) is isolated the same
 
 Beside the workflow jobs the location has Maestro's own definitions (``maestro_dagster.assets``): the reporting
 rollups' assets, asset checks, asset jobs and schedule, and retention's jobs and schedules. They are built once per
-repository, without reading any table, and their names win: a workflow whose job name is one of theirs has no job
-(logged).
+repository when first asked for (a workflow's run worker never asks), without reading any table, and their names
+win: a workflow whose job name is one of ``RESERVED_JOB_NAMES`` has no job (logged).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dagster import JobDefinition, RepositoryData, ResourceDefinition, multi_or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from maestro_dagster.assets import reporting_definitions
+from maestro_dagster.assets import RESERVED_JOB_NAMES, reporting_definitions
 from maestro_dagster.compiler import build_job
 from maestro_dagster.db.models import WorkflowDefinition
 from maestro_dagster.db.repositories import COMPILE_ERROR, RepositoryFactory
@@ -87,7 +87,7 @@ class MaestroRepositoryData(RepositoryData):
                 )
             ).all()
         index = {job_name(workflow_id): (workflow_id, content_hash) for workflow_id, content_hash in rows}
-        for name in set(index) & set(self._reporting().get_job_names()):
+        for name in set(index) & RESERVED_JOB_NAMES:
             log.warning("workflow %s has no job: its job name %s is a reporting job's", index.pop(name)[0], name)
         return index
 
@@ -97,10 +97,12 @@ class MaestroRepositoryData(RepositoryData):
         return sorted([*self._index(), *self._reporting().get_job_names()])
 
     def has_job(self, job_name: str) -> bool:
-        return self._reporting().has_job(job_name) or job_name in self._index()
+        if job_name in RESERVED_JOB_NAMES:  # a workflow's run worker never builds the reporting definitions
+            return self._reporting().has_job(job_name)
+        return job_name in self._index()
 
     def get_job(self, job_name: str) -> JobDefinition:
-        if self._reporting().has_job(job_name):
+        if job_name in RESERVED_JOB_NAMES:
             return self._reporting().get_job(job_name)
         with self._lock:
             return self._job(job_name, self._index())

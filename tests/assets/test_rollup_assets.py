@@ -165,10 +165,15 @@ def test_the_location_lists_the_assets_checks_jobs_and_schedule(maestro_env):
     from maestro_dagster.definitions import MaestroRepositoryData
 
     maestro_env.add_definition(definition("beside", {"only": echo(output={})}))
+    maestro_env.add_definition(definition(rollup_assets.JOB_NAME, {"only": echo(output={})}))  # a name taken
+    worker = MaestroRepositoryData()
+    assert worker.get_job("beside").name == "beside"
+    assert worker._reporting_data is None  # a workflow's run worker never builds the reporting definitions
     data = MaestroRepositoryData()
     assert {"beside", rollup_assets.JOB_NAME, rollup_assets.CHECK_JOB_NAME, "__ASSET_JOB"} <= set(data.get_job_names())
     assert data.has_job(rollup_assets.JOB_NAME) and data.has_job("beside")
-    assert data.get_job(rollup_assets.JOB_NAME).partitions_def == rollup_assets.PARTITIONS
+    assert data.get_job(rollup_assets.JOB_NAME).partitions_def == rollup_assets.PARTITIONS  # the reporting job wins
+    assert sorted(data.get_job_names()).count(rollup_assets.JOB_NAME) == 1
     assert rollup_assets.SCHEDULE_NAME in [s.name for s in data.get_all_schedules()]
     assert set(data.get_assets_defs_by_key()) == set(KEYS)
     assert {k.name for k in data.get_asset_checks_defs_by_key()} == {rollup_assets.CHECK_NAME}
