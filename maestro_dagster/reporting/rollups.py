@@ -37,7 +37,7 @@ from maestro_dagster.states import NodeStatus, WorkflowStatus
 #: Upper bounds (seconds) of the duration histogram's buckets; a last bucket (``le_seconds`` NULL) is +Inf.
 BUCKET_BOUNDS: tuple[float, ...] = (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 10800, 21600, 86400)
 _UNFINISHED = (WorkflowStatus.PENDING, WorkflowStatus.RUNNING, WorkflowStatus.PAUSED)
-_KEYS = {
+_KEYS: dict[Any, tuple[str, ...]] = {
     DailyWorkflowStats: ("workflow_id",),
     DailyNodeStats: ("workflow_id", "node_id"),
     DailyDurationBuckets: ("workflow_id", "bucket"),
@@ -178,7 +178,7 @@ def _bucket_rows(session: Session, day: date) -> list[dict[str, Any]]:
     ]
 
 
-def compute_day(session: Session, day: date) -> dict[type, list[dict[str, Any]]]:
+def compute_day(session: Session, day: date) -> dict[Any, list[dict[str, Any]]]:
     """The rollup rows of ``day`` as the raw tables hold them now, per rollup model."""
     return {
         DailyWorkflowStats: _workflow_rows(session, day),
