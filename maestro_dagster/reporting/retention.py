@@ -130,8 +130,8 @@ class RetentionReport:
 
     @property
     def incomplete(self) -> list[DayOutcome]:
-        """Eligible days not completely removed (executions resumed while the day was being pruned)."""
-        return [d for d in self.days if d.refused is None and d.kept]
+        """Days pruned but not completely (executions resumed while the day was being pruned); none in a dry run."""
+        return [d for d in self.days if d.refused is None and d.kept and not self.dry_run]
 
 
 def rebuild_fix(day: date) -> str:
