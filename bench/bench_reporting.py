@@ -2,16 +2,16 @@
 retention and the mirror lag beside it, a ``/metrics`` scrape.
 
 A fresh PostgreSQL database is migrated and filled by SQL (``generate_series``): 100,000 executions of 20 workflows
-over two UTC days (50,000 a day), 10 node states each (1,000,000) and 50 events each (5,000,000), one Dagster run
-row each. Then, in one run:
+over three UTC days (2,000 with 500 events each, then 50,000 and 48,000), 10 node states each (1,000,000) and
+5,000,000 events in all, one Dagster run row each. Then, in one run:
 1. every view query a report or a dashboard uses and the seed's four monitoring queries, over the raw rows; the
-   rollup queries (after both days are rolled up); one execution's nodes and timeline: median of ``--reps``;
-2. materializing one day's rollups (50,000 executions) and checking them;
+   rollup queries (after every day is rolled up); one execution's nodes and timeline: median of ``--reps``;
+2. materializing each day's rollups (the largest: 50,000 executions) and checking them;
 3. ``/metrics`` (the API app in this process, its TablesCollector; rollups present, so only the raw rows of days not
    rolled up are read);
-4. retention of the first day (2,500,000 events) in its batches, while a real ``maestro run linear-100
-   --in-process`` on the same database is mirrored: the lag (first seen by a 20 ms poller - the Dagster event's
-   timestamp) of each of its events.
+4. retention of the first day (1,000,000 events, 2,000 Dagster run ids to delete) in its batches, while a real
+   ``maestro run linear-100 --in-process`` on the same database is mirrored: the lag (first seen by a 20 ms poller
+   - the Dagster event's timestamp) of each of its events.
 
 Usage: ``.venv/bin/python bench/bench_reporting.py [--postgres URL] [--reps 5] [--write]`` (alone on the machine).
 """
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _benchdoc import write_sections  # noqa: E402
 
 SECTION = "SQL reporting at scale (PostgreSQL)"
-DAY1, DAY2 = date(2026, 9, 1), date(2026, 9, 2)
+DAY0, DAY1, DAY2 = date(2026, 8, 31), date(2026, 9, 1), date(2026, 9, 2)
 EXECUTIONS, NODES, EVENTS, WORKFLOWS = 100_000, 10, 50, 20
 PYTHON = sys.executable
 
@@ -73,9 +73,9 @@ GENERATE = [
        SELECT 'x' || i, 'w' || lpad((i % :workflows)::text, 2, '0'), 1,
               CASE WHEN i % 25 = 0 THEN 'failed' WHEN i % 97 = 0 THEN 'cancelled' ELSE 'completed' END,
               :nodes, :nodes, 0, 100.0, t, t, t + interval '1 second', t + (1 + i % 300) * interval '1 second'
-       FROM generate_series(0, :executions - 1) AS i,
-            LATERAL (SELECT timestamptz '2026-09-01 00:00:00+00' + (i / :per_day) * interval '1 day'
-                            + (i % :per_day) * (86000.0 / :per_day) * interval '1 second' AS t) AS s""",
+       FROM generate_series(:offset, :offset + :count - 1) AS i,
+            LATERAL (SELECT CAST(:day AS timestamptz) + (i - :offset) * (86000.0 / :count) * interval '1 second'
+                     AS t) AS s""",
     """INSERT INTO execution_runs (run_id, execution_id, kind, status, trigger, last_storage_id, mirror_complete,
         created_at, updated_at)
        SELECT 'r' || i, 'x' || i, 'initial', 'completed', 'api', 0, true, now(), now()
@@ -96,12 +96,13 @@ GENERATE = [
                    WHEN i % 25 = 0 AND k = 20 THEN 'node_failed' WHEN k % 2 = 1 THEN 'node_started'
                    ELSE 'node_completed' END,
               'n' || (k % 10), NULL,
-              CASE WHEN i % 25 = 0 AND k = 20 THEN '{"error": "bad value", "error_type": "ValueError", "attempts": 1}'
+              CASE WHEN i % 25 = 0 AND k = 20
+                   THEN CAST('{"error": "bad value", "error_type": "ValueError", "attempts": 1}' AS json)
                    ELSE NULL END,
-              timestamptz '2026-09-01 00:00:00+00' + (i / :per_day) * interval '1 day'
-                  + (i % :per_day) * (86000.0 / :per_day) * interval '1 second' + k * interval '10 ms',
+              CAST(:day AS timestamptz) + (i - :offset) * (86000.0 / :count) * interval '1 second'
+                  + k * interval '10 ms',
               'r' || i, k + 1, 0
-       FROM generate_series(0, :executions - 1) AS i, generate_series(0, :events - 1) AS k""",
+       FROM generate_series(:offset, :offset + :count - 1) AS i, generate_series(0, :events - 1) AS k""",
 ]
 
 RAW_QUERIES = {
@@ -113,15 +114,15 @@ RAW_QUERIES = {
     "report_executions, one workflow, one day": "SELECT * FROM report_executions WHERE workflow_id = 'w03' "
     "AND created_at >= '2026-09-02' AND created_at < '2026-09-03'",
     "report_failures, latest 20": "SELECT * FROM report_failures ORDER BY failed_at DESC LIMIT 20",
-    "one execution: report_executions row": "SELECT * FROM report_executions WHERE execution_id = 'x777'",
-    "one execution: its nodes": "SELECT * FROM node_states WHERE execution_id = 'x777'",
-    "one execution: its timeline": "SELECT * FROM execution_events WHERE execution_id = 'x777' ORDER BY timestamp",
+    "one execution: report_executions row": "SELECT * FROM report_executions WHERE execution_id = :eid",
+    "one execution: its nodes": "SELECT * FROM node_states WHERE execution_id = :eid",
+    "one execution: its timeline": "SELECT * FROM execution_events WHERE execution_id = :eid ORDER BY timestamp",
 }
 ROLLUP_QUERIES = {
     "rollups: summary per workflow over the days": "SELECT workflow_id, SUM(executions), SUM(completed), "
     "100.0 * SUM(completed) / NULLIF(SUM(completed + failed + cancelled), 0), "
     "SUM(duration_sum_seconds) / NULLIF(SUM(duration_count), 0) FROM daily_workflow_stats "
-    "WHERE day BETWEEN '2026-09-01' AND '2026-09-02' GROUP BY workflow_id",
+    "WHERE day BETWEEN '2026-08-31' AND '2026-09-02' GROUP BY workflow_id",
     "rollups: node failure rate over the days": "SELECT workflow_id, node_id, "
     "100.0 * SUM(failed) / NULLIF(SUM(completed + failed), 0) FROM daily_node_stats GROUP BY workflow_id, node_id",
     "rollups: success rate per day": "SELECT day, 100.0 * SUM(completed) / NULLIF(SUM(completed + failed + "
@@ -203,6 +204,14 @@ def main() -> None:
     args = parser.parse_args()
     load_before = os.getloadavg()
     with database(args.postgres) as url, tempfile.TemporaryDirectory() as tmp:
+        # Day 0 (retention's): executions with 500 events each, 1,000,000 events at full size; days 1 and 2: the
+        # rest, half each, with as many events as make 5,000,000 in all.
+        n0 = args.executions // 50
+        n1 = args.executions // 2
+        n2 = args.executions - n0 - n1
+        per = (EVENTS * args.executions - 500 * n0) // (n1 + n2)
+        segments = [(DAY0, 0, n0, 500), (DAY1, n0, n1, per), (DAY2, n0 + n1, n2, per)]
+        eid = {"eid": f"x{n0 + 7}"}
         home = Path(tmp)
         (home / "defs").mkdir()
         (home / "dagster").mkdir()
@@ -213,7 +222,7 @@ def main() -> None:
         from maestro_dagster.db.session import get_db
         from maestro_dagster.defs_store import store_definition
         from maestro_dagster.instance import get_instance
-        from maestro_dagster.reporting import retention, rollups
+        from maestro_dagster.reporting import queries, retention, rollups
         from maestro_dagster.settings import get_settings
 
         settings = get_settings()
@@ -223,9 +232,12 @@ def main() -> None:
         started = time.perf_counter()
         with engine.begin() as conn:
             for stmt in GENERATE:
-                params = {"workflows": WORKFLOWS, "executions": args.executions, "per_day": args.executions // 2,
-                          "nodes": NODES, "events": EVENTS}  # fmt: skip
-                conn.execute(text(stmt), {k: v for k, v in params.items() if f":{k}" in stmt})
+                for day, offset, count, events in segments if ":offset" in stmt else [(None, 0, 0, 0)]:
+                    params = {
+                        **{"workflows": WORKFLOWS, "executions": args.executions, "nodes": NODES},
+                        **{"day": f"{day} 00:00:00+00", "offset": offset, "count": count, "events": events},
+                    }
+                    conn.execute(text(stmt), {k: v for k, v in params.items() if f":{k}" in stmt})
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
         progress(f"generated in {time.perf_counter() - started:.0f} s")
@@ -237,14 +249,28 @@ def main() -> None:
         def query(sql: str) -> Callable[[], Any]:
             def run() -> Any:
                 with engine.connect() as conn:
-                    return conn.execute(text(sql)).all()
+                    return conn.execute(text(sql), eid if ":eid" in sql else {}).all()
 
             return run
 
+        window = queries.Window(datetime(2026, 8, 31, tzinfo=UTC), datetime(2026, 9, 3, tzinfo=UTC))
+
+        def reports(label: str) -> dict[str, float]:
+            out = {}
+            for name, fn in (("summary", queries.summary), ("nodes", queries.nodes), ("failures", queries.failures)):
+
+                def run(fn: Callable[..., Any] = fn) -> None:
+                    with get_db(settings) as session:
+                        fn(session, window)
+
+                out[f"maestro report {name} (3 days, {label})"] = timed(run, args.reps)
+            return out
+
         raw = {name: timed(query(sql), args.reps) for name, sql in RAW_QUERIES.items()}
+        raw.update(reports("raw rows"))
         progress(f"raw queries: {raw}")
         rollup_times = []
-        for day in (DAY1, DAY2):
+        for day in (DAY0, DAY1, DAY2):
             begun = time.perf_counter()
             with get_db(settings, immediate=True) as session:
                 result = rollups.rebuild_day(session, day)
@@ -279,14 +305,15 @@ def main() -> None:
 
         def prune() -> tuple[Any, float]:
             begun = time.perf_counter()
-            now = datetime(2026, 9, 3, tzinfo=UTC)
+            now = datetime(2026, 9, 2, tzinfo=UTC)  # older than 1 day: day 0 only
             report = retention.apply_retention(scope, instance, older_than=timedelta(days=1), now=now)
             return report, time.perf_counter() - begun
 
         (report, prune_seconds), lags = lag_during(env, engine, prune)
+        rolled.update(reports("day 0 from its rollups"))
         baseline_lags = lag_during(env, engine, lambda: None)[1]
         instance.dispose()
-        removed = report.total()
+        removed = report.total
         engine.dispose()
     load_after = os.getloadavg()
     lines = [
@@ -294,8 +321,8 @@ def main() -> None:
         "",
         f"`.venv/bin/python bench/bench_reporting.py --reps {args.reps} --executions {args.executions} --write`: "
         f"a fresh PostgreSQL database filled by SQL with {counts['workflow_executions']:,} executions of "
-        f"{WORKFLOWS} workflows over two UTC days "
-        f"({args.executions // 2:,} a day), {counts['node_states']:,} node states and "
+        f"{WORKFLOWS} workflows over three UTC days ({n0:,} with 500 events each on {DAY0}, {n1:,} on {DAY1}, "
+        f"{n2:,} on {DAY2}, {per} events each), {counts['node_states']:,} node states and "
         f"{counts['execution_events']:,} events; "
         f"medians of {args.reps}; {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"load average {load_before[0]:.2f} before and {load_after[0]:.2f} after.",
@@ -309,8 +336,8 @@ def main() -> None:
     lines += [f"| {d} | {n:,} | {b:.2f} s | {c:.2f} s | {len(f)} |" for d, n, b, c, f in rollup_times]
     lines += [
         "",
-        f"- `/metrics` scrape (TablesCollector, both days rolled up): {scrape_time * 1000:.1f} ms.",
-        f"- Retention of {DAY1} (`apply_retention`, its default batches): removed {removed.executions:,} executions, "
+        f"- `/metrics` scrape (TablesCollector, every day rolled up): {scrape_time * 1000:.1f} ms.",
+        f"- Retention of {DAY0} (`apply_retention`, its default batches): removed {removed.executions:,} executions, "
         f"{removed.node_states:,} node states, {removed.events:,} events in {prune_seconds:.1f} s "
         f"({removed.events / prune_seconds:,.0f} events/s).",
         f"- Mirror lag of a `maestro run linear-100 --in-process` on the same database during it: p50 "
