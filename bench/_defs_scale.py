@@ -48,7 +48,8 @@ maestro.load_all_definitions()
 t3 = time.perf_counter()
 reply = serialize_value(RepositorySnap.from_def(maestro, defer_snapshots=True))
 t4 = time.perf_counter()
-jobs = len(maestro.get_all_jobs())
+from maestro_dagster.assets import RESERVED_JOB_NAMES
+jobs = len([job for job in maestro.get_all_jobs() if job.name not in RESERVED_JOB_NAMES])  # the workflows' jobs
 print(json.dumps({"imports": t1 - t0, "definitions_import": t2 - t1, "sync": spent["sync"],
                   "load_all": t3 - t2 - spent["sync"], "snapshot": t4 - t3, "jobs": jobs, "reply_bytes": len(reply)}))
 """
