@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format demo dev clean
+.PHONY: setup test lint format demo dev clean ui ui-check
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,19 @@ demo: setup
 	@echo "  SELECT id, status, progress_percent FROM workflow_executions ORDER BY created_at DESC LIMIT 5;"
 	@echo "  SELECT node_id, status, attempt_count, duration_seconds, quality_score FROM node_states WHERE execution_id = '<id>';"
 	@echo "  SELECT id, event_type, node_id, timestamp FROM execution_events WHERE execution_id = '<id>' ORDER BY id;"
+
+# The web UI (ui/, built with Node 20 + npm into maestro_dagster/api/ui_dist, which ships in the package: users
+# never need Node). `ui-check` fails when the shipped build is not what ui/ builds now (.ci/run runs it).
+UI_NPM := cd ui && npm ci --no-audit --no-fund --loglevel=error
+
+ui:
+	$(UI_NPM) && npm run build
+
+ui-check:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  ( $(UI_NPM) && npx tsc --noEmit && npx vite build --logLevel error --outDir "$$tmp" --emptyOutDir ) && \
+	  if diff -r "$$tmp" maestro_dagster/api/ui_dist >/dev/null; then echo "the shipped UI build is current"; \
+	  else echo "maestro_dagster/api/ui_dist is stale: run \`make ui\` and commit it" >&2; diff -r "$$tmp" maestro_dagster/api/ui_dist | head -20 >&2; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .maestro_home .pytest_cache .ruff_cache

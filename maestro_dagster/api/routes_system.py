@@ -21,8 +21,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from sqlalchemy import select
 
 from maestro_dagster import __version__
+from maestro_dagster.api.auth import Principal
 from maestro_dagster.api.dagster_client import DagsterGateway
-from maestro_dagster.api.deps import gateway_of, settings_of
+from maestro_dagster.api.deps import gateway_of, settings_of, viewer
 from maestro_dagster.api.routing import GuardedRoute
 from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import bounded_pool, get_db, ping_within
@@ -120,6 +121,13 @@ def _within(future: Future, deadline: float, what: str) -> Any:
     except Exception as exc:
         log.warning("%s: %s", what, exc)
     return None
+
+
+@router.get("/api/me")
+def me(principal: Principal = Depends(viewer), settings: Settings = Depends(settings_of)) -> dict[str, Any]:
+    """Who the caller is: the token's name and role (what the UI shows and which buttons it draws; the server
+    checks every call's role all the same); ``open`` in ``MAESTRO_API_OPEN`` mode."""
+    return {"name": principal.name, "role": principal.role, "open": settings.api_open}
 
 
 @router.get("/health/live")

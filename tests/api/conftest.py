@@ -28,6 +28,7 @@ from maestro_dagster.settings import Settings, get_settings
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item, call):
     report = yield
+    setattr(item, f"rep_{report.when}", report)  # for fixtures that act on a failure (the UI's screenshots)
     if report.failed:
         stack = getattr(item, "funcargs", {}).get("api_stack")
         if isinstance(stack, ApiStack):

@@ -1,0 +1,100 @@
+"""The web UI in a real browser: Debian's Chromium, headless, driven by Python Playwright, against the API served
+on SQLite and PostgreSQL. Signing in keeps the token in the tab only, the workflows list and its search, a
+workflow's DAG drawn and laid out, and a hostile name shown as text. Every failed test saves a screenshot (its path
+is in the test's report); no page may break its Content-Security-Policy."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from _served import DEFINITION, TOKENS
+from playwright.sync_api import Page, expect, sync_playwright
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+HOSTILE = "<img src=x onerror=alert(1)>"
+TIMEOUT_MS = 60_000  # two cores shared with everything else: generous bounds
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert shutil.which("chromium"), "Chromium is not installed: `apt-get install -y chromium` (.ci/run does it)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, served, request, tmp_path):
+    context = browser.new_context(base_url=served.url)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.problems = problems  # type: ignore[attr-defined]
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        shot = tmp_path / f"{request.node.name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        report.sections.append(("screenshot", str(shot)))
+    context.close()
+
+
+def _sign_in(page: Page, role: str = "viewer") -> None:
+    page.goto("/ui/")
+    page.get_by_label("API token").fill(TOKENS[role])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("who")).to_contain_text(f"({role})")
+
+
+def test_sign_in_list_search_and_a_workflow_graph(page, served):
+    served.store()
+    served.store({**DEFINITION, "id": "other", "name": "Other flow"})
+    page.goto("/ui/")
+    expect(page.get_by_label("API token")).to_be_visible()  # no token yet: the sign-in form
+    page.get_by_label("API token").fill("not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("not accepted")
+    _sign_in(page)
+    assert TOKENS["viewer"] not in page.url
+    stored = page.evaluate("() => [sessionStorage.getItem('maestro.token'), localStorage.length, document.cookie]")
+    assert stored == [TOKENS["viewer"], 0, ""]  # the tab only: no localStorage, no cookie
+    table = page.get_by_test_id("workflows")
+    expect(table.get_by_role("link", name="served")).to_be_visible()
+    expect(table.get_by_role("link", name="other")).to_be_visible()
+    page.get_by_label("Search workflows").fill("other")
+    expect(table.get_by_role("link", name="served")).to_have_count(0)
+    page.get_by_label("Search workflows").fill("")
+    table.get_by_role("link", name="served").click()
+    expect(page.get_by_test_id("workflow-id")).to_have_text("served")
+    a, b = page.get_by_test_id("node-a"), page.get_by_test_id("node-b")
+    expect(a).to_be_visible()
+    expect(b).to_be_visible()
+    expect(a).to_contain_text("noop")
+    box_a, box_b = a.bounding_box(), b.bounding_box()
+    assert box_a and box_b and box_b["x"] > box_a["x"] + box_a["width"] / 2  # laid out left to right: a -> b
+    expect(page.locator(".react-flow__edge")).to_have_count(1)
+    page.reload()  # the token survives a reload of the tab
+    expect(page.get_by_test_id("node-a")).to_be_visible()
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_a_hostile_name_is_shown_as_text(page, served):
+    served.store({**DEFINITION, "id": "hostile", "name": HOSTILE})
+    _sign_in(page)
+    expect(page.get_by_test_id("workflows").get_by_text(HOSTILE, exact=True)).to_be_visible()
+    page.get_by_role("link", name="hostile").click()
+    expect(page.get_by_role("heading", name=HOSTILE)).to_be_visible()
+    assert page.locator("img").count() == 0
+    assert page.problems == []  # type: ignore[attr-defined]  # no alert, no CSP violation, no page error
+
+
+def test_signing_out_forgets_the_token(page):
+    _sign_in(page)
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_label("API token")).to_be_visible()
+    assert page.evaluate("() => sessionStorage.getItem('maestro.token')") is None

@@ -1,0 +1,54 @@
+"""The web UI under ``/ui`` as ``maestro api`` serves it (SQLite and PostgreSQL): the shipped build with a strict
+Content-Security-Policy and no inline script, every client route answered by the page, nothing outside the build
+reachable through a crafted path, and ``/api/me`` telling the page who the caller is."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from maestro_dagster.api.ui import UI_DIST
+
+ASSETS = re.compile(r'(?:src|href)="(/ui/assets/[^"]+)"')
+
+
+def test_the_page_is_served_with_a_strict_policy(served):
+    page = httpx.get(f"{served.url}/ui", timeout=30)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    for directive in ("default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'"):
+        assert directive in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.text), "an inline script would need unsafe-inline"
+    assets = ASSETS.findall(page.text)
+    assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
+    for asset in assets:
+        answer = httpx.get(f"{served.url}{asset}", timeout=30)
+        assert answer.status_code == 200 and answer.content == (UI_DIST / asset.removeprefix("/ui/")).read_bytes()
+        assert "immutable" in answer.headers["cache-control"]
+        assert answer.headers["content-security-policy"] == csp
+
+
+@pytest.mark.parametrize("path", ["/ui/", "/ui/workflows/served", "/ui/executions/x?y=1"])
+def test_every_client_route_is_the_page(served, path):
+    answer = httpx.get(f"{served.url}{path}", timeout=30)
+    assert answer.status_code == 200 and answer.content == (UI_DIST / "index.html").read_bytes()
+
+
+@pytest.mark.parametrize(
+    "path", ["/ui/%2e%2e/%2e%2e/%2e%2e/pyproject.toml", "/ui/..%2F..%2Fui.py", "/ui/assets/%2e%2e/%2e%2e/ui.py"]
+)
+def test_a_crafted_path_never_reaches_a_file_outside_the_build(served, path):
+    # the attack: read the package's (or the machine's) files through the UI's static route
+    answer = httpx.get(f"{served.url}{path}", timeout=30)
+    assert answer.status_code in (200, 404)
+    assert b"import" not in answer.content and b"[project]" not in answer.content
+
+
+def test_api_me_names_the_caller_and_its_role(served):
+    for role in ("viewer", "operator", "admin"):
+        me = served.client(role).get("/api/me")
+        assert me.status_code == 200 and me.json() == {"name": f"{role}-bot", "role": role, "open": False}
+    assert served.client(None).get("/api/me").status_code == 401
