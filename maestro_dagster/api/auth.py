@@ -82,14 +82,27 @@ def query_token(conn: HTTPConnection) -> str | None:
     return None
 
 
+BEARER_SUBPROTOCOL = "maestro.bearer"  # a browser's WebSocket: ``new WebSocket(url, ["maestro.bearer", token])``
+
+
+def subprotocol_token(conn: HTTPConnection) -> str | None:
+    """The token a browser offers as the WebSocket subprotocol after ``maestro.bearer`` (a browser can set no
+    header on a WebSocket, and the token must not be in the URL, where logs and history keep it)."""
+    offered = [p.strip() for p in conn.headers.get("sec-websocket-protocol", "").split(",")]
+    if len(offered) >= 2 and offered[0] == BEARER_SUBPROTOCOL and offered[1]:
+        return offered[1]
+    return None
+
+
 def bearer(conn: HTTPConnection) -> str | None:
-    """The token of a call: the ``Authorization: Bearer`` header; on a WebSocket, else ``?token=``."""
+    """The token of a call: the ``Authorization: Bearer`` header; on a WebSocket, else the ``maestro.bearer``
+    subprotocol, else ``?token=``."""
     header = conn.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
     if conn.scope["type"] == "websocket":
-        return query_token(conn)
+        return subprotocol_token(conn) or query_token(conn)
     return None
 
 

@@ -2,7 +2,8 @@
 
 Messages are ``{id, type, timestamp, workflow_id, execution_id, node_id, message, data}``; ``?after=<id>``
 resumes after a reconnect with nothing lost (without it, an execution stream starts at its first event and a
-workflow stream at the next one). Any text from the client gets ``{type: "pong"}``. Events are read from the
+workflow stream at the next one); a browser authenticates with the subprotocols ``["maestro.bearer", <token>]``
+(``auth.subprotocol_token``). Any text from the client gets ``{type: "pong"}``. Events are read from the
 database, so a client of any API instance sees executions started anywhere: PostgreSQL ``LISTEN/NOTIFY``
 (the mirror notifies ``maestro_events`` on commit) wakes the streams at once; SQLite streams poll
 (``MAESTRO_API_POLL_SECONDS``, 0.5 s).
@@ -21,7 +22,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
-from maestro_dagster.api.auth import authorize_async
+from maestro_dagster.api.auth import BEARER_SUBPROTOCOL, authorize_async, subprotocol_token
 from maestro_dagster.api.queries import events_after
 from maestro_dagster.api.schemas import MAX_BIGINT
 from maestro_dagster.db.models import ExecutionEvent
@@ -123,7 +124,8 @@ async def _stream(websocket: WebSocket, *, execution_id: str | None = None, work
     except (MaestroError, ValueError) as exc:
         await websocket.close(code=POLICY_VIOLATION, reason=str(getattr(exc, "message", exc))[:120])
         return
-    await websocket.accept()
+    # a browser that sent its token as the subprotocol gets that subprotocol named back, as the protocol requires
+    await websocket.accept(subprotocol=BEARER_SUBPROTOCOL if subprotocol_token(websocket) else None)
     send_lock = asyncio.Lock()
     wake = asyncio.Event()
     notifier: Notifier = app.state.notifier

@@ -6,10 +6,15 @@ is in the test's report); no page may break its Content-Security-Policy."""
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 
 import pytest
 from _served import DEFINITION, TOKENS
 from playwright.sync_api import Page, expect, sync_playwright
+from sqlalchemy import update
+
+from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
+from maestro_dagster.db.session import get_db
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -98,3 +103,70 @@ def test_signing_out_forgets_the_token(page):
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_label("API token")).to_be_visible()
     assert page.evaluate("() => sessionStorage.getItem('maestro.token')") is None
+
+
+def _execution(settings, execution_id: str = "exec_served_live", status: str = "running") -> None:
+    """An execution of ``served`` (a -> b) in the tables, as the mirror writes one (no Dagster here)."""
+    with get_db(settings) as session:
+        session.add(WorkflowExecution(id=execution_id, workflow_id="served", workflow_version=1, status=status,
+                                      total_nodes=2, started_at=datetime.now(UTC)))  # fmt: skip
+        session.flush()
+        for node_id in ("a", "b"):
+            session.add(NodeState(execution_id=execution_id, node_id=node_id, status="pending", node_type="custom"))
+        session.add(ExecutionRun(run_id=f"{execution_id}-run", execution_id=execution_id, status=status))
+
+
+def _mirror(settings, execution_id: str, storage_id: int, event: str, node_id: str | None, status: str) -> None:
+    """One mirrored event and the state it leads to, committed together (as the mirror does)."""
+    with get_db(settings) as session:
+        session.add(ExecutionEvent(execution_id=execution_id, event_type=event, node_id=node_id,
+                                   dagster_run_id=f"{execution_id}-run", dagster_storage_id=storage_id))  # fmt: skip
+        if node_id is not None:
+            session.execute(
+                update(NodeState)
+                .where(NodeState.execution_id == execution_id, NodeState.node_id == node_id)
+                .values(status=status, attempt_count=1)
+            )
+        else:
+            session.execute(update(WorkflowExecution).where(WorkflowExecution.id == execution_id).values(status=status))
+
+
+def test_an_execution_follows_its_events_live_without_a_reload(page, served):
+    served.store()
+    _execution(served.settings)
+    _sign_in(page, "operator")
+    page.goto("/ui/executions/exec_served_live")
+    a, b = page.get_by_test_id("node-a"), page.get_by_test_id("node-b")
+    expect(a).to_have_attribute("data-status", "pending")
+    page.evaluate("() => { window.__loaded = true; }")  # gone if the page reloads
+    expect(page.get_by_role("button", name="Cancel")).to_be_visible()  # an operator may cancel a running one
+    steps = [("node_started", "a", "running"), ("node_completed", "a", "completed"),
+             ("node_started", "b", "running"), ("node_completed", "b", "completed")]  # fmt: skip
+    for storage_id, (event, node_id, status) in enumerate(steps, start=1):
+        _mirror(served.settings, "exec_served_live", storage_id, event, node_id, status)
+        expect(page.get_by_test_id(f"node-{node_id}")).to_have_attribute("data-status", status)
+    _mirror(served.settings, "exec_served_live", 5, "workflow_completed", None, "completed")
+    expect(page.get_by_test_id("execution-status")).to_have_text("completed")
+    expect(page.get_by_test_id("event-count")).to_have_text("5")  # every event shown once
+    expect(b).to_have_attribute("data-status", "completed")
+    assert page.evaluate("() => window.__loaded") is True
+    a.click()
+    expect(page.get_by_test_id("node-detail")).to_contain_text("attempt(s) 1")
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_a_viewer_sees_no_mutating_button_and_a_forged_call_is_refused(page, served):
+    served.store()
+    _execution(served.settings, "exec_served_failed", status="failed")
+    _sign_in(page, "viewer")
+    page.goto("/ui/executions/exec_served_failed")
+    expect(page.get_by_test_id("execution-status")).to_have_text("failed")
+    labelled = [t for t in page.get_by_role("button").all_text_contents() if t.strip()]  # the graph's zoom icons aside
+    assert labelled == ["Sign out"]
+    # the forged call the page would not offer: the server refuses the viewer's token
+    status = page.evaluate(
+        """async (token) => (await fetch('/api/executions/exec_served_failed/resume',
+            {method: 'POST', headers: {Authorization: 'Bearer ' + token}})).status""",
+        TOKENS["viewer"],
+    )
+    assert status == 403

@@ -4,10 +4,12 @@ reachable through a crafted path, and ``/api/me`` telling the page who the calle
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
 import pytest
+from _served import TOKENS
 
 from maestro_dagster.api.ui import UI_DIST
 
@@ -52,3 +54,23 @@ def test_api_me_names_the_caller_and_its_role(served):
         me = served.client(role).get("/api/me")
         assert me.status_code == 200 and me.json() == {"name": f"{role}-bot", "role": role, "open": False}
     assert served.client(None).get("/api/me").status_code == 401
+
+
+def test_a_browser_websocket_authenticates_by_subprotocol(served):
+    # a browser cannot set a header on a WebSocket, and the token must stay out of the URL
+    from websockets.exceptions import ConnectionClosed, InvalidStatus
+    from websockets.sync.client import connect
+
+    url = served.ws_url("/ws/workflow/served")
+    with connect(url, subprotocols=["maestro.bearer", TOKENS["viewer"]], open_timeout=30) as ws:
+        assert ws.subprotocol == "maestro.bearer"
+        ws.send("ping")
+        assert json.loads(ws.recv(timeout=30))["type"] == "pong"
+    try:
+        with connect(url, subprotocols=["maestro.bearer", "not-a-token"], open_timeout=30) as ws:
+            ws.recv(timeout=30)
+        raise AssertionError("an unknown token was let in")
+    except ConnectionClosed as closed:
+        assert closed.rcvd is not None and closed.rcvd.code == 1008
+    except InvalidStatus as refused:
+        assert refused.response.status_code == 403

@@ -2,6 +2,8 @@
 import { useCallback, useEffect, useState } from "react";
 import { Link, Route, Routes } from "react-router-dom";
 import { api, ApiError, Me, setToken, token } from "./api";
+import { ExecutionPage } from "./ExecutionPage";
+import { ExecutionsPage } from "./ExecutionsPage";
 import { WorkflowPage } from "./WorkflowPage";
 import { WorkflowsPage } from "./WorkflowsPage";
 
@@ -35,6 +37,7 @@ export function App() {
         <Link to="/" className="brand">Maestro</Link>
         <nav>
           <Link to="/">Workflows</Link>
+          <Link to="/executions">Executions</Link>
         </nav>
         <span className="who" data-testid="who">
           {me.name} ({me.role})
@@ -54,6 +57,8 @@ export function App() {
         <Routes>
           <Route path="/" element={<WorkflowsPage />} />
           <Route path="/workflows/:workflowId" element={<WorkflowPage me={me} />} />
+          <Route path="/executions" element={<ExecutionsPage />} />
+          <Route path="/executions/:executionId" element={<ExecutionPage me={me} />} />
           <Route path="*" element={<p>No such page.</p>} />
         </Routes>
       </main>

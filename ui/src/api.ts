@@ -72,3 +72,77 @@ const RANK: Record<Me["role"], number> = { viewer: 0, operator: 1, admin: 2 };
 export function allows(me: Me | null, role: Me["role"]): boolean {
   return me !== null && RANK[me.role] >= RANK[role];
 }
+
+export interface NodeState {
+  node_id: string;
+  node_type: string | null;
+  status: string;
+  attempt_count: number;
+  duration: number | null;
+  outputs: Record<string, unknown> | null;
+  error: string | null;
+  error_type: string | null;
+}
+
+export interface Run {
+  run_id: string;
+  kind: string;
+  status: string;
+}
+
+export interface Execution {
+  execution_id: string;
+  workflow_id: string;
+  workflow_version: number | null;
+  status: string;
+  progress_percent: number;
+  node_states: NodeState[];
+  runs: Run[];
+  error_message: string | null;
+  error_node_id: string | null;
+}
+
+export interface ExecutionSummary {
+  execution_id: string;
+  workflow_id: string;
+  status: string;
+  progress_percent: number;
+  created_at: string;
+}
+
+export interface StreamEvent {
+  id: number;
+  type: string;
+  node_id: string | null;
+  message: string | null;
+}
+
+/** The events of an execution as they are mirrored, over the WebSocket, reconnecting with ?after= the last id
+ * seen so that nothing is missed; the token goes as the subprotocol, never in the URL. Returns a stop function. */
+export function streamEvents(executionId: string, onEvent: (event: StreamEvent) => void): () => void {
+  let after = 0;
+  let socket: WebSocket | null = null;
+  let stopped = false;
+  let retry: number | undefined;
+  const open = () => {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const url = `${scheme}://${location.host}/ws/executions/${encodeURIComponent(executionId)}?after=${after}`;
+    const bearer = token();
+    socket = bearer ? new WebSocket(url, ["maestro.bearer", bearer]) : new WebSocket(url);
+    socket.onmessage = (message) => {
+      const event = JSON.parse(message.data) as StreamEvent;
+      if (typeof event.id !== "number" || event.id <= after) return;
+      after = event.id;
+      onEvent(event);
+    };
+    socket.onclose = () => {
+      if (!stopped) retry = window.setTimeout(open, 1000);
+    };
+  };
+  open();
+  return () => {
+    stopped = true;
+    window.clearTimeout(retry);
+    socket?.close();
+  };
+}
