@@ -9,20 +9,22 @@ an ``Authorization`` header to the API, which checks every call's role as it alw
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 router = APIRouter(tags=["ui"], include_in_schema=False)
 UI_DIST = Path(__file__).resolve().parent / "ui_dist"
-# No inline script or style element, no eval, nothing from another origin; the API and its WebSocket are same-origin.
+# No inline script, no eval, nothing from another origin; the API and its WebSocket are same-origin. Style
+# elements only with the page's nonce: the editor (CodeMirror) adds its own with it (``<meta name="csp-nonce">``).
 CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; img-src 'self' data:; "
+    "font-src 'self'; "
     "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 HEADERS = {
-    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
@@ -38,6 +40,19 @@ def _file(path: str) -> Path | None:
     return candidate
 
 
+def _headers(nonce: str) -> dict[str, str]:
+    return {**HEADERS, "Content-Security-Policy": CSP.format(nonce=nonce)}
+
+
+def _page(index: Path) -> Response:
+    """``index.html`` with a fresh nonce for this answer, named in its policy and in a meta tag for the editor."""
+    nonce = secrets.token_urlsafe(18)
+    html = index.read_text(encoding="utf-8").replace(
+        "<head>", f'<head>\n    <meta name="csp-nonce" content="{nonce}" />', 1
+    )
+    return HTMLResponse(html, headers={**_headers(nonce), "Cache-Control": "no-store"})
+
+
 @router.get("/ui")
 @router.get("/ui/{path:path}")
 def ui(path: str = "") -> Response:
@@ -46,11 +61,11 @@ def ui(path: str = "") -> Response:
         return JSONResponse(
             {"error": "ui_not_built", "message": "The web UI is not built in this installation: run `make ui`."},
             status_code=404,
-            headers=HEADERS,
+            headers=_headers(secrets.token_urlsafe(18)),
         )
     found = _file(path) if path else None
-    if found is None:
-        return FileResponse(index, media_type="text/html", headers={**HEADERS, "Cache-Control": "no-cache"})
+    if found is None or found.name == "index.html":
+        return _page(index)
     immutable = found.parent.name == "assets"  # Vite's hashed file names: a new build has new names
     cache = "public, max-age=31536000, immutable" if immutable else "no-cache"
-    return FileResponse(found, headers={**HEADERS, "Cache-Control": cache})
+    return FileResponse(found, headers={**_headers(secrets.token_urlsafe(18)), "Cache-Control": cache})

@@ -5,6 +5,7 @@ is in the test's report); no page may break its Content-Security-Policy."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime
 
@@ -170,3 +171,55 @@ def test_a_viewer_sees_no_mutating_button_and_a_forged_call_is_refused(page, ser
         TOKENS["viewer"],
     )
     assert status == 403
+
+
+def _replace_value(page: Page, line: str, value: str, nth: int = 0) -> None:
+    """Type ``value`` over the last word of the ``nth`` line reading ``line`` (its value), key by key."""
+    found = page.locator(".cm-line").filter(has_text=re.compile(rf"^\s*{re.escape(line)}$"))
+    (found.last if nth < 0 else found.nth(nth)).click()
+    page.keyboard.press("End")
+    page.keyboard.press("Control+Shift+ArrowLeft")
+    page.keyboard.type(value)
+    key = line.split(":")[0]
+    expect(
+        page.locator(".cm-line").filter(has_text=re.compile(rf"^\s*{re.escape(key)}: {re.escape(value)}$")).first
+    ).to_be_visible()
+
+
+def test_edit_yaml_see_the_error_on_its_line_and_node_fix_and_save(page, served):
+    served.store()
+    _sign_in(page, "admin")
+    page.goto("/ui/workflows/served")
+    page.get_by_role("link", name="Edit YAML").click()
+    editor = page.locator(".cm-content")
+    lines = editor.locator(".cm-line")
+    expect(editor).to_contain_text("executor: noop")
+    texts = [t.strip() for t in lines.all_inner_texts()]  # the lines from the top (the first screen)
+    b = texts.index("b:", texts.index("nodes:"))
+    line = b + 1 + next(i for i, t in enumerate(texts[b + 1 :], start=1) if t.startswith("executor:"))
+    _replace_value(page, "executor: noop", "no_such_executor", nth=1)  # node b's
+    page.get_by_role("button", name="Validate").click()
+    problems = page.get_by_test_id("problems")
+    expect(problems).to_contain_text(f"line {line}: nodes.b.executor")  # on the executor's line
+    expect(page.get_by_test_id("node-b")).to_have_class(re.compile(r"\bhas-error\b"))
+    expect(page.get_by_test_id("node-a")).not_to_have_class(re.compile(r"\bhas-error\b"))
+    expect(page.locator(".cm-lint-marker-error")).to_have_count(1)
+    page.get_by_role("button", name="Save").click()  # the server refuses the invalid definition too
+    expect(page.get_by_test_id("notice")).to_contain_text("Not saved")
+    _replace_value(page, "executor: no_such_executor", "noop")
+    _replace_value(page, "description: null", "fixed", nth=-1)  # node b's (the last)
+    page.get_by_role("button", name="Save").click()
+    # stored; this server has no Dagster behind it to reload, and the page says so
+    expect(page.get_by_test_id("notice")).to_contain_text("Saved; Dagster was not told yet")
+    detail = served.client("viewer").get("/api/workflows/served").json()
+    assert detail["version"] == 2 and detail["definition"]["nodes"]["b"]["description"] == "fixed"
+    # a duplicate key, refused on its line before any server call (YAML would silently keep the last one)
+    page.locator(".cm-line").first.click()  # into the editor (Save took the focus), then to its top
+    page.keyboard.press("Control+Home")
+    page.locator(".cm-line").filter(has_text=re.compile(r"^name: served$")).click()
+    page.keyboard.press("Home")
+    page.keyboard.press("Control+Shift+ArrowRight")  # the key `name`
+    page.keyboard.type("id")
+    expect(problems).to_contain_text("Map keys must be unique")
+    expect(problems).to_contain_text("line 2")  # the second `id`, where `name` was
+    assert page.problems == []  # type: ignore[attr-defined]

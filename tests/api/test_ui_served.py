@@ -23,6 +23,10 @@ def test_the_page_is_served_with_a_strict_policy(served):
     for directive in ("default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'"):
         assert directive in csp
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    nonce = re.search(r"'nonce-([^']+)'", csp)
+    assert nonce and f'<meta name="csp-nonce" content="{nonce.group(1)}"' in page.text  # for the editor's styles
+    again = httpx.get(f"{served.url}/ui", timeout=30).headers["content-security-policy"]
+    assert again != csp  # a fresh nonce per answer
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.text), "an inline script would need unsafe-inline"
     assets = ASSETS.findall(page.text)
     assert any(a.endswith(".js") for a in assets) and any(a.endswith(".css") for a in assets)
@@ -30,13 +34,13 @@ def test_the_page_is_served_with_a_strict_policy(served):
         answer = httpx.get(f"{served.url}{asset}", timeout=30)
         assert answer.status_code == 200 and answer.content == (UI_DIST / asset.removeprefix("/ui/")).read_bytes()
         assert "immutable" in answer.headers["cache-control"]
-        assert answer.headers["content-security-policy"] == csp
+        assert answer.headers["content-security-policy"].startswith("default-src 'self'")
 
 
 @pytest.mark.parametrize("path", ["/ui/", "/ui/workflows/served", "/ui/executions/x?y=1"])
 def test_every_client_route_is_the_page(served, path):
     answer = httpx.get(f"{served.url}{path}", timeout=30)
-    assert answer.status_code == 200 and answer.content == (UI_DIST / "index.html").read_bytes()
+    assert answer.status_code == 200 and '<div id="root"></div>' in answer.text
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 // The shell: who is signed in (GET /api/me), the sign-in form, the navigation and the pages.
 import { useCallback, useEffect, useState } from "react";
 import { Link, Route, Routes } from "react-router-dom";
-import { api, ApiError, Me, setToken, token } from "./api";
+import { allows, api, ApiError, Me, setToken, token } from "./api";
+import { EditPage } from "./EditPage";
 import { ExecutionPage } from "./ExecutionPage";
 import { ExecutionsPage } from "./ExecutionsPage";
 import { WorkflowPage } from "./WorkflowPage";
@@ -38,6 +39,7 @@ export function App() {
         <nav>
           <Link to="/">Workflows</Link>
           <Link to="/executions">Executions</Link>
+          {allows(me, "admin") && <Link to="/new">New workflow</Link>}
         </nav>
         <span className="who" data-testid="who">
           {me.name} ({me.role})
@@ -57,6 +59,8 @@ export function App() {
         <Routes>
           <Route path="/" element={<WorkflowsPage />} />
           <Route path="/workflows/:workflowId" element={<WorkflowPage me={me} />} />
+          <Route path="/workflows/:workflowId/edit" element={<EditPage />} />
+          <Route path="/new" element={<EditPage />} />
           <Route path="/executions" element={<ExecutionsPage />} />
           <Route path="/executions/:executionId" element={<ExecutionPage me={me} />} />
           <Route path="*" element={<p>No such page.</p>} />

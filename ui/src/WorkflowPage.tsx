@@ -1,7 +1,7 @@
 // A workflow: its DAG (``Dag``), its validation errors on the page and on their nodes, its latest executions.
 import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { api, ExecutionSummary, Me, WorkflowDetail } from "./api";
+import { allows, api, ExecutionSummary, Me, WorkflowDetail } from "./api";
 import { Dag } from "./Dag";
 
 export function WorkflowPage({ me }: { me: Me }) {
@@ -30,6 +30,11 @@ export function WorkflowPage({ me }: { me: Me }) {
         <span data-testid="workflow-id">{detail.workflow_id}</span> · version {detail.version} ·{" "}
         {detail.valid ? "valid" : "invalid"} · {detail.type} · signed in as {me.role}
       </p>
+      {allows(me, "admin") && (
+        <div className="actions">
+          <Link to={`/workflows/${encodeURIComponent(detail.workflow_id)}/edit`}>Edit YAML</Link>
+        </div>
+      )}
       {detail.errors.length > 0 && (
         <ul className="errors" data-testid="errors">
           {detail.errors.map((e, i) => (
