@@ -120,6 +120,7 @@ def _versions(session: Session, workflow_id: str) -> list[WorkflowVersion]:
             errors=v.validation_errors or [],
             source=v.source,
             created_at=v.created_at,
+            definition=v.definition,
         )
         for v in repos.workflow.list_versions(workflow_id)
     ]

@@ -41,6 +41,7 @@ class WorkflowVersion(BaseModel):
     errors: list[dict[str, Any]]
     source: str | None
     created_at: datetime
+    definition: dict[str, Any] | None = Field(None, description="The content stored as this version")
 
 
 class ValidationResponse(BaseModel):

@@ -223,3 +223,31 @@ def test_edit_yaml_see_the_error_on_its_line_and_node_fix_and_save(page, served)
     expect(problems).to_contain_text("Map keys must be unique")
     expect(problems).to_contain_text("line 2")  # the second `id`, where `name` was
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_diff_two_versions_and_restore_one(page, served):
+    served.store()  # version 1: a -> b, both noop
+    changed = {**DEFINITION, "nodes": {"a": {"executor": "noop"}, "b": {"executor": "echo"}}}
+    served.store(changed)  # version 2: b echoes
+    _sign_in(page, "admin")
+    page.goto("/ui/workflows/served")
+    diff = page.get_by_test_id("diff")
+    expect(diff.locator("tr.diff-removed")).to_contain_text(["executor: noop"])
+    expect(diff.locator("tr.diff-added")).to_contain_text(["executor: echo"])
+    page.get_by_role("button", name="Restore version 1").click()
+    expect(page.get_by_test_id("versions-notice")).to_contain_text("Version 1 restored")
+    versions = served.client("viewer").get("/api/workflows/served/versions").json()
+    by_number = {v["version"]: v for v in versions}
+    assert sorted(by_number) == [1, 2, 3] and by_number[3]["content_hash"] == by_number[1]["content_hash"]
+    expect(page.get_by_test_id("versions")).to_contain_text("version 3")
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_a_viewer_can_compare_versions_but_not_restore(page, served):
+    served.store()
+    served.store({**DEFINITION, "name": "renamed"})
+    _sign_in(page, "viewer")
+    page.goto("/ui/workflows/served")
+    expect(page.get_by_test_id("diff").locator("tr.diff-added")).to_contain_text(["name: renamed"])
+    expect(page.get_by_role("button", name=re.compile("Restore"))).to_have_count(0)
+    expect(page.get_by_role("link", name="Edit YAML")).to_have_count(0)

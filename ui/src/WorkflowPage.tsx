@@ -3,6 +3,7 @@ import { useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { allows, api, ExecutionSummary, Me, WorkflowDetail } from "./api";
 import { Dag } from "./Dag";
+import { Versions } from "./Versions";
 
 export function WorkflowPage({ me }: { me: Me }) {
   const { workflowId = "" } = useParams();
@@ -10,11 +11,12 @@ export function WorkflowPage({ me }: { me: Me }) {
   const [executions, setExecutions] = useState<ExecutionSummary[]>([]);
   const [error, setError] = useState<string | null>(null);
 
+  const [reloads, setReloads] = useState(0);
   useEffect(() => {
     const id = encodeURIComponent(workflowId);
     api<WorkflowDetail>(`/api/workflows/${id}`).then(setDetail, (exc) => setError(String(exc.message)));
     api<ExecutionSummary[]>(`/api/executions?workflow_id=${id}&limit=20`).then(setExecutions, () => setExecutions([]));
-  }, [workflowId]);
+  }, [workflowId, reloads]);
 
   const errors = useMemo(
     () => new Map((detail?.errors ?? []).filter((e) => e.node_id).map((e) => [e.node_id as string, e.message])),
@@ -46,6 +48,11 @@ export function WorkflowPage({ me }: { me: Me }) {
         </ul>
       )}
       <Dag specs={detail.definition.nodes ?? {}} edges={detail.edges} errors={errors} />
+      <Versions
+        workflowId={detail.workflow_id}
+        canRestore={allows(me, "admin")}
+        onRestored={() => setReloads((n) => n + 1)}
+      />
       <h2>Latest executions</h2>
       <ul data-testid="executions">
         {executions.map((e) => (

@@ -146,3 +146,11 @@ export function streamEvents(executionId: string, onEvent: (event: StreamEvent) 
     socket?.close();
   };
 }
+
+export interface WorkflowVersion {
+  version: number;
+  content_hash: string;
+  valid: boolean;
+  created_at: string;
+  definition: Record<string, unknown> | null;
+}
