@@ -39,6 +39,8 @@ demo: setup
 	@echo "  SELECT id, status, progress_percent FROM workflow_executions ORDER BY created_at DESC LIMIT 5;"
 	@echo "  SELECT node_id, status, attempt_count, duration_seconds, quality_score FROM node_states WHERE execution_id = '<id>';"
 	@echo "  SELECT id, event_type, node_id, timestamp FROM execution_events WHERE execution_id = '<id>' ORDER BY id;"
+	@echo
+	@echo "Web UI: \`MAESTRO_API_OPEN=true $(BIN)/maestro api\` (local only: no token), then open http://127.0.0.1:8000/ui"
 
 # The web UI (ui/, built with Node 20 + npm into maestro_dagster/api/ui_dist, which ships in the package: users
 # never need Node). `ui-check` fails when the shipped build is not what ui/ builds now (.ci/run runs it).
