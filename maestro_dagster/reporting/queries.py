@@ -47,11 +47,11 @@ from sqlalchemy import table as sql_table
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.dialect import percentile, seconds_between
-from maestro_dagster.db.models import DailyNodeStats, DailyWorkflowStats, NodeState, RollupDay, WorkflowExecution
+from maestro_dagster.db.models import DailyNodeStats, DailyWorkflowStats, RollupDay, WorkflowExecution
 from maestro_dagster.db.types import UTCDateTime
 from maestro_dagster.errors import ValidationError
-from maestro_dagster.reporting.rollups import outside_days
-from maestro_dagster.states import NodeStatus, WorkflowStatus
+from maestro_dagster.reporting.rollups import count_where, node_select, outside_days
+from maestro_dagster.states import WorkflowStatus
 
 DEFAULT_SINCE = "7d"
 _SPAN = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
@@ -216,10 +216,6 @@ def _rollup_where(model: Any, window: Window, pruned: tuple[date, ...]) -> list[
     return where
 
 
-def _count(condition: Any) -> Any:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 def _total(expr: Any) -> Any:
     """The sum of a count over the parts (an integer on both databases: PostgreSQL's SUM of bigint is numeric)."""
     return cast(func.coalesce(func.sum(expr), 0), BigInteger)
@@ -251,11 +247,11 @@ def summary_select(session: Session, window: Window, pruned: tuple[date, ...], b
     raw = select(
         *([e.workflow_id.label("workflow_id")] if by_workflow else []),
         func.count().label("executions"),
-        _count(e.status == WorkflowStatus.COMPLETED).label("completed"),
-        _count(e.status == WorkflowStatus.FAILED).label("failed"),
-        _count(e.status == WorkflowStatus.CANCELLED).label("cancelled"),
-        _count(e.status.in_(_UNFINISHED)).label("unfinished"),
-        _count(done).label("duration_count"),
+        count_where(e.status == WorkflowStatus.COMPLETED).label("completed"),
+        count_where(e.status == WorkflowStatus.FAILED).label("failed"),
+        count_where(e.status == WorkflowStatus.CANCELLED).label("cancelled"),
+        count_where(e.status.in_(_UNFINISHED)).label("unfinished"),
+        count_where(done).label("duration_count"),
         func.coalesce(func.sum(case((done, duration))), 0.0).label("duration_sum_seconds"),
         func.max(case((done, duration))).label("duration_max_seconds"),
         percentile(session, 0.95, duration, done).label("p95_duration_seconds"),
@@ -301,28 +297,7 @@ _NODE_COUNTS = ("node_states", "completed", "failed", "skipped", "blocked", "att
 
 def nodes_select(session: Session, window: Window, pruned: tuple[date, ...]) -> Select[Any]:
     """The per-node SELECT: one row per workflow and node."""
-    e, n = WorkflowExecution, NodeState
-    raw = (
-        select(
-            e.workflow_id.label("workflow_id"),
-            n.node_id.label("node_id"),
-            func.count().label("node_states"),
-            _count(n.status == NodeStatus.COMPLETED).label("completed"),
-            _count(n.status == NodeStatus.FAILED).label("failed"),
-            _count(n.status == NodeStatus.SKIPPED).label("skipped"),
-            _count(n.status == NodeStatus.BLOCKED).label("blocked"),
-            func.coalesce(func.sum(n.attempt_count), 0).label("attempts"),
-            func.coalesce(func.sum(case((n.attempt_count > 1, n.attempt_count - 1), else_=0)), 0).label("retries"),
-            func.count(n.duration_seconds).label("duration_count"),
-            func.coalesce(func.sum(n.duration_seconds), 0.0).label("duration_sum_seconds"),
-            func.count(n.quality_score).label("quality_count"),
-            func.coalesce(func.sum(n.quality_score), 0.0).label("quality_sum"),
-        )
-        .select_from(n)
-        .join(e, e.id == n.execution_id)
-        .where(*_raw_where(window, pruned))
-        .group_by(e.workflow_id, n.node_id)
-    )
+    raw = node_select(and_(*_raw_where(window, pruned)))
     d = DailyNodeStats
     rollup = (
         select(

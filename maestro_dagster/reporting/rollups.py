@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, not_, or_, select, true
+from sqlalchemy import Select, and_, case, delete, func, not_, or_, select, true
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.dialect import percentile, seconds_between, upsert
@@ -67,7 +67,8 @@ def _in_day(day: date) -> Any:
     return and_(WorkflowExecution.created_at >= start, WorkflowExecution.created_at < end)
 
 
-def _count(condition: Any) -> Any:
+def count_where(condition: Any) -> Any:
+    """The number of the group's rows matching ``condition`` (0, never NULL, for an empty group)."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
@@ -79,11 +80,11 @@ def _workflow_rows(session: Session, day: date) -> list[dict[str, Any]]:
         select(
             e.workflow_id,
             func.count().label("executions"),
-            _count(e.status == WorkflowStatus.COMPLETED).label("completed"),
-            _count(e.status == WorkflowStatus.FAILED).label("failed"),
-            _count(e.status == WorkflowStatus.CANCELLED).label("cancelled"),
-            _count(e.status.in_(_UNFINISHED)).label("unfinished"),
-            _count(done).label("duration_count"),
+            count_where(e.status == WorkflowStatus.COMPLETED).label("completed"),
+            count_where(e.status == WorkflowStatus.FAILED).label("failed"),
+            count_where(e.status == WorkflowStatus.CANCELLED).label("cancelled"),
+            count_where(e.status.in_(_UNFINISHED)).label("unfinished"),
+            count_where(done).label("duration_count"),
             func.coalesce(func.sum(case((done, duration))), 0.0).label("duration_sum_seconds"),
             func.max(case((done, duration))).label("duration_max_seconds"),
             percentile(session, 0.5, duration, done).label("duration_p50_seconds"),
@@ -97,10 +98,10 @@ def _workflow_rows(session: Session, day: date) -> list[dict[str, Any]]:
     nodes = session.execute(
         select(
             e.workflow_id,
-            _count(n.status == NodeStatus.COMPLETED).label("nodes_completed"),
-            _count(n.status == NodeStatus.FAILED).label("nodes_failed"),
-            _count(n.status == NodeStatus.SKIPPED).label("nodes_skipped"),
-            _count(n.status == NodeStatus.BLOCKED).label("nodes_blocked"),
+            count_where(n.status == NodeStatus.COMPLETED).label("nodes_completed"),
+            count_where(n.status == NodeStatus.FAILED).label("nodes_failed"),
+            count_where(n.status == NodeStatus.SKIPPED).label("nodes_skipped"),
+            count_where(n.status == NodeStatus.BLOCKED).label("nodes_blocked"),
             func.coalesce(func.sum(n.attempt_count), 0).label("node_attempts"),
             func.coalesce(func.sum(case((n.attempt_count > 1, n.attempt_count - 1), else_=0)), 0).label("node_retries"),
         )
@@ -129,19 +130,19 @@ def _workflow_rows(session: Session, day: date) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
-def node_aggregates(session: Session, where: Any) -> list[dict[str, Any]]:
+def node_select(where: Any) -> Select[Any]:
     """Per workflow and node, over the node states of the executions matching ``where``: the columns of
-    ``daily_node_stats`` but ``day``."""
+    ``daily_node_stats`` but ``day`` (the one definition of them: the rollups and ``maestro report nodes``)."""
     e, n = WorkflowExecution, NodeState
-    result = session.execute(
+    return (
         select(
-            e.workflow_id,
-            n.node_id,
+            e.workflow_id.label("workflow_id"),
+            n.node_id.label("node_id"),
             func.count().label("node_states"),
-            _count(n.status == NodeStatus.COMPLETED).label("completed"),
-            _count(n.status == NodeStatus.FAILED).label("failed"),
-            _count(n.status == NodeStatus.SKIPPED).label("skipped"),
-            _count(n.status == NodeStatus.BLOCKED).label("blocked"),
+            count_where(n.status == NodeStatus.COMPLETED).label("completed"),
+            count_where(n.status == NodeStatus.FAILED).label("failed"),
+            count_where(n.status == NodeStatus.SKIPPED).label("skipped"),
+            count_where(n.status == NodeStatus.BLOCKED).label("blocked"),
             func.coalesce(func.sum(n.attempt_count), 0).label("attempts"),
             func.coalesce(func.sum(case((n.attempt_count > 1, n.attempt_count - 1), else_=0)), 0).label("retries"),
             func.count(n.duration_seconds).label("duration_count"),
@@ -153,8 +154,12 @@ def node_aggregates(session: Session, where: Any) -> list[dict[str, Any]]:
         .join(e, e.id == n.execution_id)
         .where(where)
         .group_by(e.workflow_id, n.node_id)
-    ).mappings()
-    return [dict(row) for row in result]
+    )
+
+
+def node_aggregates(session: Session, where: Any) -> list[dict[str, Any]]:
+    """``node_select(where)``'s rows."""
+    return [dict(row) for row in session.execute(node_select(where)).mappings()]
 
 
 def bucket_aggregates(session: Session, where: Any) -> dict[str, list[int]]:
@@ -163,8 +168,8 @@ def bucket_aggregates(session: Session, where: Any) -> dict[str, list[int]]:
     e = WorkflowExecution
     duration = seconds_between(session, e.started_at, e.completed_at)
     done = and_(e.status == WorkflowStatus.COMPLETED, e.started_at.is_not(None), e.completed_at.is_not(None))
-    columns = [_count(and_(done, duration <= bound)).label(f"b{i}") for i, bound in enumerate(BUCKET_BOUNDS)]
-    columns.append(_count(done).label(f"b{len(BUCKET_BOUNDS)}"))
+    columns = [count_where(and_(done, duration <= bound)).label(f"b{i}") for i, bound in enumerate(BUCKET_BOUNDS)]
+    columns.append(count_where(done).label(f"b{len(BUCKET_BOUNDS)}"))
     result = session.execute(select(e.workflow_id, *columns).where(where).group_by(e.workflow_id)).mappings()
     return {row["workflow_id"]: [row[f"b{i}"] for i in range(len(BUCKET_BOUNDS) + 1)] for row in result}
 
