@@ -9,6 +9,10 @@ by PostgreSQL ``LISTEN/NOTIFY``. ``api`` (function-scoped) points this test proc
 
 ``served`` (function-scoped, SQLite and PostgreSQL) is lighter: the app in a uvicorn thread of this process on a
 fresh migrated database, with no Dagster behind it (``_served``).
+
+``browser`` (module-scoped: Playwright's sync API holds an event loop that tests using asyncio must not meet) is
+headless Chromium; ``pages`` (function-scoped) opens pages on a base URL and saves a screenshot of each when the
+test fails (``_browser``).
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from collections.abc import Iterator
 
 import pytest
 from _api_stack import ApiStack
+from _browser import Pages, launch
 from _procs import free_port, serving
 from _served import MAX_BODY, TOKENS_SETTING, Served, serve
+from playwright.sync_api import Browser
 
 from maestro_dagster.db.session import dispose_engines
 from maestro_dagster.instance import PG_URL_ENV
@@ -68,3 +74,17 @@ def served(db: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     get_settings.cache_clear()
     with serve(get_settings()) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with launch() as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def pages(browser: Browser, request: pytest.FixtureRequest, tmp_path) -> Iterator[Pages]:
+    """Pages for this test (``pages.open(base_url)``); a failed test gets a screenshot of each in its report."""
+    opened = Pages(browser, request, tmp_path)
+    yield opened
+    opened.close()

@@ -6,48 +6,22 @@ is in the test's report); no page may break its Content-Security-Policy."""
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import UTC, datetime
 
 import pytest
 from _served import DEFINITION, TOKENS
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
 from maestro_dagster.db.models import ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.session import get_db
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 HOSTILE = "<img src=x onerror=alert(1)>"
-TIMEOUT_MS = 60_000  # two cores shared with everything else: generous bounds
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert shutil.which("chromium"), "Chromium is not installed: `apt-get install -y chromium` (.ci/run does it)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
-def page(browser, served, request, tmp_path):
-    context = browser.new_context(base_url=served.url)
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    page.problems = problems  # type: ignore[attr-defined]
-    yield page
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        shot = tmp_path / f"{request.node.name}.png"
-        page.screenshot(path=str(shot), full_page=True)
-        report.sections.append(("screenshot", str(shot)))
-    context.close()
+def page(pages, served):
+    return pages.open(served.url)
 
 
 def _sign_in(page: Page, role: str = "viewer") -> None:
