@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from maestro_dagster.api.artifact_files import Download, download_of, downloadable, not_this_executions
 from maestro_dagster.api.schemas import (
     ArtifactResponse,
     EventResponse,
@@ -118,6 +122,7 @@ def event_response(event: ExecutionEvent, workflow_id: str) -> EventResponse:
         node_id=event.node_id,
         message=event.message,
         data=event.data,
+        run_id=event.dagster_run_id,
     )
 
 
@@ -143,9 +148,12 @@ def events_after(
     return [event_response(event, wf) for event, wf in rows]
 
 
-def artifacts_of(session: Session, execution_id: str) -> list[ArtifactResponse]:
+def artifacts_of(session: Session, execution_id: str, roots: Sequence[Path]) -> list[ArtifactResponse]:
+    """The execution's artifacts, each saying whether it is ``downloadable`` under ``roots``
+    (``artifact_files``)."""
     return [
         ArtifactResponse(
+            id=a.id,
             node_id=a.node_id,
             artifact_type=a.artifact_type,
             name=a.name,
@@ -155,6 +163,7 @@ def artifacts_of(session: Session, execution_id: str) -> list[ArtifactResponse]:
             size_bytes=a.size_bytes,
             sha256=a.sha256,
             created_at=a.created_at,
+            downloadable=downloadable(a, roots),
         )
         for a in RepositoryFactory(session).artifact.list_by_execution(execution_id)
     ]
@@ -182,5 +191,15 @@ def execution_events(session: Session, ref: str, after: int, limit: int) -> list
     return events_after(session, execution_id=find_execution(session, ref).id, after=after, limit=limit)
 
 
-def execution_artifacts(session: Session, ref: str) -> list[ArtifactResponse]:
-    return artifacts_of(session, find_execution(session, ref).id)
+def execution_artifacts(session: Session, ref: str, roots: Sequence[Path]) -> list[ArtifactResponse]:
+    return artifacts_of(session, find_execution(session, ref).id, roots)
+
+
+def artifact_download(session: Session, ref: str, artifact_id: str, roots: Sequence[Path]) -> Download:
+    """What downloading artifact ``artifact_id`` of execution ``ref`` sends (``artifact_files``): a row of another
+    execution is not found, as an unknown one is."""
+    execution = find_execution(session, ref)
+    row = session.get(Artifact, artifact_id)
+    if row is None or row.execution_id != execution.id:
+        raise not_this_executions(artifact_id, execution.id)
+    return download_of(row, roots)

@@ -1,14 +1,17 @@
-"""``/api/executions``: list, status (by execution id or Dagster run id), events, artifacts, and the actions
-resume / cancel / pause / approve (each through Dagster or the tables, never a second engine)."""
+"""``/api/executions``: list, status (by execution id or Dagster run id), events, artifacts (and their download:
+``api.artifact_files``), and the actions resume / cancel / pause / approve (each through Dagster or the tables,
+never a second engine)."""
 
 from __future__ import annotations
 
 from dataclasses import astuple
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.responses import FileResponse
 
 from maestro_dagster import executions
 from maestro_dagster.api import queries
+from maestro_dagster.api.artifact_files import DOWNLOAD_HEADERS, OCTET_STREAM
 from maestro_dagster.api.auth import Principal
 from maestro_dagster.api.deps import operator, read, settings_of, transport_of, viewer
 from maestro_dagster.api.routing import GuardedRoute
@@ -66,8 +69,41 @@ async def get_events(
 
 
 @router.get("/{execution_id}/artifacts", response_model=list[ArtifactResponse])
-async def get_artifacts(execution_id: str, request: Request, _: Principal = Depends(viewer)) -> list[ArtifactResponse]:
-    return await read(request, queries.execution_artifacts, execution_id)
+async def get_artifacts(
+    execution_id: str,
+    request: Request,
+    settings: Settings = Depends(settings_of),
+    _: Principal = Depends(viewer),
+) -> list[ArtifactResponse]:
+    return await read(request, queries.execution_artifacts, execution_id, settings.artifact_roots)
+
+
+@router.get(
+    "/{execution_id}/artifacts/{artifact_id}/content",
+    response_class=FileResponse,
+    responses={200: {"content": {OCTET_STREAM: {}}}, 403: {}, 404: {}},
+)
+async def get_artifact_content(
+    execution_id: str,
+    artifact_id: str,
+    request: Request,
+    settings: Settings = Depends(settings_of),
+    _: Principal = Depends(viewer),
+) -> Response:
+    """The file (streamed) or inline content of one artifact of the execution, as an attachment, when
+    ``api.artifact_files``' rule allows it: 404 for an unknown row or a file that is gone, 403 outside the roots."""
+    found = await read(request, queries.artifact_download, execution_id, artifact_id, settings.artifact_roots)
+    if found.path is not None:
+        return FileResponse(
+            found.path,
+            media_type=found.media_type,
+            filename=found.filename,
+            content_disposition_type="attachment",
+            headers=DOWNLOAD_HEADERS,
+        )
+    disposition = {"Content-Disposition": f'attachment; filename="{found.filename}"'}
+    headers = {**DOWNLOAD_HEADERS, **disposition}
+    return Response((found.content or "").encode("utf-8"), media_type=found.media_type, headers=headers)
 
 
 @router.post("/{execution_id}/resume", response_model=ActionResponse, status_code=ACCEPTED)

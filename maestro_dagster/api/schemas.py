@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -32,6 +32,8 @@ class WorkflowDetail(BaseModel):
     nodes: list[dict[str, Any]] = Field(description="Nodes in the original UI shape")
     edges: list[dict[str, Any]] = Field(description="Edges in the original UI shape")
     definition: dict[str, Any] = Field(description="The stored definition document")
+    dagster_job: str = Field(description="The Dagster job of this workflow (names.job_name)")
+    dagster_location: str = Field(description="Its repository and code location as Dagster's UI writes them in URLs")
 
 
 class WorkflowVersion(BaseModel):
@@ -69,6 +71,7 @@ class ApproveRequest(BaseModel):
 
 
 class ArtifactResponse(BaseModel):
+    id: str = Field(description="The artifacts row id (GET .../artifacts/{id}/content downloads it)")
     node_id: str
     artifact_type: str
     name: str
@@ -78,6 +81,7 @@ class ArtifactResponse(BaseModel):
     size_bytes: int | None
     sha256: str | None
     created_at: datetime
+    downloadable: bool = Field(description="Whether .../artifacts/{id}/content would serve it (api.artifact_files)")
 
 
 class NodeStateResponse(BaseModel):
@@ -143,6 +147,7 @@ class EventResponse(BaseModel):
     node_id: str | None
     message: str | None
     data: dict[str, Any] | None
+    run_id: str | None = Field(None, description="The Dagster run the event came from")
 
 
 class ActionResponse(BaseModel):
@@ -150,3 +155,39 @@ class ActionResponse(BaseModel):
     status: str
     run_id: str | None = None
     message: str
+
+
+class ExecutorsResponse(BaseModel):
+    builtin: list[str] = Field(description="Built-in executors a definition posted through the API may use")
+    import_prefixes: list[str] = Field(description="Module prefixes custom executors may come from")
+
+
+class TriggerResponse(BaseModel):
+    kind: Literal["schedule", "sensor"]
+    name: str = Field(description="The Dagster schedule or sensor name")
+    label: str = Field(description="The definition's name of it, or its index form")
+    detail: str
+    default_enabled: bool
+    state: Literal["running", "stopped", "unknown"]
+
+
+class TriggersResponse(BaseModel):
+    workflow_id: str
+    triggers: list[TriggerResponse]
+    state_error: str | None = Field(description="Why the states are unknown (null when Dagster answered)")
+
+
+class DailyReportRow(BaseModel):
+    day: date
+    executions: int
+    completed: int
+    failed: int
+    success_rate: float | None
+    p95_duration_seconds: float | None
+
+
+class FailingNodeRow(BaseModel):
+    workflow_id: str
+    node_id: str
+    failures: int
+    runs: int
