@@ -7,7 +7,8 @@ every page of a failed test in its report, and the README's screenshots.
 sessionStorage, so its own sign-in), with ``page.problems`` listing Content-Security-Policy violations, dialogs
 (dismissed) and page errors; ``close()`` saves a screenshot of each page when the test failed and names it in the
 test's report. ``screenshot(page, name)`` saves a 1280x800 viewport image only when ``MAESTRO_UI_SCREENSHOTS``
-names a folder (``make screenshots`` sets it to docs/images).
+names a folder (``make screenshots`` sets it to docs/images); ``sign_in(page, token, role)`` signs in through the
+form.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 TIMEOUT_MS = 60_000  # two cores shared with everything else: generous bounds
@@ -84,3 +85,11 @@ def screenshot(page: Page, name: str) -> Path | None:
         page.set_viewport_size(VIEWPORT)
     page.screenshot(path=str(path))
     return path
+
+
+def sign_in(page: Page, token: str, role: str) -> None:
+    """Through the sign-in form at /ui/, as a user does; done once the header names the role."""
+    page.goto("/ui/")
+    page.get_by_label("API token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("who")).to_contain_text(f"({role})")

@@ -1,0 +1,140 @@
+"""The web UI on the real stack (PostgreSQL, dagster-webserver, dagster-daemon, ``maestro api``) in headless
+Chromium: an operator executes a workflow and watches every node turn completed without a reload, resumes a failed
+execution from its page, approves a human-review node; a viewer sees none of those buttons and a forged resume is
+refused. With ``MAESTRO_UI_SCREENSHOTS`` set (``make screenshots``) the tests also take the README's screenshots.
+
+The failed and the waiting executions are launched through the API before the module's first test, so their
+start-ups overlap; each test then waits for the state it acts on (the two cores are shared: generous bounds). The
+viewer's test comes first, while those two still offer an operator Resume and Approve; the review's node times out
+after 180 s, so its approval comes next.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from _api_stack import TOKENS, ApiStack
+from _browser import VIEWPORT, Pages, screenshot, sign_in
+from playwright.sync_api import Page, expect
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+
+WAIT = 120_000  # ms, for what waits on Dagster runs
+MUTATING = re.compile(r"^\s*(Execute|Resume|Cancel|Pause|Approve|Reject)\b")
+
+
+@pytest.fixture(scope="module")
+def launched(api_stack: ApiStack) -> dict[str, str]:
+    """name -> execution id: api_flaky (fails once, then resumable) and api_review (waits for a review)."""
+    (api_stack.work / "flaky.count").unlink(missing_ok=True)  # its first attempt fails, whatever ran before
+    return {name: api_stack.execute(name)["execution_id"] for name in ("api_flaky", "api_review")}
+
+
+def _page(pages: Pages, api_stack: ApiStack, role: str) -> Page:
+    page = pages.open(api_stack.url_a, timeout_ms=WAIT, viewport=VIEWPORT)
+    sign_in(page, TOKENS[role], role)
+    return page
+
+
+def _open_execution(page: Page, execution_id: str, status: str) -> None:
+    page.goto(f"/ui/executions/{execution_id}")
+    expect(page.get_by_test_id("execution-status")).to_have_text(status, timeout=WAIT)
+
+
+def _no_mutating_button(page: Page) -> None:
+    """Called once the page shows its content: none of the buttons a viewer's role may not use."""
+    expect(page.get_by_role("button", name=MUTATING)).to_have_count(0)
+    expect(page.get_by_test_id("execute-form")).to_have_count(0)
+
+
+def test_a_viewer_sees_no_mutating_button_and_a_forged_resume_is_refused(
+    pages: Pages, api_stack: ApiStack, launched: dict[str, str]
+) -> None:
+    page = _page(pages, api_stack, "viewer")
+    page.goto("/ui/workflows/api_echo")
+    expect(page.get_by_test_id("node-report")).to_be_visible()
+    _no_mutating_button(page)
+    flaky = launched["api_flaky"]
+    _open_execution(page, flaky, "failed")  # where an operator would see Resume
+    expect(page.get_by_test_id("node-prepare")).to_be_visible()
+    _no_mutating_button(page)
+    status = page.evaluate(
+        """async ([id, token]) => (await fetch(`/api/executions/${id}/resume`,
+            {method: 'POST', headers: {Authorization: 'Bearer ' + token}})).status""",
+        [flaky, TOKENS["viewer"]],
+    )
+    assert status == 403
+    review = launched["api_review"]
+    page.goto(f"/ui/executions/{review}")  # waiting for its review, where an operator would see Approve and Cancel
+    expect(page.get_by_test_id("node-review")).to_have_attribute("data-status", "running", timeout=WAIT)
+    expect(page.get_by_test_id("execution-status")).to_have_text("running")
+    _no_mutating_button(page)
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_approve_a_human_review(pages: Pages, api_stack: ApiStack, launched: dict[str, str]) -> None:
+    execution_id = launched["api_review"]
+    page = _page(pages, api_stack, "operator")
+    page.goto(f"/ui/executions/{execution_id}")
+    approve = page.get_by_role("button", name="Approve review")
+    expect(approve).to_be_visible(timeout=WAIT)
+    expect(page.get_by_test_id("node-review")).to_have_attribute("data-status", "running")
+    expect(page.get_by_role("button", name="Reject review")).to_be_visible()
+    screenshot(page, "execution-live")
+    approve.click()
+    expect(page.get_by_test_id("notice")).to_contain_text("Approve:")
+    expect(page.get_by_test_id("node-publish")).to_have_attribute("data-status", "completed", timeout=WAIT)
+    expect(page.get_by_test_id("execution-status")).to_have_text("completed", timeout=WAIT)
+    expect(page.get_by_role("button", name="Approve review")).to_have_count(0)
+    review = next(n for n in api_stack.execution(execution_id)["node_states"] if n["node_id"] == "review")
+    assert review["status"] == "completed"
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_a_failed_execution_resumed_from_its_page(pages: Pages, api_stack: ApiStack, launched: dict[str, str]) -> None:
+    execution_id = launched["api_flaky"]
+    page = _page(pages, api_stack, "operator")
+    _open_execution(page, execution_id, "failed")
+    expect(page.get_by_test_id("node-flaky")).to_have_attribute("data-status", "failed")
+    expect(page.get_by_test_id("node-finish")).to_have_attribute("data-status", "blocked")
+    page.get_by_test_id("node-flaky").click()
+    expect(page.get_by_test_id("node-detail")).to_contain_text("attempt 1 fails")
+    screenshot(page, "execution-failed")
+    page.get_by_role("button", name="Resume").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("Resume:")
+    for node_id in ("prepare", "flaky", "finish"):
+        expect(page.get_by_test_id(f"node-{node_id}")).to_have_attribute("data-status", "completed", timeout=WAIT)
+    expect(page.get_by_test_id("execution-status")).to_have_text("completed", timeout=WAIT)
+    expect(page.get_by_test_id("runs").locator("li")).to_have_count(2, timeout=WAIT)
+    expect(page.get_by_test_id("runs").locator("li").nth(1)).to_contain_text("resume")
+    expect(page.get_by_role("button", name="Resume")).to_have_count(0)  # nothing left to resume
+    assert [r["kind"] for r in api_stack.execution(execution_id)["runs"]] == ["initial", "resume"]
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_execute_and_watch_every_node_complete(pages: Pages, api_stack: ApiStack) -> None:
+    page = _page(pages, api_stack, "operator")
+    expect(page.get_by_test_id("workflows").get_by_role("link", name="api_echo")).to_be_visible()
+    screenshot(page, "workflows")
+    page.get_by_test_id("workflows").get_by_role("link", name="api_echo").click()
+    expect(page.get_by_test_id("workflow-id")).to_have_text("api_echo")
+    nodes = ("extract", "transform", "report")
+    for node_id in nodes:
+        expect(page.get_by_test_id(f"node-{node_id}")).to_be_visible()
+    screenshot(page, "workflow")
+    execution_id = api_stack.execute("api_echo", {"requirement": "from the browser test"})["execution_id"]
+    page.goto(f"/ui/executions/{execution_id}")
+    expect(page.get_by_test_id(f"node-{nodes[0]}")).to_be_visible()
+    page.evaluate("() => { window.__loaded = true; }")  # gone if the page reloads
+    for node_id in nodes:
+        expect(page.get_by_test_id(f"node-{node_id}")).to_have_attribute("data-status", "completed", timeout=WAIT)
+    expect(page.get_by_test_id("execution-status")).to_have_text("completed", timeout=WAIT)
+    assert page.evaluate("() => window.__loaded") is True  # followed live, never reloaded
+    page.get_by_test_id("node-extract").click()
+    detail = page.get_by_test_id("node-detail")
+    expect(detail).to_contain_text("completed · attempt(s) 1")
+    expect(detail).to_contain_text('"rows": 3')  # extract's output
+    screenshot(page, "execution-completed")
+    assert api_stack.execution(execution_id)["status"] == "completed"
+    assert page.problems == []  # type: ignore[attr-defined]
