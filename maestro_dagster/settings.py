@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     artifacts_dir_override: Path | None = Field(None, validation_alias="MAESTRO_ARTIFACTS_DIR")
     dagster_home_override: Path | None = Field(None, validation_alias="DAGSTER_HOME")
     dagster_url: str = Field("http://127.0.0.1:3000", validation_alias="MAESTRO_DAGSTER_URL")
+    dagster_ui_url_override: str | None = Field(None, validation_alias="MAESTRO_DAGSTER_UI_URL")
     api_tokens_json: str = Field("{}", validation_alias="MAESTRO_API_TOKENS")
     api_open: bool = Field(False, validation_alias="MAESTRO_API_OPEN")
     api_builtin_executors: str = Field("noop,phase,human_review,http", validation_alias="MAESTRO_API_BUILTIN_EXECUTORS")
@@ -168,6 +169,12 @@ class Settings(BaseSettings):
     @property
     def dagster_home(self) -> Path:
         return (self.dagster_home_override or self.home_dir / "dagster").expanduser().resolve()
+
+    @property
+    def dagster_ui_url(self) -> str:
+        """The Dagster UI address a browser links to (``MAESTRO_DAGSTER_UI_URL``, default ``MAESTRO_DAGSTER_URL``),
+        without a trailing slash."""
+        return (self.dagster_ui_url_override or self.dagster_url).rstrip("/")
 
     @property
     def allowed_executor_prefixes(self) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from maestro_dagster import __version__
-from maestro_dagster.api import redact, routes_executions, routes_system, routes_workflows, ui, ws
+from maestro_dagster.api import redact, routes_executions, routes_reports, routes_system, routes_workflows, ui, ws
 from maestro_dagster.api.auth import bearer, principal_for
 from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.errors import install_error_handlers
@@ -149,6 +149,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(LimitsAndAudit, settings=settings)
 
-    for module in (routes_system, routes_workflows, routes_executions, ws, ui):
+    for module in (routes_system, routes_workflows, routes_executions, routes_reports, ws, ui):
         app.include_router(module.router)
     return app

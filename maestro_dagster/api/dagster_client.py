@@ -1,4 +1,5 @@
-"""Talking to the running Dagster webserver over GraphQL: launch, re-execute, terminate, reload.
+"""Talking to the running Dagster webserver over GraphQL: launch, re-execute, terminate, reload, and the states
+of the schedules and sensors.
 
 The API never runs a workflow itself: every run is launched through Dagster (its run coordinator queues it
 and the daemon starts a run worker). Errors become ``DagsterUnavailableError`` (503), ``ConflictError`` (409, Dagster
@@ -66,15 +67,32 @@ def detail_of(exc: BaseException) -> str:
     return " <- ".join(f"{type(e).__name__}: {e}" for e in _chain(exc))
 
 
+TRIGGER_STATES_QUERY = """
+query MaestroTriggerStates($selector: RepositorySelector!) {
+  repositoryOrError(repositorySelector: $selector) {
+    __typename
+    ... on Repository {
+      schedules { name scheduleState { status } }
+      sensors { name sensorState { status } }
+    }
+  }
+}
+"""
+READ_TIMEOUT_SECONDS = 5  # a read the UI waits for (trigger states): a hung webserver must not hold the page
+
+
 class DagsterGateway:
     def __init__(self, url: str, timeout: int = 60) -> None:
         parsed = urlparse(url)
         self.url = url
-        self._client = DagsterGraphQLClient(
-            parsed.hostname or "127.0.0.1",
-            port_number=parsed.port,
-            use_https=parsed.scheme == "https",
-            timeout=timeout,
+        self._client, self._reads = (
+            DagsterGraphQLClient(
+                parsed.hostname or "127.0.0.1",
+                port_number=parsed.port,
+                use_https=parsed.scheme == "https",
+                timeout=seconds,
+            )
+            for seconds in (timeout, READ_TIMEOUT_SECONDS)
         )
 
     def _logged(self, action: str, exc: BaseException) -> str:
@@ -98,6 +116,24 @@ class DagsterGateway:
             return True
         except Exception:
             return False
+
+    def trigger_states(self) -> dict[str, str]:
+        """Dagster's instigation status of every schedule and sensor of the code location's repository, by name:
+        ``running`` or ``stopped``. ``DagsterUnavailableError`` when the webserver cannot say (unreachable, or it
+        has not loaded the repository)."""
+        selector = {"repositoryName": REPOSITORY_NAME, "repositoryLocationName": LOCATION_NAME}
+        try:
+            data = self._reads._execute(TRIGGER_STATES_QUERY, {"selector": selector})
+        except Exception as exc:
+            raise self._unavailable("read the states of the schedules and sensors", exc) from exc
+        repository = data["repositoryOrError"]
+        if repository.get("__typename") != "Repository":
+            reason = str(repository.get("__typename"))
+            refusal = DagsterGraphQLClientError(reason if GRAPHQL_TYPE.match(reason) else "error", repository)
+            raise self._unavailable("read the states of the schedules and sensors", refusal)
+        states = {s["name"]: s["scheduleState"]["status"] for s in repository.get("schedules") or []}
+        states.update({s["name"]: s["sensorState"]["status"] for s in repository.get("sensors") or []})
+        return {name: str(status).lower() for name, status in states.items()}
 
     def reload_location(self) -> None:
         try:

@@ -1,4 +1,5 @@
-"""``/``, ``/health`` (+ live/ready) and ``/metrics`` (Prometheus: the tables' figures from ``reporting.metrics``).
+"""``/``, ``/health`` (+ live/ready), ``/api/me``, ``/api/executors`` and ``/metrics`` (Prometheus: the tables'
+figures from ``reporting.metrics``).
 
 ``/health`` always answers 200 within ``HEALTH_BUDGET_SECONDS`` (``degraded`` when the database, the Dagster
 webserver or the mirror lag does not answer in time); ``/health/ready`` and ``/metrics`` answer 503 within it when
@@ -23,11 +24,13 @@ from sqlalchemy import select
 from maestro_dagster import __version__
 from maestro_dagster.api.auth import Principal
 from maestro_dagster.api.dagster_client import DagsterGateway
-from maestro_dagster.api.deps import gateway_of, settings_of, viewer
+from maestro_dagster.api.deps import admin, gateway_of, settings_of, viewer
 from maestro_dagster.api.routing import GuardedRoute
+from maestro_dagster.api.schemas import ExecutorsResponse
 from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import bounded_pool, get_db, ping_within
 from maestro_dagster.errors import MaestroError
+from maestro_dagster.policy import BUILTIN_EXECUTORS, ORIGIN_API, DefinitionPolicy
 from maestro_dagster.reporting.metrics import collect as table_metrics
 from maestro_dagster.reporting.rollups import BUCKET_BOUNDS
 from maestro_dagster.settings import Settings
@@ -126,8 +129,25 @@ def _within(future: Future, deadline: float, what: str) -> Any:
 @router.get("/api/me")
 def me(principal: Principal = Depends(viewer), settings: Settings = Depends(settings_of)) -> dict[str, Any]:
     """Who the caller is: the token's name and role (what the UI shows and which buttons it draws; the server
-    checks every call's role all the same); ``open`` in ``MAESTRO_API_OPEN`` mode."""
-    return {"name": principal.name, "role": principal.role, "open": settings.api_open}
+    checks every call's role all the same); ``open`` in ``MAESTRO_API_OPEN`` mode; ``dagster_ui_url``, the Dagster
+    UI a browser links to (``MAESTRO_DAGSTER_UI_URL``)."""
+    return {
+        "name": principal.name,
+        "role": principal.role,
+        "open": settings.api_open,
+        "dagster_ui_url": settings.dagster_ui_url,
+    }
+
+
+@router.get("/api/executors", response_model=ExecutorsResponse)
+def executors(settings: Settings = Depends(settings_of), _: Principal = Depends(admin)) -> ExecutorsResponse:
+    """What a definition posted through the API may name as its executors (only admins edit definitions): the
+    built-ins its policy allows, in ``BUILTIN_EXECUTORS`` order, and the import prefixes of the allowlist."""
+    policy = DefinitionPolicy.for_origin(settings, ORIGIN_API).executors
+    return ExecutorsResponse(
+        builtin=[name for name in BUILTIN_EXECUTORS if policy.builtin_allowed(name)],
+        import_prefixes=list(policy.allowed_prefixes),
+    )
 
 
 @router.get("/health/live")

@@ -1,5 +1,5 @@
 """``/api/workflows``: list, create (validated, stored as a new version, code location reloaded), read,
-replace, delete, versions, dry-run validation, and execute."""
+replace, delete, versions, dry-run validation, triggers (``api.workflow_triggers``), and execute."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from maestro_dagster import executions
 from maestro_dagster.api.auth import Principal
@@ -27,16 +28,19 @@ from maestro_dagster.api.schemas import (
     MAX_BIGINT,
     ExecuteRequest,
     ExecuteResponse,
+    TriggersResponse,
     ValidationResponse,
     WorkflowDetail,
     WorkflowResponse,
     WorkflowVersion,
 )
+from maestro_dagster.api.workflow_triggers import stored_triggers, with_states
 from maestro_dagster.db.models import WorkflowDefinition
 from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.defs_store import delete_workflow as delete_definition
 from maestro_dagster.defs_store import replace_posted, store_posted, validate_posted
 from maestro_dagster.executions import Transport, find_execution
+from maestro_dagster.names import LOCATION_NAME, REPOSITORY_NAME, job_name
 from maestro_dagster.settings import Settings
 
 router = APIRouter(prefix="/api/workflows", tags=["workflows"], route_class=GuardedRoute)
@@ -98,6 +102,8 @@ def detail(row: WorkflowDefinition) -> WorkflowDetail:
         nodes=nodes,
         edges=edges,
         definition=row.definition,
+        dagster_job=job_name(row.id),
+        dagster_location=f"{REPOSITORY_NAME}@{LOCATION_NAME}",
     )
 
 
@@ -197,6 +203,19 @@ async def workflow_versions(
     workflow_id: str, request: Request, _: Principal = Depends(viewer)
 ) -> list[WorkflowVersion]:
     return await read(request, _versions, workflow_id)
+
+
+@router.get("/{workflow_id}/triggers", response_model=TriggersResponse)
+async def workflow_triggers(
+    workflow_id: str,
+    request: Request,
+    gateway: DagsterGateway = Depends(gateway_of),
+    _: Principal = Depends(viewer),
+) -> TriggersResponse:
+    """The workflow's schedules and sensors with the state Dagster reports (``unknown``, and ``state_error``
+    saying why, when it cannot: still 200)."""
+    triggers, problem = await read(request, stored_triggers, workflow_id)
+    return await run_in_threadpool(with_states, workflow_id, triggers, problem, gateway)
 
 
 @router.post("/{workflow_id}/execute", response_model=ExecuteResponse, status_code=status.HTTP_202_ACCEPTED)
