@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
+from _procs import wait_for
 from _served import serve
 
 from maestro_dagster.db.models import ExecutionEvent, NodeState, WorkflowExecution
@@ -196,3 +198,36 @@ def test_failing_nodes_report(served):
     one = viewer.get("/api/reports/failing-nodes", params={"workflow_id": "other", "limit": 1}).json()
     assert one == [{"workflow_id": "other", "node_id": "b", "failures": 1, "runs": 2}]
     assert viewer.get("/api/reports/failing-nodes", params={"limit": 0}).status_code == 422
+
+
+# ---- trigger states from a real Dagster (the session's stack) ------------------------------------------------
+
+
+@pytest.mark.e2e
+@pytest.mark.postgres
+def test_trigger_states_come_from_dagster(api) -> None:
+    """A schedule-bearing workflow posted through the API: Dagster reports its default-running schedule as running
+    and the other as stopped. The crons name 29 February at midnight, so no tick launches a run in the shared
+    stack; the workflow is deleted at the end."""
+    definition = {
+        "id": "ui_triggers",
+        "nodes": {"a": {"executor": "noop"}},
+        "edges": [],
+        "schedules": [{"cron": "0 0 29 2 *", "enabled": True, "name": "on"},
+                      {"cron": "30 0 29 2 *", "name": "off"}],
+    }  # fmt: skip
+    with api.client("admin") as admin, api.client("viewer") as viewer:
+        assert admin.post("/api/workflows", json=definition).status_code == 201, "posting the workflow"
+        try:
+
+            def answered() -> dict | None:
+                body = viewer.get("/api/workflows/ui_triggers/triggers").json()
+                return body if body["state_error"] is None else None
+
+            body = wait_for(answered, 120, "Dagster to report the schedules' states")
+            assert {t["name"]: t["state"] for t in body["triggers"]} == {
+                "ui_triggers__schedule_on": "running",
+                "ui_triggers__schedule_off": "stopped",
+            }
+        finally:
+            assert admin.delete("/api/workflows/ui_triggers").status_code == 204
