@@ -5,6 +5,7 @@ import { allows, api, ApiError, Me, setToken, token } from "./api";
 import { EditPage } from "./EditPage";
 import { ExecutionPage } from "./ExecutionPage";
 import { ExecutionsPage } from "./ExecutionsPage";
+import { ReportsPage } from "./ReportsPage";
 import { WorkflowPage } from "./WorkflowPage";
 import { WorkflowsPage } from "./WorkflowsPage";
 
@@ -39,6 +40,7 @@ export function App() {
         <nav>
           <Link to="/">Workflows</Link>
           <Link to="/executions">Executions</Link>
+          <Link to="/reports">Reports</Link>
           {allows(me, "admin") && <Link to="/new">New workflow</Link>}
         </nav>
         <span className="who" data-testid="who">
@@ -63,6 +65,7 @@ export function App() {
           <Route path="/new" element={<EditPage />} />
           <Route path="/executions" element={<ExecutionsPage />} />
           <Route path="/executions/:executionId" element={<ExecutionPage me={me} />} />
+          <Route path="/reports" element={<ReportsPage />} />
           <Route path="*" element={<p>No such page.</p>} />
         </Routes>
       </main>

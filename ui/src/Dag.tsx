@@ -1,13 +1,15 @@
 // A workflow's DAG laid out by dagre and drawn by React Flow: each node shows its id, type and executor, its
-// condition and retries, and, when given, its status (colour) and validation error.
+// condition and retries, and, when given, its status (colour) and validation error. With ``onConnect`` (the
+// builder) edges are drawn by dragging from a node's right handle to another's left one, and a click selects an
+// edge (``onSelectEdge``).
 import { Background, Controls, Edge, Handle, Node, NodeProps, Position, ReactFlow } from "@xyflow/react";
-import { useMemo } from "react";
+import { memo, useMemo, useRef } from "react";
 import { DefinitionNode } from "./api";
 import { layout } from "./layout";
 
 type NodeData = { nodeId: string; spec: DefinitionNode; status?: string; error?: string };
 
-function DagNode({ data }: NodeProps<Node<NodeData>>) {
+const DagNode = memo(function DagNode({ data }: NodeProps<Node<NodeData>>) {
   const { nodeId, spec, status, error } = data;
   const retries = spec.retry_policy?.retry_on_failure === false ? 0 : (spec.retry_policy?.max_attempts ?? 1) - 1;
   const classes = ["dag-node", status ? `status-${status}` : "", error ? "has-error" : ""].join(" ");
@@ -26,7 +28,7 @@ function DagNode({ data }: NodeProps<Node<NodeData>>) {
       <Handle type="source" position={Position.Right} />
     </div>
   );
-}
+});
 
 const NODE_TYPES = { dag: DagNode };
 
@@ -36,21 +38,45 @@ export function Dag(props: {
   statuses?: Record<string, string>;
   errors?: Map<string, string>;
   onSelect?: (nodeId: string) => void;
+  selected?: string | null;
+  onConnect?: (source: string, target: string) => void;
+  onSelectEdge?: (edge: { source: string; target: string }) => void;
+  selectedEdge?: { source: string; target: string } | null;
 }) {
-  const { specs, edges, statuses, errors, onSelect } = props;
+  const { specs, edges, statuses, errors, onSelect, selected, onConnect, onSelectEdge, selectedEdge } = props;
   const positions = useMemo(() => layout(Object.keys(specs), edges), [specs, edges]);
-  const nodes: Node<NodeData>[] = Object.keys(specs).map((id) => ({
-    id,
-    type: "dag",
-    position: positions[id] ?? { x: 0, y: 0 },
-    data: { nodeId: id, spec: specs[id] ?? {}, status: statuses?.[id], error: errors?.get(id) },
-  }));
-  const flowEdges: Edge[] = edges.map((e) => ({
-    id: `${e.source}->${e.target}`,
-    source: e.source,
-    target: e.target,
-    type: "smoothstep",
-  }));
+  // The same node object while nothing of it changed, so that a live status change re-renders that node only.
+  const previous = useRef(new Map<string, Node<NodeData>>());
+  const nodes: Node<NodeData>[] = Object.keys(specs).map((id) => {
+    const position = positions[id] ?? { x: 0, y: 0 };
+    const spec = specs[id] ?? {};
+    const status = statuses?.[id];
+    const error = errors?.get(id);
+    const isSelected = id === selected;
+    const old = previous.current.get(id);
+    if (
+      old &&
+      old.position === position &&
+      old.data.spec === spec &&
+      old.data.status === status &&
+      old.data.error === error &&
+      old.selected === isSelected
+    )
+      return old;
+    return { id, type: "dag", position, data: { nodeId: id, spec, status, error }, selected: isSelected };
+  });
+  previous.current = new Map(nodes.map((n) => [n.id, n]));
+  const flowEdges: Edge[] = edges
+    .filter((e) => e.source in specs && e.target in specs)
+    .map((e) => ({
+      id: `${e.source}->${e.target}`,
+      source: e.source,
+      target: e.target,
+      type: "smoothstep",
+      selected: selectedEdge?.source === e.source && selectedEdge?.target === e.target,
+      ariaLabel: `edge ${e.source} to ${e.target}`,
+      interactionWidth: 16,
+    }));
   return (
     <div className="graph" data-testid="graph">
       <ReactFlow
@@ -58,8 +84,12 @@ export function Dag(props: {
         edges={flowEdges}
         nodeTypes={NODE_TYPES}
         fitView
-        nodesConnectable={false}
+        nodesConnectable={Boolean(onConnect)}
+        nodesDraggable={false}
         onNodeClick={(_, node) => onSelect?.(node.id)}
+        onConnect={(c) => c.source && c.target && onConnect?.(c.source, c.target)}
+        onEdgeClick={(_, edge) => onSelectEdge?.({ source: edge.source, target: edge.target })}
+        deleteKeyCode={null}
       >
         <Background />
         <Controls />

@@ -1,9 +1,13 @@
-// Edit a workflow's definition as YAML (or write a new one): highlighted, parsed as you type (YAML errors on
-// their line), Validate and Save checked by the server, whose problems appear on their line and on their node of
-// the graph preview. Admins only (the server refuses anyone else's save).
-import { useEffect, useMemo, useState } from "react";
+// Build or edit a workflow's definition (or write a new one): the builder (add, change and remove nodes; connect
+// and disconnect edges, on the graph or in the panel) and the YAML editor show one text, so each follows the
+// other at once; the YAML is parsed as you type (errors on their line); Validate and Save are checked by the
+// server, whose problems appear on their line and on their node of the graph. Admins only (the server refuses
+// anyone else's save).
+import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { api, ApiError, DefinitionNode, WorkflowDetail, WorkflowSummary } from "./api";
+import { Builder, Executors } from "./Builder";
+import { addEdge, edgesOf } from "./builderOps";
 import { Dag } from "./Dag";
 import { Editor } from "./Editor";
 import { parseDefinition, Problem, toYaml } from "./yamlDoc";
@@ -34,6 +38,13 @@ export function EditPage() {
   const [server, setServer] = useState<ServerProblem[]>([]);
   const [notice, setNotice] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [executors, setExecutors] = useState<Executors>({ builtin: [], import_prefixes: [] });
+  const [selected, setSelected] = useState<string | null>(null);
+  const [selectedEdge, setSelectedEdge] = useState<{ source: string; target: string } | null>(null);
+
+  useEffect(() => {
+    api<Executors>("/api/executors").then(setExecutors, () => setExecutors({ builtin: ["noop"], import_prefixes: [] }));
+  }, []);
 
   useEffect(() => {
     if (!workflowId) return;
@@ -59,13 +70,32 @@ export function EditPage() {
     () => new Map(server.filter((p) => p.node_id).map((p) => [p.node_id as string, p.message])),
     [server],
   );
-  const specs = (parsed.value?.nodes ?? {}) as Record<string, DefinitionNode>;
-  const edges = useMemo(
-    () =>
-      (Array.isArray(parsed.value?.edges) ? (parsed.value?.edges as { source: string; target: string }[]) : []).filter(
-        (e) => e && typeof e.source === "string" && typeof e.target === "string",
-      ),
-    [parsed],
+  const [lastSpecs, setLastSpecs] = useState<Record<string, DefinitionNode>>({});
+  const nodes = parsed.value?.nodes;
+  const specs = useMemo(
+    () => (nodes && typeof nodes === "object" && !Array.isArray(nodes) ? (nodes as Record<string, DefinitionNode>) : null),
+    [nodes],
+  );
+  useEffect(() => {
+    if (specs) setLastSpecs(specs); // while the YAML does not parse, the graph keeps its last good state
+  }, [specs]);
+  const edges = useMemo(() => edgesOf(parsed.value), [parsed]);
+
+  // A builder action: applied to the YAML text, which the editor and the graph then show.
+  const apply = useCallback(
+    (change: (current: string) => string): boolean => {
+      try {
+        const next = change(text);
+        setText(next);
+        setServer([]);
+        setNotice(null);
+        return true;
+      } catch (exc) {
+        setNotice((exc as Error).message);
+        return false;
+      }
+    },
+    [text],
   );
 
   const check = async (save: boolean) => {
@@ -123,16 +153,39 @@ export function EditPage() {
           ))}
         </ul>
       )}
-      <div className="edit">
+      <div className="build">
+        <Builder
+          executors={executors}
+          specs={specs ?? lastSpecs}
+          selected={selected}
+          selectedEdge={selectedEdge}
+          apply={apply}
+          onSelect={setSelected}
+        />
+        <Dag
+          specs={specs ?? lastSpecs}
+          edges={edges}
+          errors={nodeErrors}
+          selected={selected}
+          onSelect={(id) => {
+            setSelected(id);
+            setSelectedEdge(null);
+          }}
+          selectedEdge={selectedEdge}
+          onSelectEdge={(edge) => {
+            setSelectedEdge(edge);
+            setSelected(null);
+          }}
+          onConnect={(source, target) => apply((current) => addEdge(current, source, target))}
+        />
         <Editor
-          value={initial}
+          value={text}
           problems={problems}
           onChange={(next) => {
             setText(next);
             setServer([]);
           }}
         />
-        <Dag specs={specs} edges={edges} errors={nodeErrors} />
       </div>
     </section>
   );

@@ -1,5 +1,5 @@
 // The YAML editor: CodeMirror 6 with YAML highlighting, and the problems of the last check as diagnostics on
-// their lines (and in the lint gutter).
+// their lines (and in the lint gutter). A new ``value`` from outside (the builder's edits) replaces the text.
 import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
 import { yaml } from "@codemirror/lang-yaml";
 import { bracketMatching, defaultHighlightStyle, syntaxHighlighting } from "@codemirror/language";
@@ -41,6 +41,12 @@ export function Editor(props: { value: string; onChange: (text: string) => void;
     return () => editor.destroy();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
+
+  useEffect(() => {
+    const editor = view.current;
+    if (!editor || editor.state.doc.toString() === props.value) return;
+    editor.dispatch({ changes: { from: 0, to: editor.state.doc.length, insert: props.value } });
+  }, [props.value]);
 
   useEffect(() => {
     const editor = view.current;

@@ -1,9 +1,12 @@
 // An execution: its DAG coloured by node status, live (events over the WebSocket, reconnecting with ?after= the
-// last id seen), its runs, a node's detail, and the actions the caller's role allows (the server checks again).
+// last id seen), a timeline of node attempts across its runs, its runs with their Dagster UI pages, a node's
+// detail with its artifacts, and the actions the caller's role allows (the server checks again).
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { allows, api, Execution, Me, NodeState, streamEvents, WorkflowDetail } from "./api";
+import { allows, api, dagsterRunUrl, EventRow, Execution, Me, streamEvents, WorkflowDetail } from "./api";
 import { Dag } from "./Dag";
+import { NodeDetail } from "./NodeDetail";
+import { Timeline } from "./Timeline";
 
 // What a node event says of the node's status, before the execution is read again.
 const EVENT_STATUS: Record<string, string> = {
@@ -23,7 +26,7 @@ export function ExecutionPage({ me }: { me: Me }) {
   const [workflow, setWorkflow] = useState<WorkflowDetail | null>(null);
   const [statuses, setStatuses] = useState<Record<string, string>>({});
   const [selected, setSelected] = useState<string | null>(null);
-  const [events, setEvents] = useState(0);
+  const [events, setEvents] = useState<EventRow[]>([]);
   const [notice, setNotice] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const path = `/api/executions/${encodeURIComponent(executionId)}`;
@@ -41,13 +44,34 @@ export function ExecutionPage({ me }: { me: Me }) {
     refresh()
       .then(async (found) => {
         setWorkflow(await api<WorkflowDetail>(`/api/workflows/${encodeURIComponent(found.workflow_id)}`));
-        stop = streamEvents(executionId, (event) => {
-          setEvents((n) => n + 1);
-          const status = EVENT_STATUS[event.type];
-          if (event.node_id && status) setStatuses((s) => ({ ...s, [event.node_id as string]: status }));
+        // Events arriving together are shown together: buffered, then applied once per animation frame (a burst
+        // of a wide fan-out is one render, not one per event; none is dropped).
+        let pending: EventRow[] = [];
+        let frame = 0;
+        const flush = () => {
+          frame = 0;
+          const batch = pending;
+          pending = [];
+          setEvents((seen) => seen.concat(batch));
+          setStatuses((s) => {
+            const next = { ...s };
+            for (const event of batch) {
+              const status = EVENT_STATUS[event.type];
+              if (event.node_id && status) next[event.node_id] = status;
+            }
+            return next;
+          });
           window.clearTimeout(timer); // then the tables' exact state, once the burst is over
           timer = window.setTimeout(() => void refresh().catch(() => {}), 300);
+        };
+        const stopStream = streamEvents(executionId, (event) => {
+          pending.push(event as EventRow);
+          if (!frame) frame = window.requestAnimationFrame(flush);
         });
+        stop = () => {
+          stopStream();
+          window.cancelAnimationFrame(frame);
+        };
       })
       .catch((exc) => setError(String(exc.message)));
     return () => {
@@ -84,7 +108,7 @@ export function ExecutionPage({ me }: { me: Me }) {
       <p>
         <Link to={`/workflows/${encodeURIComponent(execution.workflow_id)}`}>{execution.workflow_id}</Link> · version{" "}
         {execution.workflow_version ?? "?"} · <span data-testid="execution-status">{execution.status}</span> ·{" "}
-        {execution.progress_percent}% · <span data-testid="event-count">{events}</span> live event(s)
+        {execution.progress_percent}% · <span data-testid="event-count">{events.length}</span> live event(s)
       </p>
       {operator && (
         <div className="actions">
@@ -113,34 +137,28 @@ export function ExecutionPage({ me }: { me: Me }) {
         </p>
       )}
       <Dag specs={workflow.definition.nodes ?? {}} edges={workflow.edges} statuses={statuses} onSelect={setSelected} />
-      {node && <NodeDetail node={node} />}
+      {node && <NodeDetail node={node} executionId={execution.execution_id} />}
+      <h2>Timeline</h2>
+      <Timeline events={events} runs={execution.runs} />
       <h2>Runs</h2>
       <ul data-testid="runs">
-        {execution.runs.map((r) => (
-          <li key={r.run_id}>
-            {r.kind} · {r.status} · <code>{r.run_id}</code>
-          </li>
-        ))}
+        {execution.runs.map((r) => {
+          const url = dagsterRunUrl(me, r.run_id);
+          return (
+            <li key={r.run_id}>
+              {r.kind} · {r.status} · <code>{r.run_id}</code>
+              {url && (
+                <>
+                  {" · "}
+                  <a href={url} target="_blank" rel="noreferrer">
+                    Dagster run
+                  </a>
+                </>
+              )}
+            </li>
+          );
+        })}
       </ul>
     </section>
-  );
-}
-
-function NodeDetail({ node }: { node: NodeState }) {
-  return (
-    <aside className="node-detail" data-testid="node-detail">
-      <h2>{node.node_id}</h2>
-      <p>
-        {node.status} · attempt(s) {node.attempt_count}
-        {node.duration !== null ? ` · ${node.duration.toFixed(2)} s` : ""}
-      </p>
-      {node.error && (
-        <p className="error">
-          {node.error_type ? `${node.error_type}: ` : ""}
-          {node.error}
-        </p>
-      )}
-      {node.outputs && <pre>{JSON.stringify(node.outputs, null, 2)}</pre>}
-    </aside>
   );
 }

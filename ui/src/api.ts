@@ -35,6 +35,7 @@ export interface Me {
   name: string;
   role: "viewer" | "operator" | "admin";
   open: boolean;
+  dagster_ui_url?: string;
 }
 
 export interface WorkflowSummary {
@@ -65,6 +66,33 @@ export interface WorkflowDetail {
   errors: { node_id?: string | null; message: string; location?: string }[];
   edges: { id: string; source: string; target: string }[];
   definition: { nodes?: Record<string, DefinitionNode>; [key: string]: unknown };
+  dagster_job?: string;
+  dagster_location?: string;
+}
+
+/** The Dagster UI's page of a workflow's job, or of a run (null when the server did not say where Dagster is). */
+export function dagsterJobUrl(me: Me, workflow: WorkflowDetail): string | null {
+  if (!me.dagster_ui_url || !workflow.dagster_job || !workflow.dagster_location) return null;
+  return `${me.dagster_ui_url}/locations/${encodeURIComponent(workflow.dagster_location)}/jobs/${encodeURIComponent(workflow.dagster_job)}`;
+}
+
+export function dagsterRunUrl(me: Me, runId: string): string | null {
+  return me.dagster_ui_url ? `${me.dagster_ui_url}/runs/${encodeURIComponent(runId)}` : null;
+}
+
+export interface Trigger {
+  kind: "schedule" | "sensor";
+  name: string;
+  label: string;
+  detail: string;
+  default_enabled: boolean;
+  state: "running" | "stopped" | "unknown";
+}
+
+export interface Triggers {
+  workflow_id: string;
+  triggers: Trigger[];
+  state_error: string | null;
 }
 
 const RANK: Record<Me["role"], number> = { viewer: 0, operator: 1, admin: 2 };
@@ -80,6 +108,7 @@ export interface NodeState {
   attempt_count: number;
   duration: number | null;
   outputs: Record<string, unknown> | null;
+  inputs?: Record<string, unknown> | null;
   error: string | null;
   error_type: string | null;
 }
@@ -88,6 +117,9 @@ export interface Run {
   run_id: string;
   kind: string;
   status: string;
+  parent_run_id: string | null;
+  started_at: string | null;
+  completed_at: string | null;
 }
 
 export interface Execution {
@@ -115,6 +147,24 @@ export interface StreamEvent {
   type: string;
   node_id: string | null;
   message: string | null;
+}
+
+/** A row of GET /api/executions/{id}/events (the timeline reads them). */
+export interface EventRow extends StreamEvent {
+  timestamp: string;
+  run_id: string | null;
+  data: Record<string, unknown> | null;
+}
+
+export interface Artifact {
+  id: string;
+  node_id: string;
+  artifact_type: string;
+  name: string;
+  content_type: string | null;
+  size_bytes: number | null;
+  downloadable: boolean;
+  created_at: string;
 }
 
 /** The events of an execution as they are mirrored, over the WebSocket, reconnecting with ?after= the last id
