@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint format demo dev clean ui ui-check
+.PHONY: setup test lint format demo dev clean ui ui-check screenshots
 
 setup: $(VENV)/.installed
 
@@ -54,6 +54,11 @@ ui-check:
 	  ( $(UI_NPM) && npx tsc --noEmit && npx vite build --logLevel error --outDir "$$tmp" --emptyOutDir ) && \
 	  if diff -r "$$tmp" maestro_dagster/api/ui_dist >/dev/null; then echo "the shipped UI build is current"; \
 	  else echo "maestro_dagster/api/ui_dist is stale: run \`make ui\` and commit it" >&2; diff -r "$$tmp" maestro_dagster/api/ui_dist | head -20 >&2; exit 1; fi
+
+# The README's screenshots of the web UI (docs/images/*.png, 1280x800), taken by the browser tests on the real stack
+# (PostgreSQL, dagster-webserver + daemon, `maestro api`; Chromium headless) at the moments they show: commit them.
+screenshots: setup
+	MAESTRO_UI_SCREENSHOTS=docs/images $(BIN)/pytest tests/api/test_ui_stack.py -q
 
 clean:
 	rm -rf $(VENV) .maestro_home .pytest_cache .ruff_cache

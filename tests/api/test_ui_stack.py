@@ -1,7 +1,8 @@
 """The web UI on the real stack (PostgreSQL, dagster-webserver, dagster-daemon, ``maestro api``) in headless
-Chromium: an operator executes a workflow and watches every node turn completed without a reload, resumes a failed
-execution from its page, approves a human-review node; a viewer sees none of those buttons and a forged resume is
-refused. With ``MAESTRO_UI_SCREENSHOTS`` set (``make screenshots``) the tests also take the README's screenshots.
+Chromium: an operator executes a workflow from its page (the Execute form) and watches every node turn completed
+without a reload, resumes a failed execution from its page, approves a human-review node; a viewer sees none of
+those buttons and a forged resume is refused. With ``MAESTRO_UI_SCREENSHOTS`` set (``make screenshots``) the tests
+also take the README's screenshots.
 
 The failed and the waiting executions are launched through the API before the module's first test, so their
 start-ups overlap; each test then waits for the state it acts on (the two cores are shared: generous bounds). The
@@ -40,6 +41,12 @@ def _page(pages: Pages, api_stack: ApiStack, role: str) -> Page:
 def _open_execution(page: Page, execution_id: str, status: str) -> None:
     page.goto(f"/ui/executions/{execution_id}")
     expect(page.get_by_test_id("execution-status")).to_have_text(status, timeout=WAIT)
+
+
+def _drawn(page: Page, *node_ids: str) -> None:
+    """Until the graph shows these nodes inside the window (React Flow fits its view once it measured them)."""
+    for node_id in node_ids:
+        expect(page.get_by_test_id(f"node-{node_id}")).to_be_in_viewport()
 
 
 def _no_mutating_button(page: Page) -> None:
@@ -81,6 +88,7 @@ def test_approve_a_human_review(pages: Pages, api_stack: ApiStack, launched: dic
     expect(approve).to_be_visible(timeout=WAIT)
     expect(page.get_by_test_id("node-review")).to_have_attribute("data-status", "running")
     expect(page.get_by_role("button", name="Reject review")).to_be_visible()
+    _drawn(page, "review", "publish")
     screenshot(page, "execution-live")
     approve.click()
     expect(page.get_by_test_id("notice")).to_contain_text("Approve:")
@@ -100,6 +108,7 @@ def test_a_failed_execution_resumed_from_its_page(pages: Pages, api_stack: ApiSt
     expect(page.get_by_test_id("node-finish")).to_have_attribute("data-status", "blocked")
     page.get_by_test_id("node-flaky").click()
     expect(page.get_by_test_id("node-detail")).to_contain_text("attempt 1 fails")
+    _drawn(page, "prepare", "flaky", "finish")
     screenshot(page, "execution-failed")
     page.get_by_role("button", name="Resume").click()
     expect(page.get_by_test_id("notice")).to_contain_text("Resume:")
@@ -122,11 +131,16 @@ def test_execute_and_watch_every_node_complete(pages: Pages, api_stack: ApiStack
     nodes = ("extract", "transform", "report")
     for node_id in nodes:
         expect(page.get_by_test_id(f"node-{node_id}")).to_be_visible()
+    _drawn(page, *nodes)
     screenshot(page, "workflow")
-    execution_id = api_stack.execute("api_echo", {"requirement": "from the browser test"})["execution_id"]
-    page.goto(f"/ui/executions/{execution_id}")
-    expect(page.get_by_test_id(f"node-{nodes[0]}")).to_be_visible()
-    page.evaluate("() => { window.__loaded = true; }")  # gone if the page reloads
+    page.evaluate("() => { window.__loaded = true; }")  # gone if a page loads from here on
+    page.get_by_role("button", name="Execute").click()
+    form = page.get_by_test_id("execute-form")
+    form.get_by_label("Initial context (JSON)").fill('{"ticket": "UI-1"}')
+    form.get_by_label("Requirement").fill("from the browser test")
+    form.get_by_role("button", name="Start execution").click()
+    expect(page).to_have_url(re.compile(r"/ui/executions/exec_api_echo_[^/]+$"))
+    execution_id = page.url.rsplit("/", 1)[1]
     for node_id in nodes:
         expect(page.get_by_test_id(f"node-{node_id}")).to_have_attribute("data-status", "completed", timeout=WAIT)
     expect(page.get_by_test_id("execution-status")).to_have_text("completed", timeout=WAIT)
@@ -134,7 +148,10 @@ def test_execute_and_watch_every_node_complete(pages: Pages, api_stack: ApiStack
     page.get_by_test_id("node-extract").click()
     detail = page.get_by_test_id("node-detail")
     expect(detail).to_contain_text("completed · attempt(s) 1")
-    expect(detail).to_contain_text('"rows": 3')  # extract's output
+    expect(detail).to_contain_text('"rows": 3')  # extract's output, with the context the form started it with
+    expect(detail).to_contain_text('"ticket": "UI-1"')
+    expect(detail).to_contain_text('"requirement": "from the browser test"')
+    detail.scroll_into_view_if_needed()
     screenshot(page, "execution-completed")
     assert api_stack.execution(execution_id)["status"] == "completed"
     assert page.problems == []  # type: ignore[attr-defined]
