@@ -56,7 +56,12 @@ def test_a_crafted_path_never_reaches_a_file_outside_the_build(served, path):
 def test_api_me_names_the_caller_and_its_role(served):
     for role in ("viewer", "operator", "admin"):
         me = served.client(role).get("/api/me")
-        assert me.status_code == 200 and me.json() == {"name": f"{role}-bot", "role": role, "open": False}
+        assert me.status_code == 200 and me.json() == {
+            "name": f"{role}-bot",
+            "role": role,
+            "open": False,
+            "dagster_ui_url": served.settings.dagster_ui_url,
+        }
     assert served.client(None).get("/api/me").status_code == 401
 
 

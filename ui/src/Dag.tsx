@@ -80,6 +80,7 @@ export function Dag(props: {
   return (
     <div className="graph" data-testid="graph">
       <ReactFlow
+        key={Object.keys(specs).join("\u0000")} // a new set of nodes is fitted into view again
         nodes={nodes}
         edges={flowEdges}
         nodeTypes={NODE_TYPES}

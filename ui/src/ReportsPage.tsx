@@ -11,7 +11,7 @@ interface Day {
   executions: number;
   completed: number;
   failed: number;
-  success_rate: number | null;
+  success_rate: number | null; // percent
   p95_duration_seconds: number | null;
 }
 
@@ -47,7 +47,7 @@ export function ReportsPage() {
     setParams(next);
   };
   const x = useMemo(() => (daily ?? []).map((d) => Date.parse(`${d.day}T00:00:00Z`) / 1000), [daily]);
-  const rate = useMemo(() => (daily ?? []).map((d) => (d.success_rate === null ? null : d.success_rate * 100)), [daily]);
+  const rate = useMemo(() => (daily ?? []).map((d) => d.success_rate), [daily]);
   const p95 = useMemo(() => (daily ?? []).map((d) => d.p95_duration_seconds), [daily]);
   const barX = useMemo(() => (failing ?? []).map((_, i) => i), [failing]);
   const barY = useMemo(() => (failing ?? []).map((f) => f.failures), [failing]);
@@ -96,7 +96,7 @@ export function ReportsPage() {
                 <td>{d.executions}</td>
                 <td>{d.completed}</td>
                 <td>{d.failed}</td>
-                <td>{d.success_rate === null ? "–" : `${(d.success_rate * 100).toFixed(1)}%`}</td>
+                <td>{d.success_rate === null ? "–" : `${d.success_rate.toFixed(1)}%`}</td>
                 <td>{d.p95_duration_seconds === null ? "–" : `${d.p95_duration_seconds.toFixed(2)} s`}</td>
               </tr>
             ))}

@@ -67,10 +67,14 @@ export function updateNode(text: string, id: string, fields: NodeFields): string
     if ("config" in fields) put("config", fields.config, !fields.config || !Object.keys(fields.config).length);
     if ("condition" in fields) put("condition", fields.condition, !fields.condition);
     if ("max_attempts" in fields) {
-      if (fields.max_attempts && fields.max_attempts > 1) doc.setIn(["nodes", id, "retry_policy", "max_attempts"], fields.max_attempts);
-      else doc.deleteIn(["nodes", id, "retry_policy", "max_attempts"]);
       const policy = doc.getIn(["nodes", id, "retry_policy"], true);
-      if (isMap(policy) && policy.items.length === 0) doc.deleteIn(["nodes", id, "retry_policy"]);
+      if (fields.max_attempts && fields.max_attempts > 1) {
+        if (!isMap(policy)) doc.setIn(["nodes", id, "retry_policy"], doc.createNode({}));
+        doc.setIn(["nodes", id, "retry_policy", "max_attempts"], fields.max_attempts);
+      } else if (isMap(policy)) {
+        policy.delete("max_attempts");
+        if (policy.items.length === 0) doc.deleteIn(["nodes", id, "retry_policy"]);
+      }
     }
   });
 }
