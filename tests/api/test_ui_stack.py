@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 from _api_stack import TOKENS, ApiStack
 from _browser import VIEWPORT, Pages, screenshot, sign_in
@@ -154,4 +155,31 @@ def test_execute_and_watch_every_node_complete(pages: Pages, api_stack: ApiStack
     detail.scroll_into_view_if_needed()
     screenshot(page, "execution-completed")
     assert api_stack.execution(execution_id)["status"] == "completed"
+    assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_builder_reports_and_dagster_links(pages: Pages, api_stack: ApiStack) -> None:
+    """After the executions above: the builder on a stored workflow, the reports page drawn from them, and the
+    links to the job and its runs in the Dagster UI, which the real webserver serves."""
+    page = _page(pages, api_stack, "admin")
+    page.goto("/ui/workflows/api_echo")
+    job = page.get_by_test_id("dagster-job")
+    href = job.get_attribute("href") or ""
+    assert href.startswith(api_stack.dagster_url) and "/jobs/" in href
+    assert httpx.get(href, timeout=30).status_code == 200  # the Dagster UI's page of that job
+    page.get_by_role("link", name="Edit YAML / builder").click()
+    expect(page.get_by_test_id("builder")).to_be_visible()
+    _drawn(page, "extract", "transform", "report")
+    page.get_by_test_id("node-transform").click()
+    expect(page.get_by_test_id("selected-node")).to_contain_text("Node transform")
+    screenshot(page, "builder")
+    page.get_by_role("link", name="Reports").click()
+    expect(page.get_by_test_id("chart-success").locator("canvas")).to_have_count(1)
+    expect(page.get_by_test_id("report-days").locator("tbody tr")).not_to_have_count(0)
+    screenshot(page, "reports")
+    executions = httpx.get(f"{api_stack.url_a}/api/executions", params={"workflow_id": "api_echo", "limit": 1},
+                           headers={"Authorization": f"Bearer {TOKENS['viewer']}"}, timeout=30).json()  # fmt: skip
+    page.goto(f"/ui/executions/{executions[0]['execution_id']}")
+    run_link = page.get_by_test_id("runs").get_by_role("link", name="Dagster run").first
+    assert httpx.get(run_link.get_attribute("href") or "", timeout=30).status_code == 200
     assert page.problems == []  # type: ignore[attr-defined]
