@@ -54,6 +54,7 @@ class RunKind(StrEnum):
     INITIAL = "initial"  # the root run
     RETRY = "retry"  # a re-execution launched by Dagster's run retries
     RESUME = "resume"  # a re-execution from failure (UI, `maestro resume`, API)
+    REPLAY = "replay"  # a re-execution of a node and its descendants (`maestro resume --from`, API from_node)
 
 
 class RequestStatus(StrEnum):

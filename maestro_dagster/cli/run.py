@@ -127,11 +127,15 @@ def run(
 
 
 def resume(
-    execution_id: str = typer.Argument(..., help="A failed, paused or cancelled execution."),
+    execution_id: str = typer.Argument(..., help="A failed, paused or cancelled execution (--from: also completed)."),
+    from_node: str = typer.Option(
+        None, "--from", help="Replay this node and everything downstream of it; the other nodes' outputs are reused."
+    ),
     in_process: bool = typer.Option(False, "--in-process", help="Run all nodes in this process."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Dagster's debug log of the run."),
 ) -> None:
-    """Re-execute an execution from failure (Dagster re-execution), into the same execution."""
+    """Re-execute an execution from failure (Dagster re-execution), into the same execution; with --from NODE,
+    replay NODE and its descendants (Dagster's step selection), also of a completed execution."""
     from maestro_dagster.cli.quiet import quiet_dagster_console
 
     with quiet_dagster_console(not verbose):  # before the step forkserver starts: it keeps the stderr it gets
@@ -143,7 +147,11 @@ def resume(
         instance = get_instance(get_settings())
         try:
             result = resume_workflow(
-                instance, execution_id, in_process=in_process, log_level=None if verbose else "WARNING"
+                instance,
+                execution_id,
+                from_node=from_node,
+                in_process=in_process,
+                log_level=None if verbose else "WARNING",
             )
         finally:
             instance.dispose()

@@ -10,7 +10,9 @@ never across a call to Dagster:
   locked: then its row is removed (nothing half-written stays).
 - resume: one write transaction checks the status (``RESUMABLE``) under a row lock and sets ``pending`` (a client
   polling for the end does not read the old end; a second resume gets 409), then the transport re-executes the
-  latest run from failure; if that fails the previous status comes back.
+  latest run from failure; if that fails the previous status comes back. With ``from_node`` it is a replay
+  (``executions.replay``): the node and its descendants re-run (Dagster's step selection), also on a completed
+  execution, the other nodes' outputs reused.
 - cancel / pause: a read finds the active run, then Dagster gets ``maestro/cancelled_by`` (and for pause
   ``maestro/pause_requested``) on the run and terminates it; the mirror records ``cancelled`` / ``paused``.
 - approve: one write transaction records the decision on a ``human_review`` node (``approvals``).
@@ -31,6 +33,7 @@ from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import require_valid
 from maestro_dagster.errors import ConflictError, DatabaseError, MaestroError
 from maestro_dagster.executions.queries import RESUMABLE, find_execution, latest_run
+from maestro_dagster.executions.replay import TRIGGER_REPLAY, check_replayable, replayed_nodes, step_keys
 from maestro_dagster.executions.transport import Transport, runs_of
 from maestro_dagster.names import job_name
 from maestro_dagster.settings import Settings
@@ -134,22 +137,33 @@ def start(
     return Launched(execution_id, run_id)
 
 
-def resume(settings: Settings, transport: Transport, ref: str) -> Launched:
+def resume(settings: Settings, transport: Transport, ref: str, from_node: str | None = None) -> Launched:
     """Re-execute the execution's latest run from failure, into the same execution; completed nodes do not run
-    again. The execution is ``pending`` from here until the mirror sees the new run start."""
+    again. With ``from_node``: replay that node and everything downstream of it (also on a completed execution),
+    reusing the other nodes' outputs. The execution is ``pending`` from here until the mirror sees the new run
+    start."""
+    steps: list[str] | None = None
     with get_db(settings, immediate=True) as session:
         execution = find_execution(session, ref, for_update=True)
         latest = latest_run(execution)
-        if execution.status not in RESUMABLE or latest is None:
+        if from_node is not None:
+            check_replayable(execution.id, execution.status, latest is not None)
+            spec = RepositoryFactory(session).execution.spec_of(execution.workflow_id, execution.workflow_version)
+            steps = step_keys(replayed_nodes(spec, from_node))
+        elif execution.status not in RESUMABLE or latest is None:
             raise ConflictError(
                 f"Execution {execution.id} is {execution.status.value}; only failed, paused or cancelled executions "
-                "with a run can be resumed.",
+                "with a run can be resumed (replay a completed one from a node: `maestro resume EXEC --from NODE`).",
                 details={"status": execution.status.value},
             )
+        assert latest is not None
         execution_id, parent, previous = execution.id, latest.run_id, execution.status
         execution.status = WorkflowStatus.PENDING
     try:
-        run_id = transport.reexecute_from_failure(parent, launch_tags(execution_id, TRIGGER_RESUME))
+        if steps is None:
+            run_id = transport.reexecute_from_failure(parent, launch_tags(execution_id, TRIGGER_RESUME))
+        else:
+            run_id = transport.reexecute_steps(parent, steps, launch_tags(execution_id, TRIGGER_REPLAY))
     except BaseException:
         with get_db(settings) as session:
             row = RepositoryFactory(session).execution.get(execution_id)

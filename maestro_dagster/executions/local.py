@@ -1,4 +1,5 @@
-"""``maestro run`` / ``maestro resume`` in one call: an action through the ``LocalTransport``, to the end of the run."""
+"""``maestro run`` / ``maestro resume`` (``--from``: a replay) in one call: an action through the
+``LocalTransport``, to the end of the run."""
 
 from __future__ import annotations
 
@@ -40,12 +41,15 @@ def resume_workflow(
     instance: DagsterInstance,
     execution_id: str,
     *,
+    from_node: str | None = None,
     in_process: bool = False,
     log_level: str | None = None,
     settings: Settings | None = None,
 ) -> LaunchResult:
-    """Re-execute the execution's latest run from failure, to the end; completed nodes are not run again."""
+    """Re-execute the execution's latest run from failure, to the end; completed nodes are not run again. With
+    ``from_node``: replay that node and its descendants (also of a completed execution), the others' outputs
+    reused."""
     settings = settings or get_settings()
     transport = LocalTransport(instance, settings, in_process=in_process, log_level=log_level)
-    launched = actions.resume(settings, transport, execution_id)
+    launched = actions.resume(settings, transport, execution_id, from_node)
     return LaunchResult(launched.execution_id, launched.run_id, transport.succeeded(launched.run_id))

@@ -42,6 +42,11 @@ class Transport(Protocol):
         """Re-execute ``parent_run_id`` from failure (its run config, the steps that did not succeed); the run id."""
         ...
 
+    def reexecute_steps(self, parent_run_id: str, step_keys: list[str], tags: dict[str, str]) -> str:
+        """Re-execute these steps of ``parent_run_id`` (its run config; the other steps' outputs loaded from the
+        runs that produced them); the run id."""
+        ...
+
     def terminate(self, run_id: str) -> None: ...
 
 
@@ -93,16 +98,28 @@ class LocalTransport:
         return self._execute(tags, f"starting job {job}", job=recon_job_named(job), run_config=self._config(run_config))
 
     def reexecute_from_failure(self, parent_run_id: str, tags: dict[str, str]) -> str:
+        return self._reexecute(parent_run_id, tags, None)
+
+    def reexecute_steps(self, parent_run_id: str, step_keys: list[str], tags: dict[str, str]) -> str:
+        return self._reexecute(parent_run_id, tags, list(step_keys))
+
+    def _reexecute(self, parent_run_id: str, tags: dict[str, str], step_keys: list[str] | None) -> str:
+        """From failure (``step_keys`` None), else these steps (Dagster's step selection)."""
         parent = self._instance.get_run_by_id(parent_run_id)
         if parent is None:
             raise NotFoundError(f"Dagster has no run {parent_run_id}; it cannot be re-executed.")
         tags = {**tags, PARENT_RUN_TAG: parent_run_id, ROOT_RUN_TAG: parent.root_run_id or parent_run_id}
+        options = (
+            ReexecutionOptions.from_failure(parent_run_id, self._instance)
+            if step_keys is None
+            else ReexecutionOptions(parent_run_id=parent_run_id, step_selection=step_keys)
+        )
         return self._execute(
             tags,
             f"re-executing run {parent_run_id}",
             job=recon_job_named(parent.job_name),
             run_config=self._config(dict(parent.run_config or {})),
-            reexecution_options=ReexecutionOptions.from_failure(parent_run_id, self._instance),
+            reexecution_options=options,
         )
 
     def terminate(self, run_id: str) -> None:

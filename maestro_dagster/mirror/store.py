@@ -61,7 +61,9 @@ def _trigger(run: DagsterRun) -> str:
 def _kind(run: DagsterRun) -> RunKind:
     if not (run.parent_run_id or run.tags.get(PARENT_RUN_TAG)):
         return RunKind.INITIAL
-    return RunKind.RETRY if run.tags.get("dagster/retry_number") else RunKind.RESUME
+    if run.tags.get("dagster/retry_number"):
+        return RunKind.RETRY
+    return RunKind.REPLAY if run.tags.get(TAG_TRIGGER) == RunKind.REPLAY.value else RunKind.RESUME  # replay trigger
 
 
 def ensure_execution(
