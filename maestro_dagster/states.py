@@ -46,6 +46,7 @@ class EventType(StrEnum):
     NODE_SKIPPED = "node_skipped"
     NODE_BLOCKED = "node_blocked"
     ARTIFACT_CREATED = "artifact_created"
+    SLA_MISSED = "sla_missed"  # a Dagster engine event marked maestro/sla_missed (compiler/sla.py)
 
 
 class RunKind(StrEnum):

@@ -30,6 +30,7 @@ from dagster import (
     Permissive,
     ResourceDefinition,
     RetryPolicy,
+    multi_or_in_process_executor,
 )
 
 from maestro_dagster.compiler.envelope import NodeResult
@@ -41,6 +42,7 @@ from maestro_dagster.compiler.runtime import (
     TAG_WORKFLOW_VERSION,
     plain_runtime,
 )
+from maestro_dagster.compiler.sla import has_sla, sla_executor
 from maestro_dagster.executors import resolve_executor
 from maestro_dagster.names import dagster_name, job_name, op_name
 from maestro_dagster.policy import ORIGIN_REPOSITORY, ExecutorPolicy
@@ -141,6 +143,8 @@ def build_job(
         for node_id in spec.node_ids
     }
     graph = GraphDefinition(name=name, node_defs=list(ops.values()), dependencies=dependencies)
+    if has_sla(spec):  # the SLA watchdog runs where the run is orchestrated (compiler/sla.py)
+        executor_def = sla_executor(executor_def or multi_or_in_process_executor, spec)
     tags = {TAG_WORKFLOW_ID: spec.id}
     if version is not None:
         tags[TAG_WORKFLOW_VERSION] = str(version)

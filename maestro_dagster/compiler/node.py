@@ -18,9 +18,11 @@ from typing import Any
 
 from dagster import MetadataValue, OpExecutionContext, Output
 
+from maestro_dagster.compiler import sla
 from maestro_dagster.compiler.conditions import decide
 from maestro_dagster.compiler.envelope import NodeResult, merge_upstream
 from maestro_dagster.compiler.runtime import RESOURCE_KEY, NodeRuntime
+from maestro_dagster.errors import NodeTimeoutError
 from maestro_dagster.executors import ExecutorContext, build_node_input, invoke, resolve_executor
 from maestro_dagster.policy import ExecutorPolicy, Origin
 from maestro_dagster.spec import WorkflowSpec
@@ -64,6 +66,23 @@ def run_node(
 ) -> Iterator[Output]:
     """Run node ``node_id`` of ``spec`` given its direct upstream results (by node id); its executor is resolved
     under the policy of the definition's ``origin`` with the run's settings (the resolver validation uses)."""
+    deadlines = sla.fail_deadlines(context, spec, node_id) if sla.has_sla(spec) else []
+    sla.raise_if_missed(deadlines, node_id, spec.id)  # started after the workflow's deadline (on_miss: fail)
+    try:
+        yield from _run_node(context, spec, node_id, upstream, origin, deadlines)
+    except NodeTimeoutError:
+        sla.raise_if_missed(deadlines, node_id, spec.id)  # the timeout was an SLA's: Failure("SLA missed: ...")
+        raise
+
+
+def _run_node(
+    context: OpExecutionContext,
+    spec: WorkflowSpec,
+    node_id: str,
+    upstream: Mapping[str, NodeResult],
+    origin: Origin,
+    deadlines: list[sla.FailDeadline],
+) -> Iterator[Output]:
     runtime: NodeRuntime = getattr(context.resources, RESOURCE_KEY)
     node = spec.nodes[node_id]
     all_outputs, all_artifacts = merge_upstream(list(upstream.values()))
@@ -73,7 +92,7 @@ def run_node(
         "global_context_keys": sorted(runtime.initial_context),
     }
 
-    timeout = spec.effective_timeout(node_id)
+    timeout = sla.capped_timeout(spec.effective_timeout(node_id), deadlines)
     started = time.monotonic()
     if node.condition:
         # evaluated under the node's timeout (a NodeTimeoutError fails the node); an evaluation error follows

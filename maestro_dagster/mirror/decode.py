@@ -6,6 +6,7 @@ needs straight from the parsed JSON instead of rebuilding Dagster's objects (``d
 most of a catch-up pass. Anything it does not recognise exactly (another storage layout, an older or newer
 serialization, failure and retry events with their error objects, metadata other than plain text, numbers,
 JSON and null) goes through Dagster's deserialization and ``to_event_in``, so both paths give the same event.
+Engine events are read only for a missed SLA's record (metadata ``maestro/sla_missed``); any other is None.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from dagster._core.storage.event_log.base import EventLogRecord
 from dagster_shared.serdes import deserialize_value
 
 from maestro_dagster.mirror.model import DagsterEventIn
+from maestro_dagster.mirror.reducer import SLA_EVENT
+from maestro_dagster.spec.sla import META_SLA_MISSED
 
 _ATTEMPT_RE = re.compile(r"attempt # (\d+)")
 # Dagster's wrappers around the user's exception (the mirror records the user's).
@@ -86,6 +89,11 @@ def to_event_in(record: Any) -> DagsterEventIn | None:
         kwargs["metadata"] = _metadata(getattr(data, "metadata", None))
     elif etype == "PIPELINE_FAILURE":
         kwargs["error_message"], kwargs["error_type"] = _error(getattr(data, "error", None))
+    elif etype == SLA_EVENT:  # only a missed SLA's engine event is mirrored (its marker metadata)
+        meta = _metadata(getattr(data, "metadata", None))
+        if META_SLA_MISSED not in meta:
+            return None
+        kwargs["metadata"] = {META_SLA_MISSED: meta[META_SLA_MISSED]}
     return DagsterEventIn(
         run_id=entry.run_id,
         storage_id=record.storage_id,

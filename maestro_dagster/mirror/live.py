@@ -32,7 +32,8 @@ from dagster._core.executor.base import Executor
 from maestro_dagster.db.retry import is_locked
 from maestro_dagster.mirror.live_view import LiveState
 from maestro_dagster.mirror.projector import mirror_run
-from maestro_dagster.mirror.reducer import MIRRORED_TYPES
+from maestro_dagster.mirror.reducer import MIRRORED_TYPES, SLA_EVENT
+from maestro_dagster.spec.sla import META_SLA_MISSED
 from maestro_dagster.step_processes import DelegatingExecutor
 from maestro_dagster.tags import TAG_WORKER_HOST, TAG_WORKER_PID
 
@@ -41,6 +42,12 @@ TERMINAL_EVENTS = ("PIPELINE_SUCCESS", "PIPELINE_FAILURE", "PIPELINE_CANCELED")
 POLL_SECONDS = 0.5
 _watched_worker: int | None = None
 _watch_lock = threading.Lock()
+
+
+def _is_sla_record(event_type: str, entry: Any) -> bool:
+    """Is this stored entry a missed SLA's engine event (``compiler/sla.py``)?"""
+    data = getattr(getattr(entry, "dagster_event", None), "event_specific_data", None)
+    return event_type == SLA_EVENT and META_SLA_MISSED in (getattr(data, "metadata", None) or {})
 
 
 class LiveMirror:
@@ -70,8 +77,8 @@ class LiveMirror:
             return
         if event_type.value in TERMINAL_EVENTS:
             self.finish()
-        elif event_type.value in MIRRORED_TYPES:
-            self._new_events.set()
+        elif event_type.value in MIRRORED_TYPES or _is_sla_record(event_type.value, entry):
+            self._new_events.set()  # a missed SLA is mirrored while the run goes on, even when nothing else happens
 
     def saw(self, event: Any) -> None:
         """An event the executor handed on (stored by a step process, or by this one): a pass is due if the mirror

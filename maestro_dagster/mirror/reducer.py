@@ -11,9 +11,10 @@ failure / cancel -> ``workflow_completed`` / ``workflow_failed`` / ``workflow_ca
 when the run was terminated by a pause); ``STEP_START`` and each ``STEP_RESTARTED`` -> ``node_started``;
 ``STEP_UP_FOR_RETRY`` -> ``node_retry``; ``STEP_OUTPUT`` of a skipped node -> ``node_skipped``, of a
 completed one -> its outputs and ``artifact_created`` per file; ``STEP_SUCCESS`` -> ``node_completed``;
-``STEP_FAILURE`` -> ``node_failed``. When a run fails or is cancelled, nodes that never ran are
-``blocked`` (``node_blocked``) and nodes still running are failed. A run ends once: its first end event
-counts, and a later one for the same run (a failure reported twice) adds no row.
+``STEP_FAILURE`` -> ``node_failed``; an engine event marked ``maestro/sla_missed`` (``compiler/sla.py``, written
+while the run goes on, once per execution and scope/node) -> ``sla_missed``. When a run fails or is cancelled,
+nodes that never ran are ``blocked`` (``node_blocked``) and nodes still running are failed. A run ends once: its
+first end event counts, and a later one for the same run (a failure reported twice) adds no row.
 
 Node and execution fields: ``duration_seconds`` is always ``completed_at - started_at`` of the node's latest
 attempt (Dagster's own step time is kept in ``node_completed.data.step_seconds``); a node's ``error_*`` is
@@ -39,6 +40,7 @@ from maestro_dagster.mirror.model import (
     RunView,
 )
 from maestro_dagster.spec.models import DEFAULT_QUALITY_THRESHOLD
+from maestro_dagster.spec.sla import META_SLA_MISSED
 from maestro_dagster.states import EventType, NodeStatus, RunKind, WorkflowStatus
 from maestro_dagster.tags import META_ARTIFACTS, META_CONDITION, META_INPUTS, META_OUTPUT, META_QUALITY, META_STATUS
 
@@ -49,6 +51,7 @@ RUN_CANCELED = "PIPELINE_CANCELED"
 RUN_TERMINAL = (RUN_SUCCESS, RUN_FAILURE, RUN_CANCELED)
 RUN_ENDED = "RunEnded"  # error_type of a node that was still running when its run ended
 INTERRUPTED = "DagsterExecutionInterruptedError"  # error_type of a step Dagster interrupted (a termination)
+SLA_EVENT = "ENGINE_EVENT"  # the Dagster event type of a missed SLA's record: only those marked are read
 TERMINATION_BY_DAGSTER = "a run termination request to Dagster (the Dagster UI or its GraphQL API)"
 
 
@@ -130,7 +133,9 @@ class Reducer:
     def apply(self, ev: DagsterEventIn) -> None:
         if ev.run_id not in self.view.runs:
             return
-        if ev.event_type == RUN_START:
+        if ev.event_type == SLA_EVENT:
+            self._sla_missed(ev)
+        elif ev.event_type == RUN_START:
             self._run_start(ev)
         elif ev.event_type in RUN_TERMINAL:
             self._run_end(ev)
@@ -139,6 +144,17 @@ class Reducer:
             handler = STEP_HANDLERS.get(ev.event_type)
             if node is not None and handler is not None:
                 handler(self, ev, node)
+
+    def _sla_missed(self, ev: DagsterEventIn) -> None:
+        """A missed SLA, as the watchdog recorded it (it writes each scope/node once per execution)."""
+        payload = ev.metadata.get(META_SLA_MISSED)
+        if not isinstance(payload, dict):
+            return
+        node_id = payload.get("node_id")
+        if node_id is not None and node_id not in self.view.nodes:
+            return
+        keys = ("scope", "limit_seconds", "elapsed_seconds", "on_miss")
+        self._emit(ev, EventType.SLA_MISSED, node_id, {k: payload.get(k) for k in keys})
 
     # -- run events -------------------------------------------------------------------------------
     def _run_start(self, ev: DagsterEventIn) -> None:

@@ -19,10 +19,11 @@ from sqlalchemy import Connection, Engine, NullPool, and_, create_engine, or_, s
 
 from maestro_dagster.mirror.decode import decode_event, to_event_in
 from maestro_dagster.mirror.model import DagsterEventIn
-from maestro_dagster.mirror.reducer import MIRRORED_TYPES
+from maestro_dagster.mirror.reducer import MIRRORED_TYPES, SLA_EVENT
+from maestro_dagster.spec.sla import META_SLA_MISSED
 from maestro_dagster.tags import TAG_WORKFLOW_ID
 
-_TYPES = {DagsterEventType(t) for t in MIRRORED_TYPES}
+_TYPES = {DagsterEventType(t) for t in (*MIRRORED_TYPES, SLA_EVENT)}
 PAGE = 5000
 RUNS_PER_QUERY = 50  # runs whose events one query reads (a single-database event log)
 FINISHED = (DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED)
@@ -74,7 +75,13 @@ def _select_rows(storage: SqlEventLogStorage, cursors: dict[str, int]) -> Iterat
     query = (
         select(table.c.run_id, table.c.id, table.c.event)
         .where(or_(*per_run) if len(per_run) > 1 else per_run[0])
-        .where(table.c.dagster_event_type.in_(MIRRORED_TYPES))
+        .where(
+            or_(
+                table.c.dagster_event_type.in_(MIRRORED_TYPES),
+                # engine events: only a missed SLA's record (decode.py reads nothing else of them)
+                and_(table.c.dagster_event_type == SLA_EVENT, table.c.event.contains(META_SLA_MISSED)),
+            )
+        )
         .order_by(table.c.id.asc())
         .limit(PAGE)
     )

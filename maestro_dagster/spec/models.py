@@ -29,6 +29,7 @@ from pydantic import (
 from maestro_dagster.errors import DefinitionError
 from maestro_dagster.names import ID_PATTERN
 from maestro_dagster.policy import ALLOWLIST_SETTING, BUILTIN_EXECUTORS
+from maestro_dagster.spec.sla import SLASpec
 from maestro_dagster.spec.triggers import SensorSpec
 
 NODE_TYPES: tuple[str, ...] = ("phase", "custom", "conditional", "human_review", "parallel_group")
@@ -107,6 +108,11 @@ class NodeSpec(_Model):
         None, description="Accepted for compatibility with the original; ignored."
     )
     quality_threshold: float | None = Field(None, ge=0, le=1, description="Minimum quality_score, 0..1.")
+    sla: SLASpec | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="{max_duration_seconds, on_miss: warn|fail}: an attempt running longer records sla_missed.",
+    )
 
     @property
     def executor_ref(self) -> str:
@@ -190,6 +196,11 @@ class WorkflowSpec(_Model):
     sensors: list[SensorSpec] = Field(default_factory=list, description="Sensors that start executions.")
     nodes: dict[NodeId, NodeSpec] = Field(min_length=1, json_schema_extra={"additionalProperties": False})
     edges: list[EdgeSpec] = Field(default_factory=list)
+    sla: SLASpec | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="{max_duration_seconds, on_miss: warn|fail}: an execution running longer records sla_missed.",
+    )
 
     @model_validator(mode="before")
     @classmethod
