@@ -70,6 +70,7 @@ class RunView:
     pause_requested: bool = False  # these three: the run's ``RunFacts`` as last given (see ``RunFacts``)
     cancelled_by: str | None = None
     termination_requested: bool = False
+    selected_steps: frozenset[str] | None = None  # the steps a step-selection re-execution runs (``RunFacts``)
     started_at: datetime | None = None
     completed_at: datetime | None = None
 
@@ -81,12 +82,14 @@ class RunFacts:
     Read after the events that use them (a pause tag is set before the termination it asks for, so a read after
     the step's interruption or the run's end sees it). ``pause_requested``: ``maestro/pause_requested`` is
     ``true``; ``cancelled_by``: the ``maestro/cancelled_by`` tag (who asked, as its setter wrote it);
-    ``termination_requested``: the run was ``CANCELING`` or ``CANCELED`` (someone asked Dagster to stop it).
+    ``termination_requested``: the run was ``CANCELING`` or ``CANCELED`` (someone asked Dagster to stop it);
+    ``selected_steps``: the run's ``step_keys_to_execute`` (None: every step).
     """
 
     pause_requested: bool = False
     cancelled_by: str | None = None
     termination_requested: bool = False
+    selected_steps: frozenset[str] | None = None
 
 
 @dataclass

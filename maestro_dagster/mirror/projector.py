@@ -59,6 +59,7 @@ def run_facts(run: DagsterRun) -> RunFacts:
         pause_requested=run.tags.get(TAG_PAUSE) == "true",
         cancelled_by=run.tags.get(TAG_CANCELLED_BY) or None,
         termination_requested=run.status in (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED),
+        selected_steps=frozenset(run.step_keys_to_execute) if run.step_keys_to_execute else None,
     )
 
 
@@ -69,7 +70,7 @@ def apply_events(view: ExecutionView, events: list[DagsterEventIn], facts: Mappi
             given = given if isinstance(given, RunFacts) else RunFacts(pause_requested=given)
             run = view.runs[run_id]
             run.pause_requested, run.cancelled_by = given.pause_requested, given.cancelled_by
-            run.termination_requested = given.termination_requested
+            run.termination_requested, run.selected_steps = given.termination_requested, given.selected_steps
     reducer = Reducer(view, {dagster_name(n): n for n in view.nodes})
     for event in events:
         reducer.apply(event)

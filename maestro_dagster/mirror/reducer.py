@@ -13,8 +13,9 @@ when the run was terminated by a pause); ``STEP_START`` and each ``STEP_RESTARTE
 completed one -> its outputs and ``artifact_created`` per file; ``STEP_SUCCESS`` -> ``node_completed``;
 ``STEP_FAILURE`` -> ``node_failed``; an engine event marked ``maestro/sla_missed`` (``compiler/sla.py``, written
 while the run goes on, once per execution and scope/node) -> ``sla_missed``. When a run fails or is cancelled,
-nodes that never ran are ``blocked`` (``node_blocked``) and nodes still running are failed. A run ends once: its
-first end event counts, and a later one for the same run (a failure reported twice) adds no row.
+nodes that never ran are ``blocked`` (``node_blocked``; for a replay also the selected nodes it never started)
+and nodes still running are failed. A run ends once: its first end event counts, and a later one for the same
+run (a failure reported twice) adds no row.
 
 Node and execution fields: ``duration_seconds`` is always ``completed_at - started_at`` of the node's latest
 attempt (Dagster's own step time is kept in ``node_completed.data.step_seconds``); a node's ``error_*`` is
@@ -229,9 +230,13 @@ class Reducer:
     def _close_unfinished(self, ev: DagsterEventIn, status: WorkflowStatus) -> None:
         """Nodes still running fail; nodes that never ran are blocked (event parts 1, 2, ... by node id).
 
-        On a replay the nodes this run's end already closed get the same rows again.
+        A replay run (kind ``replay``) blocks the nodes it selected and never started, whatever an older run left
+        them as. On a replay the nodes this run's end already closed get the same rows again.
         """
         part, stopped = 1, []
+        run = self._run(ev.run_id)
+        selected = run.selected_steps if run.kind is RunKind.REPLAY and run.selected_steps else frozenset()
+        replayed = {self.node_by_step[step] for step in selected if step in self.node_by_step}
         for node in sorted(self.view.nodes.values(), key=lambda n: n.node_id):
             this_run = node.last_run_id == ev.run_id
             if node.status is NodeStatus.RUNNING and this_run:
@@ -243,7 +248,7 @@ class Reducer:
                     else stopped_text(self._run(ev.run_id), ev.timestamp)
                 )
                 node.error_type = RUN_ENDED
-            elif node.status in (NodeStatus.PENDING, NodeStatus.BLOCKED) and not this_run:
+            elif not this_run and (node.status in (NodeStatus.PENDING, NodeStatus.BLOCKED) or node.node_id in replayed):
                 node.status = NodeStatus.BLOCKED
                 node.last_run_id = ev.run_id
                 node.run_attempt = 0

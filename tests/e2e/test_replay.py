@@ -196,3 +196,38 @@ def test_replay_through_the_cli(maestro_env, tmp_path):
     assert proc.returncode == 1, out
     assert "no node 'zz'" in out and "a, b, c, d" in out and "Traceback" not in out
     assert len(runs(maestro_env.settings, first.execution_id)) == 2
+
+
+def test_a_failed_replay_blocks_the_nodes_it_did_not_reach_and_resumes_from_failure(maestro_env, tmp_path):
+    counters, data = tmp_path / "counters", tmp_path / "in.txt"
+    data.write_text("one\ntwo\n")
+    raw = chain_definition("replay_fails", counters)
+    raw["nodes"]["b"] = node("inspect_file")  # reads global_context.file.path: fails once the file is gone
+    spec = maestro_env.add_definition(raw)
+    settings = maestro_env.settings
+    first = maestro_env.run(spec.id, {"file": {"path": str(data)}})
+    assert first.success
+    data.unlink()
+
+    second = replay(maestro_env, first.execution_id, "b")
+    assert not second.success
+    states = nodes(settings, first.execution_id)
+    assert [states[n].status.value for n in CHAIN] == ["completed", "failed", "blocked", "blocked"]
+    assert [states[n].last_run_id for n in CHAIN] == [first.run_id] + [second.run_id] * 3
+    assert [states[n].attempt_count for n in CHAIN] == [1, 2, 1, 1]  # c and d did not run again
+    ex = execution(settings, first.execution_id)
+    assert (ex.status.value, ex.error_node_id, ex.completed_nodes, ex.failed_nodes) == ("failed", "b", 1, 1)
+    evs = events(settings, first.execution_id)
+    assert types_of(evs, "c") == ["node_started", "node_completed", "node_blocked"]
+    assert maestro_env.verify(first.execution_id) == []
+
+    data.write_text("one\n")  # fixed: a plain resume continues the replay from its failure
+    third = maestro_env.resume(first.execution_id)
+    assert third.success
+    assert {n: count(counters, n) for n in CHAIN} == {"a": 1, "b": 0, "c": 2, "d": 2}
+    states = nodes(settings, first.execution_id)
+    assert [states[n].status.value for n in CHAIN] == ["completed"] * 4
+    assert [states[n].attempt_count for n in CHAIN] == [1, 3, 2, 2]
+    assert states["b"].outputs["lines"] == 1 and states["a"].last_run_id == first.run_id
+    assert [r.kind.value for r in runs(settings, first.execution_id)] == ["initial", "replay", "resume"]
+    assert maestro_env.verify(first.execution_id) == []
