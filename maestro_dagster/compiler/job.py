@@ -4,9 +4,10 @@ One op per node, named ``<job>__<node>`` (unique across the code location), alia
 name and described by the node's name, description, type and executor (``op_description``: the Dagster UI's
 graph shows the name); one dependency per edge (the target receives the source's ``NodeResult``). The job
 takes a single small run config, ``initial_context``, mapped onto the ``maestro`` resource, so the launchpad
-shows one form. Retry policies map to Dagster ``RetryPolicy`` (``max_retries = max_attempts - 1``;
-exponential backoff waits ``(2^n - 1) * delay`` before retry n). Failure semantics are Dagster's:
-independent branches go on, nodes downstream of a failure never start.
+shows one form; its declared ``inputs:`` are typed fields of it (``input_config``), checked and completed with
+their defaults by ``spec.inputs.apply_inputs`` in the mapping, whoever launches. Retry policies map to Dagster
+``RetryPolicy`` (``max_retries = max_attempts - 1``; exponential backoff waits ``(2^n - 1) * delay`` before
+retry n). Failure semantics are Dagster's: independent branches go on, nodes downstream of a failure never start.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dagster import (
 )
 
 from maestro_dagster.compiler.envelope import NodeResult
+from maestro_dagster.compiler.input_config import initial_context_field
 from maestro_dagster.compiler.node import OUTPUT_NAME, run_node
 from maestro_dagster.compiler.runtime import (
     RESOURCE_KEY,
@@ -48,6 +50,7 @@ from maestro_dagster.names import dagster_name, job_name, op_name
 from maestro_dagster.policy import ORIGIN_REPOSITORY, ExecutorPolicy
 from maestro_dagster.settings import get_settings
 from maestro_dagster.spec import NodeSpec, RetryPolicySpec, WorkflowSpec
+from maestro_dagster.spec.inputs import apply_inputs
 
 
 def retry_policy_for(policy: RetryPolicySpec) -> RetryPolicy | None:
@@ -94,11 +97,11 @@ def _make_op(spec: WorkflowSpec, node_id: str, executors: ExecutorPolicy) -> OpD
     )
 
 
-def _initial_context_mapping() -> ConfigMapping:
+def _initial_context_mapping(spec: WorkflowSpec) -> ConfigMapping:
     def to_run_config(config: dict[str, Any]) -> dict[str, Any]:
-        run_config: dict[str, Any] = {
-            "resources": {RESOURCE_KEY: {"config": {"initial_context": config.get("initial_context") or {}}}}
-        }
+        # Every launch (API, CLI, schedule, sensor, Dagster UI): enums checked, defaults filled in (spec.inputs).
+        context = apply_inputs(spec.inputs, config.get("initial_context") or {}, workflow_id=spec.id)
+        run_config: dict[str, Any] = {"resources": {RESOURCE_KEY: {"config": {"initial_context": context}}}}
         for passthrough in ("execution", "loggers"):
             if config.get(passthrough):
                 run_config[passthrough] = config[passthrough]
@@ -107,9 +110,7 @@ def _initial_context_mapping() -> ConfigMapping:
     return ConfigMapping(
         config_fn=to_run_config,
         config_schema={
-            "initial_context": Field(
-                Permissive(), is_required=False, default_value={}, description="global_context of the execution"
-            ),
+            "initial_context": initial_context_field(spec),
             "execution": Field(Permissive(), is_required=False, description="Dagster executor config (optional)"),
             "loggers": Field(Permissive(), is_required=False, description="Dagster logger config (optional)"),
         },
@@ -152,7 +153,7 @@ def build_job(
         name=name,
         description=spec.description or spec.name,
         resource_defs={RESOURCE_KEY: runtime_resource or plain_runtime, **(extra_resources or {})},
-        config=_initial_context_mapping(),
+        config=_initial_context_mapping(spec),
         tags=tags,
         metadata={"maestro/workflow_id": spec.id, "maestro/nodes": len(spec.nodes)},
         executor_def=executor_def,

@@ -27,6 +27,7 @@ from maestro_dagster.db.models import (
 from maestro_dagster.db.types import utcnow
 from maestro_dagster.errors import ConflictError, NotFoundError
 from maestro_dagster.names import new_execution_id
+from maestro_dagster.spec.inputs import with_defaults
 from maestro_dagster.spec.models import WorkflowSpec
 from maestro_dagster.spec.stored import stored_spec
 from maestro_dagster.states import ACTIVE_STATUSES, EventType, NodeStatus, WorkflowStatus, calculate_progress
@@ -240,6 +241,7 @@ class ExecutionRepository:
     ) -> tuple[WorkflowExecution, list[dict[str, Any]]]:
         """What ``create`` inserts, not added to the session: the execution, and its node states' column values."""
         version, spec = self._version_spec(workflow_id, workflow_version)
+        initial_context = with_defaults(spec.inputs, initial_context)  # a Dagster UI launch records them too
         execution = WorkflowExecution(
             id=execution_id or new_execution_id(workflow_id),
             workflow_id=workflow_id,

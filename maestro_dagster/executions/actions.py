@@ -4,8 +4,10 @@ Each action is one rule written once; how it reaches Dagster is the ``Transport`
 for ``maestro run`` / ``maestro resume``, the API's GraphQL transport). Transactions begin here, one per step,
 never across a call to Dagster:
 
-- start: one write transaction creates the execution row and its pending node states (with the id the run will
-  carry as its ``maestro/execution_id`` tag), then the transport launches the run. A launch that fails before
+- start: one write transaction checks the initial context against the workflow's ``inputs`` (``apply_inputs``:
+  an ``InputError`` naming each bad input, nothing written nor launched; defaults filled in), creates the execution
+  row and its pending node states (with the id the run will carry as its ``maestro/execution_id`` tag), then the
+  transport launches the run. A launch that fails before
   Dagster has a run of the execution leaves it ``failed`` with the reason, except when the database itself stayed
   locked: then its row is removed (nothing half-written stays).
 - resume: one write transaction checks the status (``RESUMABLE``) under a row lock and sets ``pending`` (a client
@@ -38,6 +40,7 @@ from maestro_dagster.executions.transport import Transport, runs_of
 from maestro_dagster.names import job_name
 from maestro_dagster.settings import Settings
 from maestro_dagster.spec import WorkflowSpec
+from maestro_dagster.spec.inputs import apply_inputs
 from maestro_dagster.states import WorkflowStatus
 from maestro_dagster.tags import TAG_CANCELLED_BY, TAG_PAUSE, TRIGGER_RESUME, launch_tags
 
@@ -83,6 +86,8 @@ def create_execution(
     with get_db(settings, immediate=True) as session:
         repos = RepositoryFactory(session)
         require_valid(repos.workflow.require(workflow_id))
+        # The workflow's inputs checked (InputError names each bad one: no row is written) and defaults filled in.
+        context = apply_inputs(repos.execution.spec_of(workflow_id).inputs, context, workflow_id=workflow_id)
         execution = repos.execution.create(workflow_id, context, metadata=metadata)
         return execution.id, repos.execution.spec_of(workflow_id, execution.workflow_version)
 
@@ -120,6 +125,7 @@ def start(
     execution_id, spec = retry_locked(
         lambda: create_execution(settings, workflow_id, context, trigger, actor), settings, what
     )
+    context = apply_inputs(spec.inputs, context, workflow_id=workflow_id)  # as recorded: the defaults filled in
     tags = launch_tags(execution_id, trigger, workflow_id)
     bound = max_runtime_seconds(spec)
     if bound is not None:

@@ -29,6 +29,7 @@ from pydantic import (
 from maestro_dagster.errors import DefinitionError
 from maestro_dagster.names import ID_PATTERN
 from maestro_dagster.policy import ALLOWLIST_SETTING, BUILTIN_EXECUTORS
+from maestro_dagster.spec.inputs import INPUT_NAME_PATTERN, InputSpec
 from maestro_dagster.spec.sla import SLASpec
 from maestro_dagster.spec.triggers import SensorSpec
 
@@ -194,6 +195,13 @@ class WorkflowSpec(_Model):
     defaults: DefaultsSpec = Field(default_factory=DefaultsSpec)
     schedules: list[ScheduleSpec] = Field(default_factory=list)
     sensors: list[SensorSpec] = Field(default_factory=list, description="Sensors that start executions.")
+    inputs: dict[Annotated[str, StringConstraints(pattern=INPUT_NAME_PATTERN)], InputSpec] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        json_schema_extra={"additionalProperties": False},
+        description="Typed keys of the initial context (name -> {type, required, default, description, enum}); "
+        "checked at every launch, defaults filled in. Other keys stay free.",
+    )
     nodes: dict[NodeId, NodeSpec] = Field(min_length=1, json_schema_extra={"additionalProperties": False})
     edges: list[EdgeSpec] = Field(default_factory=list)
     sla: SLASpec | None = Field(

@@ -38,6 +38,8 @@ PROBLEM_CODES: dict[str, str] = {
     "name_collision": "two node ids map to the same Dagster name",
     "bad_cron": "a schedule's cron string is invalid",
     "bad_timezone": "a schedule's timezone is unknown",
+    "bad_input": "an input declaration is invalid (name, type, default, enum, or required with a default)",
+    "bad_trigger_context": "a schedule's or sensor's initial_context does not satisfy the workflow's inputs",
     "too_large": "the definition exceeds a size limit (nodes, edges, document or config size; MAESTRO_MAX_*)",
     "too_deep": "the document nests too deeply, or the graph's longest path has too many nodes (MAESTRO_MAX_*)",
     "yaml_alias_budget": "a YAML document has more values than MAESTRO_MAX_YAML_VALUES once its aliases are expanded",

@@ -19,7 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from maestro_dagster.gc_tuning import collections_paused
 from maestro_dagster.policy import DefinitionPolicy
-from maestro_dagster.spec import checks, node_checks
+from maestro_dagster.spec import checks, input_checks, node_checks
 from maestro_dagster.spec.graph import check_depth
 from maestro_dagster.spec.limits import check_config_sizes, check_counts, check_document, format_location, node_of
 from maestro_dagster.spec.models import DefaultsSpec, EdgeSpec, NodeSpec, RetryPolicySpec, ScheduleSpec, WorkflowSpec
@@ -69,7 +69,7 @@ def _validate(
 
     limits = policy.limits
     # Limits first, before anything expensive or recursive (pydantic, the graph): an iterative walk.
-    blocking = check_counts(raw, limits)
+    blocking = check_counts(raw, limits) + input_checks.input_count_problems(raw)
     document = check_document(raw, limits) if not blocking else None
     if document is not None and document.blocking:
         blocking = document.problems
@@ -84,10 +84,13 @@ def _validate(
     problems += check_config_sizes(view.nodes, limits)
 
     spec: WorkflowSpec | None = None
+    inputs = input_checks.input_problems(raw)  # replace pydantic's errors under 'inputs' (they name input + fix)
+    problems += inputs
     try:
         spec = WorkflowSpec.model_validate(dict(raw))
     except PydanticValidationError as exc:
-        problems += [p for err in exc.errors() if (p := _schema_problem(err)) is not None]
+        errs = [e for e in exc.errors() if not (inputs and e["loc"][:1] == ("inputs",))]
+        problems += [p for err in errs if (p := _schema_problem(err)) is not None]
 
     problems += checks.check_edges(view)
     problems += checks.check_cycles(view.graph)
@@ -98,6 +101,7 @@ def _validate(
     problems += checks.check_name_collisions(view)
     problems += _name_problems(raw)
     problems += trigger_problems(dict(raw))
+    problems += input_checks.trigger_context_problems(raw)
     if spec is not None and not problems:
         problems += _storage_problems(spec)
 

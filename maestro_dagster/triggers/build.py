@@ -4,7 +4,10 @@ Names derive from the job and never change across reloads: ``<job>__schedule_<na
 ``<job>__sensor_<name or type_index>``. ``enabled: true`` makes one running by default; otherwise it is
 stopped (Dagster's default) until turned on in the UI or with ``dagster schedule start`` /
 ``dagster sensor start``. Every run they request carries an execution id (tag ``maestro/execution_id``) and
-``maestro/trigger`` (``schedule`` or ``sensor``), which the mirror records in the execution's metadata.
+``maestro/trigger`` (``schedule`` or ``sensor``), which the mirror records in the execution's metadata, and a
+context checked against the workflow's ``inputs`` with their defaults filled in (``spec.inputs.apply_inputs``): a
+context that does not satisfy them makes no request (a schedule's tick is skipped with the reason, a sensor logs
+a warning, a queued request is marked ``error`` with it).
 Targets are named, not built, so the repository stays lazy.
 """
 
@@ -35,6 +38,7 @@ from maestro_dagster.defs_store import load_spec
 from maestro_dagster.errors import MaestroError
 from maestro_dagster.names import job_name, new_execution_id
 from maestro_dagster.spec import ScheduleSpec, WorkflowSpec
+from maestro_dagster.spec.inputs import InputError, apply_inputs
 from maestro_dagster.spec.triggers import FileSensorSpec, RequestQueueSensorSpec, WorkflowCompletedSensorSpec
 from maestro_dagster.states import EventType
 from maestro_dagster.tags import launch_tags
@@ -59,6 +63,7 @@ def sensor_name(spec: WorkflowSpec, index: int) -> str:
 
 def _request(spec: WorkflowSpec, context: dict[str, Any], trigger: str, *, run_key: str | None = None,
              execution_id: str | None = None, at: datetime | None = None) -> RunRequest:  # fmt: skip
+    context = apply_inputs(spec.inputs, context, workflow_id=spec.id)  # InputError: this request is not made
     execution_id = execution_id or new_execution_id(spec.id, at)
     return RunRequest(
         run_key=run_key,
@@ -67,12 +72,24 @@ def _request(spec: WorkflowSpec, context: dict[str, Any], trigger: str, *, run_k
     )
 
 
+def _append(context: SensorEvaluationContext, requests: list[RunRequest], spec: WorkflowSpec,
+            run_context: dict[str, Any], run_key: str) -> None:  # fmt: skip
+    """A sensor's request, unless its context does not satisfy the inputs: then none, and a warning."""
+    try:
+        requests.append(_request(spec, run_context, "sensor", run_key=run_key))
+    except InputError as exc:
+        context.log.warning(f"run request not made: {exc.message}")
+
+
 def build_schedule(spec: WorkflowSpec, index: int) -> ScheduleDefinition:
     schedule: ScheduleSpec = spec.schedules[index]
 
-    def evaluate(context: ScheduleEvaluationContext) -> RunRequest:
+    def evaluate(context: ScheduleEvaluationContext) -> RunRequest | SkipReason:
         at = context.scheduled_execution_time or datetime.now(UTC)
-        return _request(spec, dict(schedule.initial_context), "schedule", at=at)
+        try:
+            return _request(spec, dict(schedule.initial_context), "schedule", at=at)
+        except InputError as exc:  # validation refuses such a schedule; a definition stored before inputs existed
+            return SkipReason(f"not launched: {exc.message}")
 
     return ScheduleDefinition(
         name=schedule_name(spec, index),
@@ -105,7 +122,7 @@ def _file_sensor(spec: WorkflowSpec, sensor: FileSensorSpec):
                 "mtime": datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
             }
             context_ = {**sensor.initial_context, "file": file_info}
-            requests.append(_request(spec, context_, "sensor", run_key=f"{key}:{stat.st_mtime_ns}"))
+            _append(context, requests, spec, context_, f"{key}:{stat.st_mtime_ns}")
         context.update_cursor(json.dumps(current, sort_keys=True))
         return requests or SkipReason(f"no new or changed file matching {sensor.pattern!r} in {base}")
 
@@ -155,7 +172,7 @@ def _completed_sensor(spec: WorkflowSpec, sensor: WorkflowCompletedSensorSpec):
             context_ = {**sensor.initial_context, **_project(source, sensor.context)}
             context_["upstream"] = {"workflow_id": sensor.workflow_id, "execution_id": upstream_id,
                                     "status": event_type.value.removeprefix("workflow_")}  # fmt: skip
-            requests.append(_request(spec, context_, "sensor", run_key=f"{upstream_id}:{event_type.value}"))
+            _append(context, requests, spec, context_, f"{upstream_id}:{event_type.value}")
             context.update_cursor(str(event_id))
         return requests or SkipReason(f"no execution of {sensor.workflow_id} reached {', '.join(sensor.statuses)}")
 
@@ -163,9 +180,12 @@ def _completed_sensor(spec: WorkflowSpec, sensor: WorkflowCompletedSensorSpec):
 
 
 def _queue_sensor(spec: WorkflowSpec, sensor: RequestQueueSensorSpec):
+    def check(row_context: dict[str, Any]) -> object:
+        return apply_inputs(spec.inputs, {**sensor.initial_context, **row_context}, workflow_id=spec.id)
+
     def evaluate(context: SensorEvaluationContext):
         with get_db(immediate=True) as session:
-            accepted, refused = take_requests(session, spec.id, sensor.batch_size)
+            accepted, refused = take_requests(session, spec.id, sensor.batch_size, check=check)
         requests = [
             _request(
                 spec,

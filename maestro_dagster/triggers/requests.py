@@ -5,6 +5,7 @@ Functions take a session and do not commit (the sensor that calls them owns the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.models import ExecutionRequest, WorkflowDefinition
+from maestro_dagster.errors import MaestroError
 from maestro_dagster.names import new_execution_id
 from maestro_dagster.states import RequestStatus
 
@@ -23,9 +25,12 @@ class AcceptedRequest:
     initial_context: dict[str, Any]
 
 
-def take_requests(session: Session, workflow_id: str, limit: int) -> tuple[list[AcceptedRequest], list[str]]:
+def take_requests(
+    session: Session, workflow_id: str, limit: int, *, check: Callable[[dict[str, Any]], object] | None = None
+) -> tuple[list[AcceptedRequest], list[str]]:
     """Pending requests of ``workflow_id``: valid ones get an execution id and become ``launched``,
-    the others ``error``. Returns (accepted, refused request ids)."""
+    the others ``error``. ``check`` raises ``MaestroError`` for a context the workflow refuses (its inputs);
+    its message becomes the row's error. Returns (accepted, refused request ids)."""
     stmt = (
         select(ExecutionRequest)
         .where(ExecutionRequest.workflow_id == workflow_id, ExecutionRequest.status == RequestStatus.PENDING)
@@ -42,6 +47,13 @@ def take_requests(session: Session, workflow_id: str, limit: int) -> tuple[list[
                 f"initial_context must be a JSON object (got {type(context).__name__}); "
                 'insert e.g. {"requirement": "..."} or null'
             )
+            refused.append(row.id)
+            continue
+        try:
+            if check is not None:
+                check(context)
+        except MaestroError as exc:
+            row.status, row.error = RequestStatus.ERROR, exc.message
             refused.append(row.id)
             continue
         row.status = RequestStatus.LAUNCHED
