@@ -1,5 +1,5 @@
-"""Talking to the running Dagster webserver over GraphQL: launch, re-execute, terminate, reload, and the states
-of the schedules and sensors.
+"""Talking to the running Dagster webserver over GraphQL: launch, re-execute (from failure, or chosen steps: a
+replay), terminate, reload, and the states of the schedules and sensors.
 
 The API never runs a workflow itself: every run is launched through Dagster (its run coordinator queues it
 and the daemon starts a run worker). Errors become ``DagsterUnavailableError`` (503), ``ConflictError`` (409, Dagster
@@ -21,8 +21,9 @@ import requests
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from dagster_graphql.client.query import LAUNCH_PIPELINE_REEXECUTION_MUTATION
 
-from maestro_dagster.errors import ConflictError, DagsterUnavailableError, ValidationError
+from maestro_dagster.errors import ConflictError, DagsterUnavailableError, NotFoundError, ValidationError
 from maestro_dagster.names import LOCATION_NAME, REPOSITORY_NAME
+from maestro_dagster.tags import PARENT_RUN_TAG, ROOT_RUN_TAG
 
 log = logging.getLogger(__name__)
 GRAPHQL_TYPE = re.compile(r"^[A-Z][A-Za-z]{2,80}$")  # an error's __typename: safe to show, unlike its message
@@ -168,6 +169,34 @@ class DagsterGateway:
                 "extraTags": [{"key": k, "value": v} for k, v in tags.items()],
             }
         }
+        return self._reexecution(variables, parent_run_id, "unchanged enough to re-execute from failure")
+
+    def reexecute_steps(self, parent: Any, step_keys: list[str], tags: dict[str, str]) -> str:
+        """Re-execute these steps of the ``DagsterRun`` ``parent`` (a replay): ``launchPipelineReexecution`` with
+        ``executionParams.stepKeys`` and the parent in its ``executionMetadata``, so Dagster loads the other steps'
+        outputs from the runs that produced them."""
+        root = parent.root_run_id or parent.run_id
+        tags = {**tags, PARENT_RUN_TAG: parent.run_id, ROOT_RUN_TAG: root}
+        variables = {
+            "executionParams": {
+                "selector": {
+                    "repositoryLocationName": LOCATION_NAME,
+                    "repositoryName": REPOSITORY_NAME,
+                    "jobName": parent.job_name,
+                },
+                "runConfigData": dict(parent.run_config or {}),
+                "stepKeys": list(step_keys),
+                "executionMetadata": {
+                    "parentRunId": parent.run_id,
+                    "rootRunId": root,
+                    "tags": [{"key": k, "value": v} for k, v in tags.items()],
+                },
+            }
+        }
+        return self._reexecution(variables, parent.run_id, "unchanged enough to re-execute these nodes")
+
+    def _reexecution(self, variables: dict[str, Any], parent_run_id: str, needs: str) -> str:
+        """``launchPipelineReexecution`` with these variables; the new run's id."""
         try:
             data = self._client._execute(LAUNCH_PIPELINE_REEXECUTION_MUTATION, variables)
         except Exception as exc:
@@ -181,7 +210,7 @@ class DagsterGateway:
             self._logged(f"re-execute run {parent_run_id}", refusal)
             raise ConflictError(
                 f"Dagster refused to re-execute run {parent_run_id} ({reason}): check the run in the Dagster UI "
-                "(its job must still exist, unchanged enough to re-execute from failure).",
+                f"(its job must still exist, {needs}).",
                 details={"run_id": parent_run_id, "reason": reason},
             )
         return result["run"]["runId"]
@@ -216,6 +245,12 @@ class GatewayTransport:
 
     def reexecute_from_failure(self, parent_run_id: str, tags: dict[str, str]) -> str:
         return self.gateway.reexecute_from_failure(parent_run_id, tags)
+
+    def reexecute_steps(self, parent_run_id: str, step_keys: list[str], tags: dict[str, str]) -> str:
+        parent = self.instance().get_run_by_id(parent_run_id)
+        if parent is None:
+            raise NotFoundError(f"Dagster has no run {parent_run_id}; it cannot be re-executed.")
+        return self.gateway.reexecute_steps(parent, step_keys, tags)
 
     def terminate(self, run_id: str) -> None:
         self.gateway.terminate(run_id)
