@@ -17,10 +17,12 @@ from maestro_dagster.api.schemas import (
     ExecutionSummary,
     NodeStateResponse,
     RunResponse,
+    SlaMissedResponse,
 )
 from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.executions.queries import find_execution, list_executions, not_found
+from maestro_dagster.states import EventType
 
 # What the status answer shows; the columns it does not (contexts, node inputs, artifact contents) can be large
 # JSON documents and are not read. The status answer is the API's most frequent read (clients poll it), so it is
@@ -50,6 +52,13 @@ _NODES_AND_ARTIFACTS = (
     .where(_N.execution_id == bindparam("execution_id"))
     .order_by(_N.created_at, _A.created_at)
 )  # fmt: skip
+
+_EV = ExecutionEvent.__table__.c
+_SLA_MISSED = (
+    select(_EV.node_id, _EV.data, _EV.timestamp)
+    .where(_EV.execution_id == bindparam("execution_id"), _EV.event_type == EventType.SLA_MISSED)
+    .order_by(_EV.id)
+)
 
 
 def execution_status(session: Session, ref: str) -> ExecutionStatusResponse:
@@ -93,6 +102,12 @@ def execution_status(session: Session, ref: str) -> ExecutionStatusResponse:
             )
         if n.artifact is not None:
             shown.artifacts.append(n.artifact)
+    sla_missed = [
+        SlaMissedResponse(
+            node_id=r.node_id, limit_seconds=float((r.data or {}).get("limit_seconds") or 0), at=r.timestamp
+        )
+        for r in conn.execute(_SLA_MISSED, {"execution_id": execution.id})
+    ]
     return ExecutionStatusResponse(
         execution_id=execution.id,
         workflow_id=execution.workflow_id,
@@ -109,6 +124,7 @@ def execution_status(session: Session, ref: str) -> ExecutionStatusResponse:
         error_node_id=execution.error_node_id,
         started_at=execution.started_at,
         completed_at=execution.completed_at,
+        sla_missed=sla_missed,
     )
 
 

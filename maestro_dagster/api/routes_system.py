@@ -200,7 +200,12 @@ class TablesCollector:
             failures.add_metric(list(key), node.failures)
             retries.add_metric(list(key), node.retries)
             node_durations.add_metric(list(key), count_value=node.duration_count, sum_value=node.duration_sum_seconds)
-        yield from (executions, durations, failures, retries, node_durations)
+        sla_missed = CounterMetricFamily(
+            "maestro_sla_missed", "Missed SLAs (sla_missed rows) by workflow and scope", labels=["workflow_id", "scope"]
+        )
+        for key, n in sorted(figures.sla_missed.items()):
+            sla_missed.add_metric(list(key), n)
+        yield from (executions, durations, failures, retries, node_durations, sla_missed)
         value = self.lag()
         if value is not None:
             lag = GaugeMetricFamily("maestro_mirror_lag_seconds", "Age of the oldest Dagster event not yet mirrored")

@@ -110,6 +110,14 @@ class RunResponse(BaseModel):
     completed_at: datetime | None
 
 
+class SlaMissedResponse(BaseModel):
+    """A missed SLA of the execution: its node (null: the workflow's SLA), its limit and when it was missed."""
+
+    node_id: str | None
+    limit_seconds: float
+    at: datetime
+
+
 class ExecutionStatusResponse(BaseModel):
     execution_id: str
     workflow_id: str
@@ -126,6 +134,7 @@ class ExecutionStatusResponse(BaseModel):
     error_node_id: str | None
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    sla_missed: list[SlaMissedResponse] = []  # recorded while the execution runs (sla_missed events)
 
 
 class ExecutionSummary(BaseModel):

@@ -6,7 +6,9 @@ day (usually today and yesterday: a few index ranges on ``workflow_executions.cr
 pending, running or paused are counted from the raw rows whatever their day (the ``status`` index), so a day rolled
 up while one of its executions ran does not hide it. An execution that ends after its day was rolled up shows in
 the terminal counts when the day is rebuilt (the daily schedule rebuilds yesterday; ``maestro rollups build``
-any day). Counts survive retention, as the rollups do. Data functions: they take the caller's session.
+any day). Counts survive retention, as the rollups do. Missed SLAs (``maestro_sla_missed_total``) are counted from
+the ``sla_missed`` event rows (the ``event_type`` index), so retention of the events removes them from the count.
+Data functions: they take the caller's session.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.dialect import seconds_between
-from maestro_dagster.db.models import DailyDurationBuckets, DailyNodeStats, DailyWorkflowStats, WorkflowExecution
+from maestro_dagster.db.models import (
+    DailyDurationBuckets,
+    DailyNodeStats,
+    DailyWorkflowStats,
+    ExecutionEvent,
+    WorkflowExecution,
+)
 from maestro_dagster.reporting.rollups import (
     BUCKET_BOUNDS,
     bucket_aggregates,
@@ -26,7 +34,7 @@ from maestro_dagster.reporting.rollups import (
     node_aggregates,
     outside_days,
 )
-from maestro_dagster.states import WorkflowStatus
+from maestro_dagster.states import EventType, WorkflowStatus
 
 TERMINAL = tuple(s for s in WorkflowStatus if s.is_terminal)
 ACTIVE = tuple(s for s in WorkflowStatus if not s.is_terminal)
@@ -53,6 +61,7 @@ class TableMetrics:
     executions: dict[tuple[str, str], int] = field(default_factory=dict)  # (workflow, status) -> executions
     durations: dict[str, DurationHistogram] = field(default_factory=dict)  # workflow -> histogram
     nodes: dict[tuple[str, str], NodeFigures] = field(default_factory=dict)  # (workflow, node) -> figures
+    sla_missed: dict[tuple[str, str], int] = field(default_factory=dict)  # (workflow, scope) -> missed SLAs
 
 
 def collect(session: Session) -> TableMetrics:
@@ -62,7 +71,21 @@ def collect(session: Session) -> TableMetrics:
     _executions(session, metrics, raw)
     _durations(session, metrics, raw)
     _nodes(session, metrics, raw)
+    _sla_missed(session, metrics)
     return metrics
+
+
+def _sla_missed(session: Session, metrics: TableMetrics) -> None:
+    """``sla_missed`` rows by workflow and scope (``workflow`` when the row has no node, else ``node``)."""
+    ev, e = ExecutionEvent, WorkflowExecution
+    stmt = (
+        select(e.workflow_id, ev.node_id.is_(None), func.count())
+        .join(e, e.id == ev.execution_id)
+        .where(ev.event_type == EventType.SLA_MISSED)
+        .group_by(e.workflow_id, ev.node_id.is_(None))
+    )
+    for workflow_id, is_workflow, n in session.execute(stmt):
+        _add(metrics.sla_missed, (workflow_id, "workflow" if is_workflow else "node"), n)
 
 
 def _add(counts: dict, key: tuple[str, str], value: int) -> None:

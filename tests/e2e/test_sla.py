@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from _defs import chain, definition, node
 from sqlalchemy import select
 
+from maestro_dagster.api.queries import execution_status
 from maestro_dagster.db.models import ExecutionEvent, WorkflowExecution
 from maestro_dagster.db.session import get_db
+from maestro_dagster.reporting.metrics import collect
 from maestro_dagster.states import EventType, WorkflowStatus
 
 
@@ -22,6 +24,7 @@ class Seen:
 
     rows: list[tuple[str | None, float]] = field(default_factory=list)
     status_then: WorkflowStatus | None = None
+    api_then: list[tuple[str | None, float]] = field(default_factory=list)  # the status answer's sla_missed
 
 
 def _watch(settings, workflow_id: str, stop: threading.Event, seen: Seen) -> None:
@@ -39,6 +42,8 @@ def _watch(settings, workflow_id: str, stop: threading.Event, seen: Seen) -> Non
                 if rows and not seen.rows:
                     seen.rows = [(r.node_id, r.data["limit_seconds"]) for r in rows]
                     seen.status_then = execution.status
+                    answer = execution_status(session, execution.id)
+                    seen.api_then = [(m.node_id, m.limit_seconds) for m in answer.sla_missed]
                     return
         stop.wait(0.1)
 
@@ -75,8 +80,11 @@ def test_a_node_sla_warns_while_the_node_still_runs(maestro_env):
     assert time.monotonic() - started >= 6
     assert seen.rows == [("slow", 1.0)], "the sla_missed row was in the tables while the execution ran"
     assert seen.status_then is WorkflowStatus.RUNNING
+    assert seen.api_then == [("slow", 1.0)], "the API answered it while the execution ran"
     rows = _sla_rows(maestro_env.settings, result.execution_id)
     assert len(rows) == 1
+    with get_db(maestro_env.settings) as session:
+        assert collect(session).sla_missed == {("sla_warn", "node"): 1}
     assert rows[0].data["scope"] == "node" and rows[0].data["on_miss"] == "warn"
     assert 1.0 <= rows[0].data["elapsed_seconds"] < 6
     with get_db(maestro_env.settings) as session:
@@ -137,6 +145,9 @@ def test_a_workflow_sla_that_warns_lets_the_execution_complete(maestro_env):
     result, seen = _run_watched(maestro_env, "sla_soft")
     assert result.success
     assert seen.rows == [(None, 1.0)] and seen.status_then is WorkflowStatus.RUNNING
+    assert seen.api_then == [(None, 1.0)]
+    with get_db(maestro_env.settings) as session:
+        assert collect(session).sla_missed == {("sla_soft", "workflow"): 1}
     assert len(_sla_rows(maestro_env.settings, result.execution_id)) == 1
     assert maestro_env.verify(result.execution_id) == []
 
