@@ -1,12 +1,16 @@
 """The API's reads of executions: functions that take a session (the caller's read transaction, see
-``api.deps.read``) and build the response models. The actions live in ``maestro_dagster.executions``."""
+``api.deps.read``) and build the response models, including what the workflow list shows of each workflow's
+executions (``workflow_activity``). The actions live in ``maestro_dagster.executions``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from maestro_dagster.api.artifact_files import Download, download_of, downloadable, not_this_executions
@@ -19,17 +23,27 @@ from maestro_dagster.api.schemas import (
     RunResponse,
     SlaMissedResponse,
 )
-from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
+from maestro_dagster.db.models import (
+    Artifact,
+    ExecutionEvent,
+    ExecutionRun,
+    NodeState,
+    WorkflowDefinition,
+    WorkflowExecution,
+)
 from maestro_dagster.db.repositories import RepositoryFactory
-from maestro_dagster.executions.queries import find_execution, list_executions, not_found
-from maestro_dagster.states import EventType
+from maestro_dagster.db.types import utcnow
+from maestro_dagster.executions.queries import find_execution, not_found
+from maestro_dagster.states import EventType, WorkflowStatus
 
-# What the status answer shows; the columns it does not (contexts, node inputs, artifact contents) can be large
-# JSON documents and are not read. The status answer is the API's most frequent read (clients poll it), so it is
-# two statements built once, on the tables (Core, not ORM entities): the execution (found by its id or one of its
-# runs' ids) with its runs, then its nodes with their artifacts.
+# What the status answer shows; the columns it does not (contexts, artifact contents) can be large JSON documents
+# and are not read (a node's inputs are a summary: upstream statuses, its config, the context's keys). The status
+# answer is the API's most frequent read (clients poll it), so it is two statements built once, on the tables
+# (Core, not ORM entities): the execution (found by its id or one of its runs' ids) with its runs, then its nodes
+# with their artifacts.
 _E, _N, _R, _A = (m.__table__.c for m in (WorkflowExecution, NodeState, ExecutionRun, Artifact))
 _RUNS, _ARTIFACTS = ExecutionRun.__table__, Artifact.__table__
+_D, _L = WorkflowDefinition.__table__.c, WorkflowExecution.__table__.alias("latest").c
 _RUN_OF_REF = select(_R.execution_id).where(_R.run_id == bindparam("ref")).scalar_subquery()
 _EXECUTION_AND_RUNS = (
     select(
@@ -45,7 +59,7 @@ _EXECUTION_AND_RUNS = (
 _NODES_AND_ARTIFACTS = (
     select(
         _N.node_id, _N.node_name, _N.node_type, _N.status, _N.attempt_count, _N.started_at, _N.completed_at,
-        _N.duration_seconds, _N.outputs, _N.error_message, _N.error_type, _N.quality_score,
+        _N.duration_seconds, _N.inputs, _N.outputs, _N.error_message, _N.error_type, _N.quality_score,
         func.coalesce(_A.file_path, _A.uri, _A.name).label("artifact"),
     )
     .outerjoin(_ARTIFACTS, and_(_A.execution_id == _N.execution_id, _A.node_id == _N.node_id))
@@ -94,6 +108,7 @@ def execution_status(session: Session, ref: str) -> ExecutionStatusResponse:
                 started_at=n.started_at,
                 completed_at=n.completed_at,
                 duration=n.duration_seconds,
+                inputs=n.inputs,
                 outputs=n.outputs,
                 artifacts=[],
                 error=n.error_message,
@@ -186,8 +201,26 @@ def artifacts_of(session: Session, execution_id: str, roots: Sequence[Path]) -> 
 
 
 def execution_summaries(
-    session: Session, workflow_id: str | None, state: str | None, limit: int, offset: int
+    session: Session,
+    workflow_id: str | None,
+    state: str | None,
+    limit: int,
+    offset: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[ExecutionSummary]:
+    """Executions newest first (``created_at``, then id), of one workflow and status when given, created at or
+    after ``since`` and before ``until`` when given."""
+    stmt = select(_E.id, _E.workflow_id, _E.status, _E.progress_percent, _E.started_at, _E.completed_at, _E.created_at)
+    if workflow_id:
+        stmt = stmt.where(_E.workflow_id == workflow_id)
+    if state:
+        stmt = stmt.where(_E.status == WorkflowStatus(state))
+    if since is not None:
+        stmt = stmt.where(_E.created_at >= since)
+    if until is not None:
+        stmt = stmt.where(_E.created_at < until)
+    stmt = stmt.order_by(_E.created_at.desc(), _E.id.desc()).limit(limit).offset(offset)
     return [
         ExecutionSummary(
             execution_id=e.id,
@@ -198,8 +231,58 @@ def execution_summaries(
             completed_at=e.completed_at,
             created_at=e.created_at,
         )
-        for e in list_executions(session, workflow_id, state, limit, offset)
+        for e in session.connection().execute(stmt)
     ]
+
+
+SUCCESS_RATE_WINDOW = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class WorkflowActivity:
+    """What the workflow list shows of a workflow's executions (``GET /api/workflows``)."""
+
+    last_status: str | None = None
+    last_at: datetime | None = None
+    success_rate: float | None = None
+
+
+def workflow_activity(
+    session: Session, workflow_ids: Sequence[str], now: datetime | None = None
+) -> dict[str, WorkflowActivity]:
+    """For each of ``workflow_ids`` with executions: the status and ``created_at`` of its most recent execution
+    (by ``created_at``, then id), and the percent of its executions created in the last ``SUCCESS_RATE_WINDOW``
+    that ended completed among those that ended completed or failed (None when none did). Two statements for
+    the whole page, whatever its size, both on the index ``idx_execution_workflow_created`` (workflow_id,
+    created_at, status; migration 0007): the latest execution's status and time of each (a backward probe per
+    workflow), then the counts of each over the window."""
+    ids = list(dict.fromkeys(workflow_ids))
+    if not ids:
+        return {}
+    conn = session.connection()
+
+    def latest(column: Any) -> Any:  # the column of the workflow's latest execution, one index probe each
+        newest = (_L.created_at.desc(), _L.id.desc())
+        return select(column).where(_L.workflow_id == _D.id).order_by(*newest).limit(1).scalar_subquery()
+
+    rows = conn.execute(
+        select(_D.id, latest(_L.status).label("status"), latest(_L.created_at).label("created_at")).where(
+            _D.id.in_(ids)
+        )
+    )
+    last = {r.id: (WorkflowStatus(r.status).value, r.created_at) for r in rows if r.created_at is not None}
+    completed = func.sum(case((_E.status == WorkflowStatus.COMPLETED, 1), else_=0))
+    counts = conn.execute(
+        select(_E.workflow_id, completed.label("completed"), func.count().label("finished"))
+        .where(
+            _E.workflow_id.in_(ids),
+            _E.status.in_([WorkflowStatus.COMPLETED, WorkflowStatus.FAILED]),
+            _E.created_at >= (now or utcnow()) - SUCCESS_RATE_WINDOW,
+        )
+        .group_by(_E.workflow_id)
+    )
+    rates = {r.workflow_id: 100.0 * r.completed / r.finished for r in counts if r.finished}
+    return {wid: WorkflowActivity(*last[wid], success_rate=rates.get(wid)) for wid in ids if wid in last}
 
 
 def execution_events(session: Session, ref: str, after: int, limit: int) -> list[EventResponse]:

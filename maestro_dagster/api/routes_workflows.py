@@ -1,9 +1,13 @@
 """``/api/workflows``: list, create (validated, stored as a new version, code location reloaded), read,
-replace, delete, versions, dry-run validation, triggers (``api.workflow_triggers``), and execute."""
+replace, delete, versions, dry-run validation, triggers (``api.workflow_triggers``), and execute.
+
+A summary (the list, and the answer of create and replace) carries the workflow's last execution and 30-day
+success rate (``queries.workflow_activity``: two statements for a whole page)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
@@ -23,6 +27,7 @@ from maestro_dagster.api.deps import (
     transport_of,
     viewer,
 )
+from maestro_dagster.api.queries import WorkflowActivity, workflow_activity
 from maestro_dagster.api.routing import GuardedRoute
 from maestro_dagster.api.schemas import (
     MAX_BIGINT,
@@ -52,7 +57,8 @@ DEFINITION_EXAMPLE = {
 }
 
 
-def summary(row: WorkflowDefinition) -> WorkflowResponse:
+def summary(row: WorkflowDefinition, activity: WorkflowActivity | None = None) -> WorkflowResponse:
+    activity = activity or WorkflowActivity()
     return WorkflowResponse(
         workflow_id=row.id,
         name=row.name,
@@ -63,6 +69,9 @@ def summary(row: WorkflowDefinition) -> WorkflowResponse:
         valid=row.is_valid,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        last_execution_status=activity.last_status,
+        last_execution_at=activity.last_at,
+        success_rate=activity.success_rate,
     )
 
 
@@ -108,7 +117,18 @@ def detail(row: WorkflowDefinition) -> WorkflowDetail:
 
 
 def _summaries(session: Session, limit: int, offset: int) -> list[WorkflowResponse]:
-    return [summary(row) for row in RepositoryFactory(session).workflow.list(limit=limit, offset=offset)]
+    rows = RepositoryFactory(session).workflow.list(limit=limit, offset=offset)
+    activity = workflow_activity(session, [row.id for row in rows])
+    return [summary(row, activity.get(row.id)) for row in rows]
+
+
+def _stored(
+    session: Session, store: Callable[..., tuple[WorkflowDefinition, bool]], *args: Any
+) -> tuple[WorkflowResponse, bool]:
+    """``store``'s row as a summary (with its executions, in the same transaction) and whether it changed."""
+    row, changed = store(session, *args)
+    session.flush()  # created_at / updated_at are set by the flush
+    return summary(row, workflow_activity(session, [row.id]).get(row.id)), changed
 
 
 def _detail(session: Session, workflow_id: str) -> WorkflowDetail:
@@ -149,10 +169,10 @@ def create_workflow(
     gateway: DagsterGateway = Depends(gateway_of),
     _: Principal = Depends(admin),
 ) -> WorkflowResponse:
-    row, changed = in_transaction(settings, store_posted, definition, settings)
+    answer, changed = in_transaction(settings, _stored, store_posted, definition, settings)
     if changed:
         gateway.reload_location()
-    return summary(row)
+    return answer
 
 
 @router.post("/validate", response_model=ValidationResponse)
@@ -180,10 +200,10 @@ def replace_workflow(
     gateway: DagsterGateway = Depends(gateway_of),
     _: Principal = Depends(admin),
 ) -> WorkflowResponse:
-    row, changed = in_transaction(settings, replace_posted, workflow_id, definition, settings)
+    answer, changed = in_transaction(settings, _stored, replace_posted, workflow_id, definition, settings)
     if changed:
         gateway.reload_location()
-    return summary(row)
+    return answer
 
 
 @router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -20,6 +20,15 @@ class WorkflowResponse(BaseModel):
     valid: bool
     created_at: datetime
     updated_at: datetime
+    last_execution_status: str | None = Field(
+        None, description="The status of the workflow's most recent execution (by created_at); null when it has none"
+    )
+    last_execution_at: datetime | None = Field(None, description="When that execution was created")
+    success_rate: float | None = Field(
+        None,
+        description="Percent (0-100) of the workflow's executions created in the last 30 days that ended completed, "
+        "of those that ended completed or failed; null when none did",
+    )
 
 
 class WorkflowDetail(BaseModel):
@@ -93,6 +102,9 @@ class NodeStateResponse(BaseModel):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     duration: float | None = None
+    inputs: dict[str, Any] | None = Field(
+        None, description="What the node was given (node_states.inputs); null when not recorded"
+    )
     outputs: dict[str, Any] | None = None
     artifacts: list[str] = []
     error: str | None = None

@@ -159,6 +159,8 @@ class WorkflowExecution(TimestampMixin, Base):
     __table_args__ = (
         Index("idx_execution_workflow_status", "workflow_id", "status"),
         Index("ix_workflow_executions_created_at", "created_at"),
+        # the workflow list's latest execution and success rate per workflow (0007, api.queries.workflow_activity)
+        Index("idx_execution_workflow_created", "workflow_id", "created_at", "status"),
     )
 
 
