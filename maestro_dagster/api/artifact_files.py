@@ -10,15 +10,20 @@ The answer is always an attachment (``Content-Disposition: attachment`` with a n
 ``X-Content-Type-Options: nosniff`` and a sandboxing Content-Security-Policy; its type is the row's
 ``content_type`` only when that is one of ``SAFE_TYPES`` (never HTML or SVG), else ``application/octet-stream``.
 Refusals are ``NotFoundError`` (no such row for that execution, or the file is gone) or ``ForbiddenError`` (the
-file is outside the roots), each naming the fix.
+file is outside the roots), each naming the fix. The file is opened (``open_file``) before the answer starts and
+the open handle is streamed: a file removed after the check is a 404 then, and one removed while it is sent is
+still sent whole (POSIX keeps an open file's data).
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+import stat
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from maestro_dagster.db.models import Artifact
 from maestro_dagster.errors import ForbiddenError, MaestroError, NotFoundError
@@ -82,11 +87,7 @@ def resolved_file(row: Artifact, roots: Sequence[Path]) -> Path:
             details=shown,
         )
     if not real.is_file():
-        raise NotFoundError(
-            f"the file of artifact {row.id} of execution {row.execution_id} is gone (or is not a regular file): it "
-            "may have been removed by retention or by hand; run the node again to produce it.",
-            details=shown,
-        )
+        raise NotFoundError(_gone(row.id, row.execution_id).message, details=shown)
     return real
 
 
@@ -103,6 +104,41 @@ def download_of(row: Artifact, roots: Sequence[Path]) -> Download:
         f"{f' (it names {row.uri!r}: open that instead)' if row.uri else ''}.",
         details={"artifact_id": row.id, "execution_id": row.execution_id},
     )
+
+
+def _gone(artifact_id: str, execution_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"the file of artifact {artifact_id} of execution {execution_id} is gone (or is not a regular file): it "
+        "may have been removed by retention or by hand; run the node again to produce it.",
+        details={"artifact_id": artifact_id, "execution_id": execution_id},
+    )
+
+
+def open_file(download: Download, artifact_id: str, execution_id: str) -> tuple[BinaryIO, int]:
+    """``download``'s file opened for reading, with its size, or ``NotFoundError`` when it vanished (or stopped
+    being a regular file) since the rule checked it."""
+    assert download.path is not None
+    try:
+        handle = open(download.path, "rb")  # noqa: SIM115 - closed by chunks() once sent
+    except OSError:
+        raise _gone(artifact_id, execution_id) from None
+    info = os.fstat(handle.fileno())
+    if not stat.S_ISREG(info.st_mode):
+        handle.close()
+        raise _gone(artifact_id, execution_id)
+    return handle, info.st_size
+
+
+def chunks(handle: BinaryIO, size: int = 64 * 1024) -> Iterator[bytes]:
+    """The open file's bytes in pieces, the handle closed at the end (or when the stream is abandoned)."""
+    with handle:
+        while piece := handle.read(size):
+            yield piece
+
+
+def disposition(filename: str) -> dict[str, str]:
+    """The download headers of an attachment named ``filename`` (already ``safe_filename``)."""
+    return {**DOWNLOAD_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'}
 
 
 def downloadable(row: Artifact, roots: Sequence[Path]) -> bool:

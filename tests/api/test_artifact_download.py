@@ -141,3 +141,39 @@ def test_an_extra_root_is_granted_by_the_setting(served, tmp_path, monkeypatch):
         answer = _content(granted, "exec_root", "shared")
         assert answer.status_code == 200 and answer.json() == {"ok": True}
         assert answer.headers["content-type"].startswith("application/json")
+
+
+def test_a_file_gone_after_the_check_is_not_found(served, monkeypatch):
+    """The race made deterministic: the file is deleted right after the rule checked it (a wrapper around the real
+    check, in this process where the app runs), before the answer is sent: 404, never a 5xx; a file removed once
+    it is open is still sent whole."""
+    from maestro_dagster.api import queries
+
+    served.store()
+    _execution(served.settings, "exec_race")
+    folder = served.settings.artifacts_dir / "exec_race"
+    folder.mkdir(parents=True)
+    data = b"x" * (1024 * 1024)
+    (folder / "out.bin").write_bytes(data)
+    _artifact(served.settings, "exec_race", "racy", name="out.bin", file_path=str(folder / "out.bin"))
+    checked = queries.artifact_download
+
+    def check_then_delete(*args):
+        found = checked(*args)
+        assert found.path is not None and found.path.is_file()  # the check passed: the file was there
+        found.path.unlink()
+        return found
+
+    monkeypatch.setattr(queries, "artifact_download", check_then_delete)
+    answer = _content(served, "exec_race", "racy")
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["error"] == "not_found" and "is gone" in answer.json()["message"]
+    assert answer.json()["details"] == {"artifact_id": "racy", "execution_id": "exec_race"}
+
+    from maestro_dagster.api.artifact_files import Download, open_file
+
+    (folder / "late.bin").write_bytes(data)
+    handle, size = open_file(Download("late.bin", "application/octet-stream", path=folder / "late.bin"), "x", "y")
+    (folder / "late.bin").unlink()
+    with handle:
+        assert size == len(data) and handle.read() == data
