@@ -109,7 +109,7 @@ def _file_sensor(spec: WorkflowSpec, sensor: FileSensorSpec):
             return SkipReason(f"directory {base} does not exist (yet)")
         seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
         current: dict[str, int] = {}
-        requests = []
+        requests: list[RunRequest] = []
         for path in sorted(p for p in base.glob(sensor.pattern) if p.is_file()):
             stat = path.stat()
             key = str(path.resolve())
@@ -166,7 +166,7 @@ def _completed_sensor(spec: WorkflowSpec, sensor: WorkflowCompletedSensorSpec):
                 )
                 .order_by(ExecutionEvent.id)
             ).all()
-        requests = []
+        requests: list[RunRequest] = []
         for event_id, event_type, upstream_id, final_context, global_context in rows:
             source = final_context or {"global_context": global_context or {}, "outputs": {}}
             context_ = {**sensor.initial_context, **_project(source, sensor.context)}
