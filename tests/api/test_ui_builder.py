@@ -202,3 +202,32 @@ def test_schedules_shown_with_unknown_state_and_execute_checks_its_context(page,
     expect(form.get_by_test_id("notice")).to_contain_text("Not started")  # no Dagster behind this server
     assert page.url.endswith("/ui/workflows/served")
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_workflows_list_shows_last_execution_and_success_rate_and_executions_filter_by_time(page, served):
+    served.store()
+    served.store({**DEFINITION, "id": "idle"})
+    now = datetime.now(UTC)
+    with get_db(served.settings) as session:
+        for number, (status, days_ago) in enumerate([("completed", 20), ("completed", 10), ("failed", 1)]):
+            created = now - timedelta(days=days_ago)
+            session.add(WorkflowExecution(id=f"exec_list_{number}", workflow_id="served", workflow_version=1,
+                                          status=status, total_nodes=2, created_at=created))  # fmt: skip
+    _sign_in(page, "viewer")
+    expect(page.get_by_test_id("last-served")).to_have_text("failed")
+    expect(page.get_by_test_id("rate-served")).to_have_text("67%")  # 2 of 3 finished in 30 days
+    expect(page.get_by_test_id("last-idle")).to_have_text("none")
+    page.get_by_role("link", name="Executions").click()
+    rows = page.get_by_test_id("execution-list").locator("tbody tr")
+    expect(rows).to_have_count(3)
+    five_days_ago = page.evaluate(
+        "() => { const d = new Date(Date.now() - 5 * 86400e3); d.setMinutes(d.getMinutes() - d.getTimezoneOffset());"
+        " return d.toISOString().slice(0, 16); }"
+    )  # the datetime-local value of 5 days ago, in the browser's time zone
+    page.get_by_label("Created from").fill(five_days_ago)
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("exec_list_2")
+    page.get_by_label("Created from").fill("")
+    page.get_by_label("Created before").fill(five_days_ago)
+    expect(rows).to_have_count(2)
+    assert page.problems == []  # type: ignore[attr-defined]

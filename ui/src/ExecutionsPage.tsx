@@ -1,4 +1,4 @@
-// The executions list, filtered by workflow and status (the API's filters).
+// The executions list, filtered by workflow, status and a time range of creation (the API's filters).
 import { useEffect, useState } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { api, ExecutionSummary } from "./api";
@@ -9,6 +9,8 @@ export function ExecutionsPage() {
   const [params, setParams] = useSearchParams();
   const workflow = params.get("workflow") ?? "";
   const status = params.get("status") ?? "";
+  const since = params.get("since") ?? "";
+  const until = params.get("until") ?? "";
   const [rows, setRows] = useState<ExecutionSummary[] | null>(null);
   const [error, setError] = useState<string | null>(null);
 
@@ -16,8 +18,12 @@ export function ExecutionsPage() {
     const query = new URLSearchParams({ limit: "200" });
     if (workflow) query.set("workflow_id", workflow);
     if (status) query.set("status", status);
+    // datetime-local inputs give the browser's local time: sent as the instant they mean
+    if (since) query.set("since", new Date(since).toISOString());
+    if (until) query.set("until", new Date(until).toISOString());
+    setError(null);
     api<ExecutionSummary[]>(`/api/executions?${query}`).then(setRows, (exc) => setError(String(exc.message)));
-  }, [workflow, status]);
+  }, [workflow, status, since, until]);
 
   const set = (key: string, value: string) => {
     const next = new URLSearchParams(params);
@@ -37,6 +43,12 @@ export function ExecutionsPage() {
             </option>
           ))}
         </select>
+        <label>
+          From <input type="datetime-local" aria-label="Created from" value={since} onChange={(e) => set("since", e.target.value)} />
+        </label>
+        <label>
+          to <input type="datetime-local" aria-label="Created before" value={until} onChange={(e) => set("until", e.target.value)} />
+        </label>
       </div>
       {error && <p className="error" role="alert">{error}</p>}
       <table data-testid="execution-list">

@@ -1,4 +1,5 @@
-// The workflows list: id, name, version, validity; a search over id and name.
+// The workflows list: id, name, version, validity, last execution and success rate (30 days); a search over id
+// and name.
 import { useEffect, useMemo, useState } from "react";
 import { Link } from "react-router-dom";
 import { api, WorkflowSummary } from "./api";
@@ -37,6 +38,8 @@ export function WorkflowsPage() {
             <th>Version</th>
             <th>Nodes</th>
             <th>Valid</th>
+            <th>Last execution</th>
+            <th>Success (30 days)</th>
           </tr>
         </thead>
         <tbody>
@@ -49,6 +52,12 @@ export function WorkflowsPage() {
               <td>{w.version}</td>
               <td>{w.nodes}</td>
               <td className={w.valid ? "ok" : "bad"}>{w.valid ? "valid" : "invalid"}</td>
+              <td data-testid={`last-${w.workflow_id}`} title={w.last_execution_at ? new Date(w.last_execution_at).toLocaleString() : ""}>
+                {w.last_execution_status ?? <span className="muted">none</span>}
+              </td>
+              <td data-testid={`rate-${w.workflow_id}`}>
+                {w.success_rate === null || w.success_rate === undefined ? <span className="muted">–</span> : `${w.success_rate.toFixed(0)}%`}
+              </td>
             </tr>
           ))}
         </tbody>

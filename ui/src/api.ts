@@ -47,6 +47,9 @@ export interface WorkflowSummary {
   version: number;
   valid: boolean;
   updated_at: string;
+  last_execution_status?: string | null;
+  last_execution_at?: string | null;
+  success_rate?: number | null; // percent, the last 30 days
 }
 
 export interface DefinitionNode {
