@@ -10,6 +10,8 @@ export function Chart(props: {
   y: (number | null)[];
   label: string;
   categories?: string[]; // bars: the name under each
+  xRange?: [number, number]; // the period shown, whatever days have data
+  yRange?: [number, number];
   testId: string;
 }) {
   const host = useRef<HTMLDivElement>(null);
@@ -20,7 +22,10 @@ export function Chart(props: {
       title: props.title,
       width: Math.max(element.clientWidth, 300),
       height: 220,
-      scales: { x: { time: !bars } },
+      scales: {
+        x: props.xRange ? { time: !bars, range: props.xRange } : { time: !bars },
+        y: props.yRange ? { range: props.yRange } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+      },
       axes: [
         bars
           ? { values: (_u, ticks) => ticks.map((t) => props.categories?.[Math.round(t)] ?? ""), space: 40 }
@@ -41,6 +46,6 @@ export function Chart(props: {
       resize.disconnect();
       chart.destroy();
     };
-  }, [props.title, props.x, props.y, props.label, props.categories]);
+  }, [props.title, props.x, props.y, props.label, props.categories, props.xRange, props.yRange]);
   return <div className="chart" data-testid={props.testId} ref={host} />;
 }

@@ -46,6 +46,10 @@ export function ReportsPage() {
     else next.delete(key);
     setParams(next);
   };
+  const period = useMemo((): [number, number] => {
+    const today = Math.floor(Date.now() / 86400_000) * 86400; // UTC midnight, in seconds
+    return [today - (days - 1) * 86400, today];
+  }, [days]);
   const x = useMemo(() => (daily ?? []).map((d) => Date.parse(`${d.day}T00:00:00Z`) / 1000), [daily]);
   const rate = useMemo(() => (daily ?? []).map((d) => d.success_rate), [daily]);
   const p95 = useMemo(() => (daily ?? []).map((d) => d.p95_duration_seconds), [daily]);
@@ -70,8 +74,8 @@ export function ReportsPage() {
       {daily && daily.length === 0 && <p className="muted">No execution in this period.</p>}
       {daily && daily.length > 0 && (
         <div className="charts">
-          <Chart title="Success rate per day (%)" x={x} y={rate} label="success %" testId="chart-success" />
-          <Chart title="p95 duration per day (s)" x={x} y={p95} label="p95 s" testId="chart-p95" />
+          <Chart title="Success rate per day (%)" x={x} y={rate} label="success %" xRange={period} yRange={[0, 100]} testId="chart-success" />
+          <Chart title="p95 duration per day (s)" x={x} y={p95} label="p95 s" xRange={period} testId="chart-p95" />
         </div>
       )}
       {failing && failing.length > 0 && (
