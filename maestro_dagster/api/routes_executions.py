@@ -25,6 +25,7 @@ from maestro_dagster.api.schemas import (
     EventResponse,
     ExecutionStatusResponse,
     ExecutionSummary,
+    ResumeRequest,
 )
 from maestro_dagster.errors import ValidationError
 from maestro_dagster.executions import Transport
@@ -147,16 +148,17 @@ async def get_artifact_content(
 @router.post("/{execution_id}/resume", response_model=ActionResponse, status_code=ACCEPTED)
 def resume_execution(
     execution_id: str,
+    body: ResumeRequest | None = None,
     settings: Settings = Depends(settings_of),
     transport: Transport = Depends(transport_of),
     _: Principal = Depends(operator),
 ) -> ActionResponse:
-    exec_id, run_id = astuple(executions.resume(settings, transport, execution_id))
+    """Re-execute from failure; with ``from_node``, replay that node and its descendants (also when completed)."""
+    from_node = body.from_node if body is not None else None
+    exec_id, run_id = astuple(executions.resume(settings, transport, execution_id, from_node))
+    what = "re-execution from failure" if from_node is None else f"replay from node {from_node}"
     return ActionResponse(
-        execution_id=exec_id,
-        status="resuming",
-        run_id=run_id,
-        message=f"re-execution from failure launched as run {run_id}",
+        execution_id=exec_id, status="resuming", run_id=run_id, message=f"{what} launched as run {run_id}"
     )
 
 

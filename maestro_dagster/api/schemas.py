@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 MAX_BIGINT = 2**63 - 1  # offsets and event ids are compared with 64-bit SQL integers
 
@@ -72,6 +72,19 @@ class ExecuteResponse(BaseModel):
     status: str
     started_at: datetime | None
     run_id: str | None = None
+
+
+class ResumeRequest(BaseModel):
+    """The optional body of ``POST /api/executions/{id}/resume``: without ``from_node``, a resume from failure."""
+
+    model_config = ConfigDict(extra="forbid")
+    from_node: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        description="Replay this node and everything downstream of it (also of a completed execution), the other "
+        "nodes' outputs reused",
+    )
 
 
 class ApproveRequest(BaseModel):
