@@ -23,7 +23,7 @@ from playwright.sync_api import Page, expect
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 
 WAIT = 120_000  # ms, for what waits on Dagster runs
-MUTATING = re.compile(r"^\s*(Execute|Resume|Cancel|Pause|Approve|Reject)\b")
+MUTATING = re.compile(r"^\s*(Execute|Resume|Cancel|Pause|Approve|Reject|Replay)\b")
 
 
 @pytest.fixture(scope="module")
@@ -156,6 +156,31 @@ def test_execute_and_watch_every_node_complete(pages: Pages, api_stack: ApiStack
     screenshot(page, "execution-completed")
     assert api_stack.execution(execution_id)["status"] == "completed"
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_replay_from_a_node_from_the_page(pages: Pages, api_stack: ApiStack) -> None:
+    """The completed api_echo execution of the test above: a viewer's node detail offers no Replay; an operator's
+    Replay from transform re-runs transform and report in the same execution (a replay run), extract untouched."""
+    executions = httpx.get(f"{api_stack.url_a}/api/executions", params={"workflow_id": "api_echo", "limit": 1},
+                           headers={"Authorization": f"Bearer {TOKENS['viewer']}"}, timeout=30).json()  # fmt: skip
+    execution_id = executions[0]["execution_id"]
+    viewer = _page(pages, api_stack, "viewer")
+    _open_execution(viewer, execution_id, "completed")
+    viewer.get_by_test_id("node-transform").click()
+    expect(viewer.get_by_test_id("node-detail")).to_contain_text("transform")
+    _no_mutating_button(viewer)
+    page = _page(pages, api_stack, "operator")
+    _open_execution(page, execution_id, "completed")
+    page.get_by_test_id("node-transform").click()
+    page.get_by_role("button", name="Replay from transform").click()
+    expect(page.get_by_test_id("notice")).to_contain_text("Replay from transform")
+    expect(page.get_by_test_id("runs")).to_contain_text("replay", timeout=WAIT)
+    expect(page.get_by_test_id("execution-status")).to_have_text("completed", timeout=WAIT)
+    expect(page.get_by_test_id("node-transform")).to_have_attribute("data-status", "completed", timeout=WAIT)
+    after = {n["node_id"]: n["attempt_count"] for n in api_stack.execution(execution_id)["node_states"]}
+    assert after == {"extract": 1, "transform": 2, "report": 2}
+    expect(page.get_by_test_id("attempt-transform")).to_have_count(2)  # the timeline shows both runs' attempts
+    assert page.problems == [] and viewer.problems == []  # type: ignore[attr-defined]
 
 
 def test_builder_reports_and_dagster_links(pages: Pages, api_stack: ApiStack) -> None:

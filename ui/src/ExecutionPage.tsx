@@ -137,7 +137,17 @@ export function ExecutionPage({ me }: { me: Me }) {
         </p>
       )}
       <Dag specs={workflow.definition.nodes ?? {}} edges={workflow.edges} statuses={statuses} onSelect={setSelected} />
-      {node && <NodeDetail node={node} executionId={execution.execution_id} />}
+      {node && (
+        <NodeDetail
+          node={node}
+          executionId={execution.execution_id}
+          onReplay={
+            operator && !ACTIVE.has(execution.status)
+              ? (nodeId) => void act(`Replay from ${nodeId}`, "resume", { from_node: nodeId })
+              : undefined
+          }
+        />
+      )}
       <h2>Timeline</h2>
       <Timeline events={events} runs={execution.runs} />
       <h2>Runs</h2>

@@ -1,9 +1,11 @@
-// A node of an execution: status, attempts, duration, error, inputs and outputs, and its artifacts (downloaded
-// through the API, which serves only rows of the artifacts table whose file lies under the artifact roots).
+// A node of an execution: status, attempts, duration, error, inputs and outputs, its artifacts (downloaded
+// through the API, which serves only rows of the artifacts table whose file lies under the artifact roots), and
+// for operators of a finished execution, Replay from this node (it and everything downstream of it run again).
 import { useEffect, useState } from "react";
 import { api, Artifact, NodeState, token } from "./api";
 
-export function NodeDetail({ node, executionId }: { node: NodeState; executionId: string }) {
+export function NodeDetail(props: { node: NodeState; executionId: string; onReplay?: (nodeId: string) => void }) {
+  const { node, executionId, onReplay } = props;
   const [artifacts, setArtifacts] = useState<Artifact[]>([]);
   const [notice, setNotice] = useState<string | null>(null);
   useEffect(() => {
@@ -39,6 +41,11 @@ export function NodeDetail({ node, executionId }: { node: NodeState; executionId
         {node.status} · attempt(s) {node.attempt_count}
         {node.duration !== null ? ` · ${node.duration.toFixed(2)} s` : ""}
       </p>
+      {onReplay && (
+        <button onClick={() => onReplay(node.node_id)} title="Re-run this node and everything downstream of it">
+          Replay from {node.node_id}
+        </button>
+      )}
       {node.error && (
         <p className="error">
           {node.error_type ? `${node.error_type}: ` : ""}
