@@ -1,7 +1,8 @@
 """The web UI on the real stack (PostgreSQL, dagster-webserver, dagster-daemon, ``maestro api``) in headless
 Chromium: an operator executes a workflow from its page (the Execute form) and watches every node turn completed
-without a reload, resumes a failed execution from its page, approves a human-review node; a viewer sees none of
-those buttons and a forged resume is refused. With ``MAESTRO_UI_SCREENSHOTS`` set (``make screenshots``) the tests
+without a reload, resumes a failed execution from its page, approves a human-review node, replays from a node; an
+admin builds a new workflow in the builder, sees a server error on its node, fixes, saves and executes it; a viewer
+sees none of those buttons and a forged resume is refused. With ``MAESTRO_UI_SCREENSHOTS`` set (``make screenshots``) the tests
 also take the README's screenshots.
 
 The failed and the waiting executions are launched through the API before the module's first test, so their
@@ -208,3 +209,43 @@ def test_builder_reports_and_dagster_links(pages: Pages, api_stack: ApiStack) ->
     run_link = page.get_by_test_id("runs").get_by_role("link", name="Dagster run").first
     assert httpx.get(run_link.get_attribute("href") or "", timeout=30).status_code == 200
     assert page.problems == []  # type: ignore[attr-defined]
+
+
+def test_build_save_and_execute_a_new_workflow(pages: Pages, api_stack: ApiStack) -> None:
+    """A workflow built in the builder on the real stack: a node added and connected, a server error on its node,
+    fixed, saved (Dagster told: the job reloaded), then executed from its page to completed."""
+    page = _page(pages, api_stack, "admin")
+    try:
+        page.get_by_role("link", name="New workflow").click()
+        builder = page.get_by_test_id("builder")
+        expect(page.get_by_test_id("node-first")).to_be_visible()
+        builder.get_by_label("Node id").fill("third")
+        builder.get_by_label("Executor").first.select_option("noop")
+        builder.get_by_role("button", name="Add node").click()
+        expect(page.get_by_test_id("node-third")).to_be_visible()
+        builder.get_by_label("Connect from").select_option("second")
+        builder.get_by_label("Connect to").select_option("third")
+        builder.get_by_role("button", name="Connect").click()
+        expect(page.get_by_test_id("rf__edge-second->third")).to_have_count(1)
+        page.get_by_test_id("node-third").click()
+        selected = page.get_by_test_id("selected-node")
+        selected.get_by_label("Condition", exact=True).fill("outputs[")
+        selected.get_by_role("button", name="Apply").click()
+        page.get_by_role("button", name="Validate").click()
+        expect(page.get_by_test_id("node-third")).to_have_class(re.compile(r"\bhas-error\b"))
+        page.get_by_test_id("node-third").click()
+        selected.get_by_label("Condition", exact=True).fill("")
+        selected.get_by_role("button", name="Apply").click()
+        page.get_by_role("button", name="Save").click()
+        expect(page.get_by_test_id("notice")).to_have_text("Saved: my_workflow version 1.", timeout=WAIT)
+        page.goto("/ui/workflows/my_workflow")
+        page.get_by_role("button", name="Execute").click()
+        page.get_by_test_id("execute-form").get_by_role("button", name="Start execution").click()
+        expect(page).to_have_url(re.compile(r"/ui/executions/exec_my_workflow_[^/]+$"), timeout=WAIT)
+        for node_id in ("first", "second", "third"):
+            expect(page.get_by_test_id(f"node-{node_id}")).to_have_attribute("data-status", "completed", timeout=WAIT)
+        expect(page.get_by_test_id("execution-status")).to_have_text("completed", timeout=WAIT)
+        assert page.problems == []  # type: ignore[attr-defined]
+    finally:
+        with api_stack.client("admin") as admin:
+            admin.delete("/api/workflows/my_workflow", params={"with_executions": "true"})

@@ -146,7 +146,7 @@ export function Builder(props: {
       <div className="builder-form">
         <label>
           From
-          <select value={from} onChange={(e) => setFrom(e.target.value)}>
+          <select aria-label="Connect from" value={from} onChange={(e) => setFrom(e.target.value)}>
             <option value="">…</option>
             {ids.map((id) => (
               <option key={id}>{id}</option>
@@ -155,7 +155,7 @@ export function Builder(props: {
         </label>
         <label>
           To
-          <select value={to} onChange={(e) => setTo(e.target.value)}>
+          <select aria-label="Connect to" value={to} onChange={(e) => setTo(e.target.value)}>
             <option value="">…</option>
             {ids.map((id) => (
               <option key={id}>{id}</option>
