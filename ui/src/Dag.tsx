@@ -5,7 +5,7 @@
 import { Background, Controls, Edge, Handle, Node, NodeProps, Position, ReactFlow } from "@xyflow/react";
 import { memo, useMemo, useRef } from "react";
 import { DefinitionNode } from "./api";
-import { layout } from "./layout";
+import { layout, NODE_HEIGHT, NODE_WIDTH } from "./layout";
 
 type NodeData = { nodeId: string; spec: DefinitionNode; status?: string; error?: string };
 
@@ -63,7 +63,10 @@ export function Dag(props: {
       old.selected === isSelected
     )
       return old;
-    return { id, type: "dag", position, data: { nodeId: id, spec, status, error }, selected: isSelected };
+    // the size is given (every node is NODE_WIDTH x NODE_HEIGHT), so React Flow shows a node without waiting to
+    // measure it first
+    const node: Node<NodeData> = { id, type: "dag", position, data: { nodeId: id, spec, status, error } };
+    return { ...node, selected: isSelected, width: NODE_WIDTH, height: NODE_HEIGHT };
   });
   previous.current = new Map(nodes.map((n) => [n.id, n]));
   const flowEdges: Edge[] = edges
