@@ -2,8 +2,8 @@
 Chromium: an operator executes a workflow from its page (the Execute form) and watches every node turn completed
 without a reload, resumes a failed execution from its page, approves a human-review node, replays from a node; an
 admin builds a new workflow in the builder, sees a server error on its node, fixes, saves and executes it; a viewer
-sees none of those buttons and a forged resume is refused. With ``MAESTRO_UI_SCREENSHOTS`` set (``make screenshots``) the tests
-also take the README's screenshots.
+sees none of those buttons and a forged resume is refused. With ``MAESTRO_UI_SCREENSHOTS`` set
+(``make screenshots``) the tests also take the README's screenshots.
 
 The failed and the waiting executions are launched through the API before the module's first test, so their
 start-ups overlap; each test then waits for the state it acts on (the two cores are shared: generous bounds). The
