@@ -26,7 +26,7 @@ a run, and ``maestro run`` starts it before it imports Dagster, so both import a
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from dagster import ExecutorDefinition
@@ -78,6 +78,27 @@ class _ForkserverExecutor(DelegatingExecutor):
     def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[Any]:
         start_step_server()
         return self._inner.execute(plan_context, execution_plan)
+
+
+def wrapped_executor(
+    inner: ExecutorDefinition, wrap: Callable[[Executor], Executor], description: str | None = None
+) -> ExecutorDefinition:
+    """``inner`` (same name and config) whose executor is ``wrap`` of the one ``inner`` creates."""
+
+    def create(init_context: InitExecutorContext) -> Executor:
+        creation_fn = inner.executor_creation_fn
+        assert creation_fn is not None, f"executor {inner.name!r} has no creation function"
+        return wrap(creation_fn(init_context))
+
+    return ExecutorDefinition(
+        name=inner.name,
+        # Dagster's annotation omits IDefinitionConfigSchema, which its own copy_for_configured passes and
+        # convert_user_facing_definition_config_schema accepts as is.
+        config_schema=inner.config_schema,  # type: ignore[arg-type]
+        requirements=inner.get_requirements,
+        executor_creation_fn=create,
+        description=description or inner.description,
+    )
 
 
 def with_forkserver_default(inner: ExecutorDefinition) -> ExecutorDefinition:

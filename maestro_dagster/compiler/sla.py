@@ -35,7 +35,7 @@ from dagster._core.executor.base import Executor
 from maestro_dagster.names import dagster_name
 from maestro_dagster.spec import WorkflowSpec
 from maestro_dagster.spec.sla import META_SLA_MISSED, SCOPE_NODE, SCOPE_WORKFLOW, SLASpec
-from maestro_dagster.step_processes import DelegatingExecutor
+from maestro_dagster.step_processes import DelegatingExecutor, wrapped_executor
 
 log = logging.getLogger(__name__)
 SCOPE_METADATA = "maestro/sla_scope"  # on the Failure an SLA with on_miss fail raises: which SLA ended the node
@@ -207,19 +207,7 @@ class SlaExecutor(DelegatingExecutor):
 
 def sla_executor(inner: ExecutorDefinition, spec: WorkflowSpec) -> ExecutorDefinition:
     """``inner`` (same name and config) with the SLA watchdog of ``spec``."""
-
-    def create(init_context: Any) -> Executor:
-        creation_fn = inner.executor_creation_fn
-        assert creation_fn is not None, f"executor {inner.name!r} has no creation function"
-        return SlaExecutor(creation_fn(init_context), spec)
-
-    return ExecutorDefinition(
-        name=inner.name,
-        config_schema=inner.config_schema,  # type: ignore[arg-type]  # see mirror.live.mirrored_executor
-        requirements=inner.get_requirements,
-        executor_creation_fn=create,
-        description=inner.description,
-    )
+    return wrapped_executor(inner, lambda executor: SlaExecutor(executor, spec))
 
 
 # ---- in the op: on_miss fail ------------------------------------------------------------------------------

@@ -27,14 +27,13 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus, ExecutorDefinition
-from dagster._core.executor.base import Executor
 
 from maestro_dagster.db.retry import is_locked
 from maestro_dagster.mirror.live_view import LiveState
 from maestro_dagster.mirror.projector import mirror_run
 from maestro_dagster.mirror.reducer import MIRRORED_TYPES, SLA_EVENT
 from maestro_dagster.spec.sla import META_SLA_MISSED
-from maestro_dagster.step_processes import DelegatingExecutor
+from maestro_dagster.step_processes import DelegatingExecutor, wrapped_executor
 from maestro_dagster.tags import TAG_WORKER_HOST, TAG_WORKER_PID
 
 log = logging.getLogger(__name__)
@@ -152,20 +151,8 @@ class MirroringExecutor(DelegatingExecutor):
 
 def mirrored_executor(inner: ExecutorDefinition) -> ExecutorDefinition:
     """``inner`` (same name and config) whose executions mirror themselves."""
-
-    def create(init_context: Any) -> Executor:
-        creation_fn = inner.executor_creation_fn
-        assert creation_fn is not None, f"executor {inner.name!r} has no creation function"
-        return MirroringExecutor(creation_fn(init_context))
-
-    return ExecutorDefinition(
-        name=inner.name,
-        # Dagster's annotation omits IDefinitionConfigSchema, which its own copy_for_configured passes and
-        # convert_user_facing_definition_config_schema accepts as is.
-        config_schema=inner.config_schema,  # type: ignore[arg-type]
-        requirements=inner.get_requirements,
-        executor_creation_fn=create,
-        description=f"{inner.description or inner.name} (mirrored into Maestro's tables)",
+    return wrapped_executor(
+        inner, MirroringExecutor, f"{inner.description or inner.name} (mirrored into Maestro's tables)"
     )
 
 
