@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
@@ -34,6 +35,42 @@ DEFINITIONS_MODULE = "maestro_dagster.definitions"  # the code location's module
 REPOSITORY_NAME = "maestro"  # its repository
 LOCATION_NAME = "maestro"  # and the code location's name in the workspace
 EXECUTION_ID_RE = re.compile(r"^exec_(?P<workflow_id>[A-Za-z0-9_-]+)_(?P<ts>\d{8}_\d{6})_(?P<suffix>[0-9a-f]{8})$")
+
+
+# A ``for_each`` node (compiler/fanout.py) runs as two kinds of Dagster step: ``<alias>__for_each`` evaluates the
+# item list (the node state ``<node>``) and ``<alias>[<key>]`` runs one item (the node state ``<node>[<key>]``).
+# Dagster names never hold ``__`` and node ids never hold brackets, so neither can be another node's.
+FOR_EACH_SUFFIX = f"{OP_SEPARATOR}for_each"
+_MAPPED_STEP_RE = re.compile(r"^(?P<alias>[A-Za-z][A-Za-z0-9_]*)\[(?P<key>[A-Za-z0-9_]+)\]$")
+
+
+def for_each_alias(alias: str) -> str:
+    """The invocation name of a ``for_each`` node's fan-out op (its node's alias plus ``__for_each``)."""
+    return f"{alias}{FOR_EACH_SUFFIX}"
+
+
+def instance_id(node_id: str, key: str) -> str:
+    """The node-state id of one item of a ``for_each`` node: ``node[key]`` (the key is the item's index)."""
+    return f"{node_id}[{key}]"
+
+
+def node_of_step(step_key: str, node_by_alias: Mapping[str, str]) -> str | None:
+    """The node-state id of a Dagster step key: a node's own step, the fan-out step of a ``for_each`` node (its
+    node), or one mapped item ``alias[key]`` (``node[key]``); None for a step of no node."""
+    node_id = node_by_alias.get(step_key)
+    if node_id is not None:
+        return node_id
+    if step_key.endswith(FOR_EACH_SUFFIX):
+        return node_by_alias.get(step_key[: -len(FOR_EACH_SUFFIX)])
+    mapped = _MAPPED_STEP_RE.match(step_key)
+    if mapped is not None and (base := node_by_alias.get(mapped["alias"])) is not None:
+        return instance_id(base, mapped["key"])
+    return None
+
+
+def base_node_id(node_state_id: str) -> str:
+    """The node of a node-state id: ``x`` for ``x[3]``, the id itself otherwise."""
+    return node_state_id.split("[", 1)[0]
 
 
 def is_safe_name(value: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -91,6 +92,8 @@ class Settings(BaseSettings):
     # Retention (reporting.retention): the opt-in schedule of the ``maestro_retention`` job; unset, it never runs.
     retention_days: int | None = Field(None, validation_alias="MAESTRO_RETENTION_DAYS", ge=1)
     retention_cron: str = Field("30 3 * * *", validation_alias="MAESTRO_RETENTION_CRON")
+    # Dagster pools (a node's ``pool:``): "gpu=2,db=4", the slots of each; a pool not named here has no limit.
+    pools_raw: str = Field("", validation_alias="MAESTRO_POOLS")
 
     @field_validator("sql_connections_json")
     @classmethod
@@ -101,6 +104,12 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a JSON object of name -> database URL ({exc})") from exc
         if not isinstance(parsed, dict) or not all(isinstance(v, str) for v in parsed.values()):
             raise ValueError('must be a JSON object of name -> database URL, e.g. {"reports": "sqlite:///r.db"}')
+        return value
+
+    @field_validator("pools_raw")
+    @classmethod
+    def _check_pools(cls, value: str) -> str:
+        parse_pools(value)
         return value
 
     @field_validator("api_tokens_json")
@@ -207,6 +216,30 @@ class Settings(BaseSettings):
     @property
     def sql_connections(self) -> dict[str, str]:
         return dict(json.loads(self.sql_connections_json))
+
+    @property
+    def pools(self) -> dict[str, int]:
+        """``MAESTRO_POOLS`` read: pool name -> its slots."""
+        return parse_pools(self.pools_raw)
+
+
+POOL_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+"""A pool name (``MAESTRO_POOLS`` and a node's ``pool:``): 1 to 64 letters, digits, '_', '-' or '.'."""
+POOL_RE = re.compile(POOL_PATTERN)
+
+
+def parse_pools(raw: str) -> dict[str, int]:
+    """``"gpu=2,db=4"`` -> ``{"gpu": 2, "db": 4}``; ``ValueError`` naming the bad item otherwise."""
+    pools: dict[str, int] = {}
+    for item in list_items(raw):
+        name, sep, slots = (part.strip() for part in item.partition("="))
+        if not sep or not POOL_RE.match(name) or not slots.isdigit():
+            raise ValueError(
+                f"item {item!r}: write name=slots pairs separated by commas, e.g. 'gpu=2,db=4' (names of 1 to 64 "
+                "letters, digits, '_', '-' or '.'; slots a whole number, 0 blocks the pool)"
+            )
+        pools[name] = int(slots)
+    return pools
 
 
 def list_items(raw: str | Iterable[str]) -> tuple[str, ...]:

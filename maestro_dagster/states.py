@@ -47,6 +47,7 @@ class EventType(StrEnum):
     NODE_BLOCKED = "node_blocked"
     ARTIFACT_CREATED = "artifact_created"
     SLA_MISSED = "sla_missed"  # a Dagster engine event marked maestro/sla_missed (compiler/sla.py)
+    WORKFLOW_SKIPPED = "workflow_skipped"  # an engine event marked maestro/skipped (launcher/concurrency.py)
 
 
 class RunKind(StrEnum):

@@ -15,6 +15,7 @@ creation time). A re-execution therefore gets its root's id, and a run launched 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,9 @@ TAG_LAUNCH = "maestro/launch"  # "warm" or "cold": the run's worker was started 
 TAG_PAUSE = "maestro/pause_requested"
 TAG_CANCELLED_BY = "maestro/cancelled_by"  # who asked to cancel or pause the run, set before the termination
 TRIGGER_RESUME = "resume"  # the trigger tag of a resume (re-execution from failure)
+TAG_CONCURRENCY_LIMIT = "maestro/concurrency_limit"  # a job tag: the workflow's concurrency.limit (spec/concurrency.py)
+TAG_ON_LIMIT = "maestro/on_limit"  # a job tag: "queue" or "skip", what a run past that limit does
+META_SKIPPED = "maestro/skipped"  # engine event metadata: the run coordinator skipped the run (on_limit: skip)
 
 # Op metadata: what a node's op reports on its output, read back by the mirror.
 META_STATUS = "maestro/status"
@@ -87,3 +91,16 @@ def missing_execution_tag(instance: Any, run: Any) -> dict[str, str]:
     if not run.tags.get(TAG_WORKFLOW_ID) or run.tags.get(TAG_EXECUTION_ID):
         return {}
     return {TAG_EXECUTION_ID: execution_id_of_run(instance, run)}
+
+
+RESOURCE_KEY = "maestro"  # the run-time resource every Maestro op reads (compiler/runtime.py)
+
+
+def initial_context_of(run_config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The initial context a run's config carries, in either shape."""
+    config = run_config or {}
+    if isinstance(config.get("initial_context"), Mapping):
+        return dict(config["initial_context"])
+    resource = ((config.get("resources") or {}).get(RESOURCE_KEY) or {}).get("config") or {}
+    context = resource.get("initial_context") if isinstance(resource, Mapping) else None
+    return dict(context) if isinstance(context, Mapping) else {}

@@ -43,6 +43,8 @@ def echo(node_input: dict[str, Any]) -> dict[str, Any]:
         "dependencies": sorted(node_input.get("dependency_outputs") or {}),
         "global_context": node_input.get("global_context") or {},
     }
+    if "failure" in node_input:  # a failure handler (on_failure / finally) is told what failed
+        result["failure"] = node_input["failure"]
     result.update(config.get("output") or {})
     return result
 

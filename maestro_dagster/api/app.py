@@ -23,10 +23,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from maestro_dagster import __version__
 from maestro_dagster.api import redact, routes_executions, routes_reports, routes_system, routes_workflows, ui, ws
 from maestro_dagster.api.auth import bearer, principal_for
-from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.errors import install_error_handlers
 from maestro_dagster.db.models import AuditLog
 from maestro_dagster.db.session import get_db, ping_within, read_session_factory
+from maestro_dagster.executions.gateway import DagsterGateway
 from maestro_dagster.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

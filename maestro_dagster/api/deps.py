@@ -18,10 +18,10 @@ from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from maestro_dagster.api.auth import Principal, authorize_async
-from maestro_dagster.api.dagster_client import DagsterGateway, GatewayTransport
 from maestro_dagster.api.routing import ROLE_ATTRIBUTE
 from maestro_dagster.db.failures import as_database_error
 from maestro_dagster.db.session import get_db
+from maestro_dagster.executions.gateway import DagsterGateway, GatewayTransport
 from maestro_dagster.settings import Settings
 
 T = TypeVar("T")

@@ -23,13 +23,13 @@ from sqlalchemy import select
 
 from maestro_dagster import __version__
 from maestro_dagster.api.auth import Principal
-from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.deps import admin, gateway_of, settings_of, viewer
 from maestro_dagster.api.routing import GuardedRoute
 from maestro_dagster.api.schemas import ExecutorsResponse
 from maestro_dagster.db.models import ExecutionRun
 from maestro_dagster.db.session import bounded_pool, get_db, ping_within
 from maestro_dagster.errors import MaestroError
+from maestro_dagster.executions.gateway import DagsterGateway
 from maestro_dagster.policy import BUILTIN_EXECUTORS, ORIGIN_API, DefinitionPolicy
 from maestro_dagster.reporting.metrics import collect as table_metrics
 from maestro_dagster.reporting.rollups import BUCKET_BOUNDS

@@ -16,7 +16,6 @@ from starlette.concurrency import run_in_threadpool
 
 from maestro_dagster import executions
 from maestro_dagster.api.auth import Principal
-from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.deps import (
     admin,
     gateway_of,
@@ -45,6 +44,7 @@ from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.defs_store import delete_workflow as delete_definition
 from maestro_dagster.defs_store import replace_posted, store_posted, validate_posted
 from maestro_dagster.executions import Transport, find_execution
+from maestro_dagster.executions.gateway import DagsterGateway
 from maestro_dagster.names import LOCATION_NAME, REPOSITORY_NAME, job_name
 from maestro_dagster.settings import Settings
 

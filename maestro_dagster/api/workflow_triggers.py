@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.api.schemas import TriggerResponse, TriggersResponse
 from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.defs_store import load_spec
 from maestro_dagster.errors import DagsterUnavailableError, MaestroError
+from maestro_dagster.executions.gateway import DagsterGateway
 from maestro_dagster.spec import WorkflowSpec
 from maestro_dagster.triggers.build import schedule_name, sensor_name
 

@@ -20,6 +20,7 @@ from typing import Any
 import typer
 
 from maestro_dagster.cli import api as api_cmd
+from maestro_dagster.cli import backfill as backfill_cmd
 from maestro_dagster.cli import db as db_cmd
 from maestro_dagster.cli import defs as defs_cmd
 from maestro_dagster.cli import dev as dev_cmd
@@ -65,6 +66,7 @@ app.add_typer(triggers_cmd.app, name="triggers")
 app.command("run")(needs_tables(run_cmd.run))
 app.command("resume")(needs_tables(run_cmd.resume))
 app.command("approve")(needs_tables(run_cmd.approve))
+app.command("backfill")(needs_tables(backfill_cmd.backfill))
 app.command("dev")(dev_cmd.dev)
 app.command("api")(api_cmd.api)
 

@@ -252,6 +252,49 @@ def evaluate_condition(
         return True, f"{type(exc).__name__}: {exc}"
 
 
+def evaluate_items(
+    expression: str,
+    outputs: Mapping[str, Any],
+    global_context: Mapping[str, Any],
+    *,
+    max_items: int,
+    timeout_seconds: float | None = None,
+    limits: DefinitionLimits | None = None,
+) -> list[Any]:
+    """The list a ``for_each`` expression gives (same language, bounds and deadline as a condition); an error, a
+    value that is not a list or one of more than ``max_items`` items raises ``ExecutorError`` naming it."""
+    parsed = parse_condition(expression, limits)
+    if parsed.tree is None:
+        raise ExecutorError(f"for_each {expression!r} is refused: it {parsed.error}")
+    seconds = DEFAULT_DEADLINE_SECONDS if timeout_seconds is None else timeout_seconds
+    evaluator = BoundedEval(
+        {"outputs": dict(outputs), "global_context": dict(global_context)}, time.monotonic() + seconds, seconds
+    )
+    try:
+        value = evaluator.eval(expression, previously_parsed=parsed.tree.body)
+    except NodeTimeoutError:
+        raise
+    except Exception as exc:  # any failure of a user expression, including RecursionError and MemoryError
+        raise ExecutorError(
+            f"for_each {expression!r} could not be evaluated ({type(exc).__name__}: {exc}): fix the expression "
+            "(e.g. outputs.get('x', {}).get('items', []) for a value that may be missing)",
+            details={"for_each": expression},
+        ) from None
+    if not isinstance(value, list | tuple):
+        raise ExecutorError(
+            f"for_each {expression!r} gave a {type(value).__name__}, not a list: make it give the list of items "
+            "(e.g. outputs['fetch']['files'], a list an upstream node returns)",
+            details={"for_each": expression},
+        )
+    if len(value) > max_items:
+        raise ExecutorError(
+            f"for_each {expression!r} gave {len(value)} items, more than {max_items}: split the list upstream "
+            "(e.g. into batches of items, one per fan-out item)",
+            details={"for_each": expression, "items": len(value)},
+        )
+    return list(value)
+
+
 @dataclass(frozen=True)
 class ConditionOutcome:
     """Whether the node runs, and the evaluation error (None when the condition was evaluated)."""

@@ -35,8 +35,20 @@ from dagster import (
 )
 
 from maestro_dagster.compiler.envelope import NodeResult
+from maestro_dagster.compiler.fanout import (
+    ITEM_INPUT,
+    ITEM_OUTPUT,
+    fan_alias,
+    folded_inputs,
+    is_for_each,
+    make_fanout_op,
+    upstream_dependency,
+    upstream_in,
+)
+from maestro_dagster.compiler.handlers import handler_executor, has_handlers, make_handler_op
 from maestro_dagster.compiler.input_config import initial_context_field
 from maestro_dagster.compiler.node import OUTPUT_NAME, run_node
+from maestro_dagster.compiler.partitions import partitioned_config
 from maestro_dagster.compiler.runtime import (
     RESOURCE_KEY,
     TAG_NODE_ID,
@@ -51,6 +63,7 @@ from maestro_dagster.policy import ORIGIN_REPOSITORY, ExecutorPolicy
 from maestro_dagster.settings import get_settings
 from maestro_dagster.spec import NodeSpec, RetryPolicySpec, WorkflowSpec
 from maestro_dagster.spec.inputs import apply_inputs
+from maestro_dagster.tags import TAG_CONCURRENCY_LIMIT, TAG_ON_LIMIT
 
 
 def retry_policy_for(policy: RetryPolicySpec) -> RetryPolicy | None:
@@ -75,25 +88,33 @@ def op_description(node_id: str, node: NodeSpec) -> str:
 
 
 def _make_op(spec: WorkflowSpec, node_id: str, executors: ExecutorPolicy) -> OpDefinition:
-    upstream = spec.upstream(node_id)
-    input_names = {dagster_name(up): up for up in upstream}
     node = spec.nodes[node_id]
     resolve_executor(node.executor_ref, executors)  # refused or unknown: no job (run_node resolves again)
+    ins = {dagster_name(up): upstream_in(spec, up) for up in spec.upstream(node_id)}
 
     # context unannotated: Dagster rejects string annotations (this module's are, by its __future__ import)
     def compute(context, inputs: Mapping[str, Any]) -> Iterator[Output]:  # type: ignore[no-untyped-def]
-        results: dict[str, NodeResult] = {input_names[name]: value for name, value in inputs.items()}
+        results = folded_inputs(spec, node_id, inputs)
         yield from run_node(context, spec, node_id, results, executors.origin)
+
+    if node.for_each is not None:  # one item of the fan-out (compiler/fanout.py)
+        ins = {ITEM_INPUT: In(dict, description="the item, its index and the node's upstream results")}
+
+        def compute(context, inputs: Mapping[str, Any]) -> Iterator[Output]:  # type: ignore[no-untyped-def]
+            fan = inputs[ITEM_INPUT]
+            extra = {"item": fan["item"], "item_index": fan["index"]}
+            yield from run_node(context, spec, node_id, fan["upstream"], executors.origin, extra)
 
     return OpDefinition(
         compute_fn=compute,
         name=op_name(spec.id, node_id),
-        ins={name: In(NodeResult, description=f"result of node {up!r}") for name, up in input_names.items()},
+        ins=ins,
         outs={OUTPUT_NAME: Out(NodeResult, description="this node's result and its ancestors' outputs")},
         description=op_description(node_id, node),
         required_resource_keys={RESOURCE_KEY},
         retry_policy=retry_policy_for(spec.effective_retry(node_id)),
         tags={TAG_NODE_ID: node_id, "maestro/node_type": node.type, "maestro/executor": node.executor_ref},
+        pool=node.pool,  # Dagster op concurrency: its steps share the pool's slots across runs (MAESTRO_POOLS)
     )
 
 
@@ -137,23 +158,34 @@ def build_job(
     name = job_name(spec.id)
     policy = executors or ExecutorPolicy.for_origin(get_settings(), ORIGIN_REPOSITORY)
     ops = {node_id: _make_op(spec, node_id, policy) for node_id in spec.node_ids}
-    dependencies = {
-        NodeInvocation(ops[node_id].name, alias=dagster_name(node_id)): {
-            dagster_name(up): DependencyDefinition(dagster_name(up), OUTPUT_NAME) for up in spec.upstream(node_id)
-        }
-        for node_id in spec.node_ids
-    }
+    dependencies: dict[NodeInvocation, dict[str, Any]] = {}
+    for node_id in spec.node_ids:
+        alias = dagster_name(node_id)
+        upstream = {dagster_name(up): upstream_dependency(spec, up) for up in spec.upstream(node_id)}
+        if is_for_each(spec, node_id):  # the fan-out op takes the upstream; the node's op is mapped over its items
+            ops[fan_alias(node_id)] = fanout = make_fanout_op(spec, node_id)
+            dependencies[NodeInvocation(fanout.name, alias=fan_alias(node_id))] = upstream
+            upstream = {ITEM_INPUT: DependencyDefinition(fan_alias(node_id), ITEM_OUTPUT)}
+        dependencies[NodeInvocation(ops[node_id].name, alias=alias)] = upstream
+    for node_id in spec.handlers:  # on_failure / finally: no dependency; run last by handler_executor
+        ops[node_id] = make_handler_op(spec, node_id, policy, _make_op)
+        dependencies[NodeInvocation(ops[node_id].name, alias=dagster_name(node_id))] = {}
     graph = GraphDefinition(name=name, node_defs=list(ops.values()), dependencies=dependencies)
+    if has_handlers(spec):  # innermost: the SLA watchdog and the mirror see both passes (compiler/handlers.py)
+        executor_def = handler_executor(executor_def or multi_or_in_process_executor, spec)
     if has_sla(spec):  # the SLA watchdog runs where the run is orchestrated (compiler/sla.py)
         executor_def = sla_executor(executor_def or multi_or_in_process_executor, spec)
     tags = {TAG_WORKFLOW_ID: spec.id}
     if version is not None:
         tags[TAG_WORKFLOW_VERSION] = str(version)
+    if spec.concurrency is not None:  # held by the run coordinator for every run (launcher/coordinator.py)
+        tags[TAG_CONCURRENCY_LIMIT] = str(spec.concurrency.limit)
+        tags[TAG_ON_LIMIT] = spec.concurrency.on_limit
     return graph.to_job(
         name=name,
         description=spec.description or spec.name,
         resource_defs={RESOURCE_KEY: runtime_resource or plain_runtime, **(extra_resources or {})},
-        config=_initial_context_mapping(spec),
+        config=partitioned_config(spec) or _initial_context_mapping(spec),  # partitioned: compiler/partitions.py
         tags=tags,
         metadata={"maestro/workflow_id": spec.id, "maestro/nodes": len(spec.nodes)},
         executor_def=executor_def,
@@ -161,5 +193,5 @@ def build_job(
 
 
 def node_id_by_step_key(spec: WorkflowSpec) -> dict[str, str]:
-    """Map Dagster step keys (op aliases) back to node ids."""
-    return {dagster_name(node_id): node_id for node_id in spec.node_ids}
+    """Map Dagster step keys (op aliases) back to node ids (a for_each node's mapped steps: ``names.node_of_step``)."""
+    return {dagster_name(node_id): node_id for node_id in [*spec.node_ids, *spec.handlers]}

@@ -14,7 +14,7 @@ import mimetypes
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dagster import MetadataValue, OpExecutionContext, Output
 
@@ -23,7 +23,7 @@ from maestro_dagster.compiler.conditions import decide
 from maestro_dagster.compiler.envelope import NodeResult, merge_upstream
 from maestro_dagster.compiler.runtime import RESOURCE_KEY, NodeRuntime
 from maestro_dagster.errors import NodeTimeoutError
-from maestro_dagster.executors import ExecutorContext, build_node_input, invoke, resolve_executor
+from maestro_dagster.executors import ExecutorContext, NodeInput, build_node_input, invoke, resolve_executor
 from maestro_dagster.policy import ExecutorPolicy, Origin
 from maestro_dagster.spec import WorkflowSpec
 from maestro_dagster.tags import META_ARTIFACTS, META_CONDITION, META_INPUTS, META_OUTPUT, META_QUALITY, META_STATUS
@@ -63,13 +63,15 @@ def run_node(
     node_id: str,
     upstream: Mapping[str, NodeResult],
     origin: Origin,
+    extra_input: Mapping[str, Any] | None = None,
 ) -> Iterator[Output]:
     """Run node ``node_id`` of ``spec`` given its direct upstream results (by node id); its executor is resolved
-    under the policy of the definition's ``origin`` with the run's settings (the resolver validation uses)."""
+    under the policy of the definition's ``origin`` with the run's settings (the resolver validation uses).
+    ``extra_input``: keys added to the ``node_input`` (a failure handler's ``failure``, ``compiler/handlers.py``)."""
     deadlines = sla.fail_deadlines(context, spec, node_id) if sla.has_sla(spec) else []
     sla.raise_if_missed(deadlines, node_id, spec.id)  # started after the workflow's deadline (on_miss: fail)
     try:
-        yield from _run_node(context, spec, node_id, upstream, origin, deadlines)
+        yield from _run_node(context, spec, node_id, upstream, origin, deadlines, extra_input or {})
     except NodeTimeoutError:
         sla.raise_if_missed(deadlines, node_id, spec.id)  # the timeout was an SLA's: Failure("SLA missed: ...")
         raise
@@ -82,6 +84,7 @@ def _run_node(
     upstream: Mapping[str, NodeResult],
     origin: Origin,
     deadlines: list[sla.FailDeadline],
+    extra_input: Mapping[str, Any],
 ) -> Iterator[Output]:
     runtime: NodeRuntime = getattr(context.resources, RESOURCE_KEY)
     node = spec.nodes[node_id]
@@ -90,6 +93,7 @@ def _run_node(
         "upstream": {up: res.status for up, res in upstream.items()},
         "config": node.config,
         "global_context_keys": sorted(runtime.initial_context),
+        **extra_input,
     }
 
     timeout = sla.capped_timeout(spec.effective_timeout(node_id), deadlines)
@@ -138,6 +142,8 @@ def _run_node(
         all_outputs=all_outputs,
         all_artifacts=all_artifacts,
     )
+    if extra_input:
+        node_input = cast("NodeInput", {**node_input, **extra_input})
     resolved = resolve_executor(node.executor_ref, ExecutorPolicy.for_origin(runtime.settings, origin))
     ctx = ExecutorContext(
         workflow_id=spec.id,

@@ -17,6 +17,7 @@ from dagster import Field, InitResourceContext, Permissive, resource
 from maestro_dagster.settings import Settings, get_settings
 from maestro_dagster.tags import (  # noqa: F401 - re-exported: the compiler's names for the run tags
     PARENT_RUN_TAG,
+    RESOURCE_KEY,
     ROOT_RUN_TAG,
     TAG_EXECUTION_ID,
     TAG_NODE_ID,
@@ -26,7 +27,6 @@ from maestro_dagster.tags import (  # noqa: F401 - re-exported: the compiler's n
     execution_id_of_run,
 )
 
-RESOURCE_KEY = "maestro"
 RUNTIME_CONFIG_SCHEMA = {
     "initial_context": Field(
         Permissive(), is_required=False, default_value={}, description="The execution's initial context."

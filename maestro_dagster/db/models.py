@@ -142,6 +142,10 @@ class WorkflowExecution(TimestampMixin, Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_node_id: Mapped[str | None] = mapped_column(String(255))
     execution_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    # the time window of a partitioned run (0008): its dagster/partition key, start and end (ISO 8601)
+    partition_key: Mapped[str | None] = mapped_column(String(255))
+    partition_start: Mapped[str | None] = mapped_column(String(64))
+    partition_end: Mapped[str | None] = mapped_column(String(64))
 
     node_states: Mapped[list[NodeState]] = relationship(
         back_populates="execution", cascade="all, delete-orphan", passive_deletes=True
@@ -161,6 +165,7 @@ class WorkflowExecution(TimestampMixin, Base):
         Index("ix_workflow_executions_created_at", "created_at"),
         # the workflow list's latest execution and success rate per workflow (0007, api.queries.workflow_activity)
         Index("idx_execution_workflow_created", "workflow_id", "created_at", "status"),
+        Index("idx_execution_workflow_partition", "workflow_id", "partition_key"),  # 0008: a workflow's windows
     )
 
 

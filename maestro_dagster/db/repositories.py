@@ -265,6 +265,20 @@ class ExecutionRepository:
             }
             for node_id, node in spec.nodes.items()
         ]
+        node_states += [  # failure handlers: node_type is their group, on_failure or finally (spec/handlers.py)
+            {
+                "execution_id": execution.id,
+                "node_id": node_id,
+                "node_name": node.name or node_id,
+                "node_type": group,
+                "status": NodeStatus.PENDING,
+                "attempt_count": 0,
+                "max_retries": spec.handler_spec(node_id).effective_retry(node_id).max_retries,
+                "quality_threshold": node.effective_quality_threshold,
+            }
+            for node_id, (group, node) in spec.handlers.items()
+        ]
+        execution.total_nodes = len(node_states)
         return execution, node_states
 
     def spec_of(self, workflow_id: str, workflow_version: int | None = None) -> WorkflowSpec:

@@ -41,6 +41,7 @@ from maestro_dagster.names import job_name
 from maestro_dagster.settings import Settings
 from maestro_dagster.spec import WorkflowSpec
 from maestro_dagster.spec.inputs import apply_inputs
+from maestro_dagster.spec.partitions import launch_run_config
 from maestro_dagster.states import WorkflowStatus
 from maestro_dagster.tags import TAG_CANCELLED_BY, TAG_PAUSE, TRIGGER_RESUME, launch_tags
 
@@ -131,7 +132,7 @@ def start(
     if bound is not None:
         tags[MAX_RUNTIME_SECONDS_TAG] = str(bound)
     try:
-        run_id = transport.launch(job_name(workflow_id), {"initial_context": context}, tags)
+        run_id = transport.launch(job_name(workflow_id), launch_run_config(spec, context), tags)
     except BaseException as exc:
         failure = exc
         if not _has_run(transport, execution_id):

@@ -5,8 +5,8 @@ The actions (``executions.actions``) decide what to launch, re-execute or stop; 
 - ``LocalTransport`` (here): ``execute_job`` on the real instance in this process, to the end of the run, then
   the rows' final mirror pass. On SQLite each of its writes is tried again while the database is locked
   (``db.retry``), but a run that exists is never started a second time.
-- the API's ``GatewayTransport`` (``api.dagster_client``): Dagster's GraphQL API, so the run coordinator queues
-  the run and the daemon starts it; the run worker mirrors it.
+- ``GatewayTransport`` (``executions.gateway``, for the API and ``maestro backfill``): Dagster's GraphQL API,
+  so the run coordinator queues the run and the daemon starts it; the run worker mirrors it.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from dagster_shared.serdes import deserialize_value
 from maestro_dagster.mirror.model import DagsterEventIn
 from maestro_dagster.mirror.reducer import SLA_EVENT
 from maestro_dagster.spec.sla import META_SLA_MISSED
+from maestro_dagster.tags import META_SKIPPED
 
 _ATTEMPT_RE = re.compile(r"attempt # (\d+)")
 # Dagster's wrappers around the user's exception (the mirror records the user's).
@@ -89,11 +90,12 @@ def to_event_in(record: Any) -> DagsterEventIn | None:
         kwargs["metadata"] = _metadata(getattr(data, "metadata", None))
     elif etype == "PIPELINE_FAILURE":
         kwargs["error_message"], kwargs["error_type"] = _error(getattr(data, "error", None))
-    elif etype == SLA_EVENT:  # only a missed SLA's engine event is mirrored (its marker metadata)
+    elif etype == SLA_EVENT:  # only a missed SLA's or a skipped run's engine event is mirrored (its marker)
         meta = _metadata(getattr(data, "metadata", None))
-        if META_SLA_MISSED not in meta:
+        marker = next((key for key in (META_SLA_MISSED, META_SKIPPED) if key in meta), None)
+        if marker is None:
             return None
-        kwargs["metadata"] = {META_SLA_MISSED: meta[META_SLA_MISSED]}
+        kwargs["metadata"] = {marker: meta[marker]}
     return DagsterEventIn(
         run_id=entry.run_id,
         storage_id=record.storage_id,

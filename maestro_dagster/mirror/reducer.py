@@ -12,7 +12,9 @@ when the run was terminated by a pause); ``STEP_START`` and each ``STEP_RESTARTE
 ``STEP_UP_FOR_RETRY`` -> ``node_retry``; ``STEP_OUTPUT`` of a skipped node -> ``node_skipped``, of a
 completed one -> its outputs and ``artifact_created`` per file; ``STEP_SUCCESS`` -> ``node_completed``;
 ``STEP_FAILURE`` -> ``node_failed``; an engine event marked ``maestro/sla_missed`` (``compiler/sla.py``, written
-while the run goes on, once per execution and scope/node) -> ``sla_missed``. When a run fails or is cancelled,
+while the run goes on, once per execution and scope/node) -> ``sla_missed``; one marked ``maestro/skipped`` (the
+run coordinator did not run the run, ``launcher/concurrency.py``) -> ``workflow_skipped``, its message the
+execution's error. When a run fails or is cancelled,
 nodes that never ran are ``blocked`` (``node_blocked``; for a replay also the selected nodes it never started)
 and nodes still running are failed. A run ends once: its first end event counts, and a later one for the same
 run (a failure reported twice) adds no row.
@@ -40,10 +42,18 @@ from maestro_dagster.mirror.model import (
     NodeView,
     RunView,
 )
-from maestro_dagster.spec.models import DEFAULT_QUALITY_THRESHOLD
+from maestro_dagster.spec.models import DEFAULT_QUALITY_THRESHOLD, HANDLER_GROUPS
 from maestro_dagster.spec.sla import META_SLA_MISSED
 from maestro_dagster.states import EventType, NodeStatus, RunKind, WorkflowStatus
-from maestro_dagster.tags import META_ARTIFACTS, META_CONDITION, META_INPUTS, META_OUTPUT, META_QUALITY, META_STATUS
+from maestro_dagster.tags import (
+    META_ARTIFACTS,
+    META_CONDITION,
+    META_INPUTS,
+    META_OUTPUT,
+    META_QUALITY,
+    META_SKIPPED,
+    META_STATUS,
+)
 
 RUN_START = "PIPELINE_START"
 RUN_SUCCESS = "PIPELINE_SUCCESS"
@@ -134,7 +144,9 @@ class Reducer:
     def apply(self, ev: DagsterEventIn) -> None:
         if ev.run_id not in self.view.runs:
             return
-        if ev.event_type == SLA_EVENT:
+        if ev.event_type == SLA_EVENT and META_SKIPPED in ev.metadata:
+            self._skipped(ev)
+        elif ev.event_type == SLA_EVENT:
             self._sla_missed(ev)
         elif ev.event_type == RUN_START:
             self._run_start(ev)
@@ -156,6 +168,17 @@ class Reducer:
             return
         keys = ("scope", "limit_seconds", "elapsed_seconds", "on_miss")
         self._emit(ev, EventType.SLA_MISSED, node_id, {k: payload.get(k) for k in keys})
+
+    def _skipped(self, ev: DagsterEventIn) -> None:
+        """The run coordinator did not run this run: its workflow was at its limit (``on_limit: skip``). The run's
+        cancel follows; the execution's error is this event's message ("skipped: ...")."""
+        payload = ev.metadata.get(META_SKIPPED)
+        if not isinstance(payload, dict):
+            return
+        keys = ("limit", "on_limit", "counted")
+        self._emit(ev, EventType.WORKFLOW_SKIPPED, None, {"run_id": ev.run_id, **{k: payload.get(k) for k in keys}})
+        if self._is_latest(ev.run_id) and not self._run(ev.run_id).status.is_terminal:
+            self.view.error_message, self.view.error_node_id = ev.message, None
 
     # -- run events -------------------------------------------------------------------------------
     def _run_start(self, ev: DagsterEventIn) -> None:
@@ -361,7 +384,8 @@ class Reducer:
             node.status = NodeStatus.FAILED
             finish(node, ev.timestamp)
             node.error_message, node.error_type = error, ev.error_type
-            if self._is_latest(ev.run_id):
+            first_kept = node.node_type in HANDLER_GROUPS and self.view.error_message is not None
+            if self._is_latest(ev.run_id) and not first_kept:  # a handler's failure never hides the first
                 self.view.error_node_id, self.view.error_message = node.node_id, error
         data = {"error": error, "error_type": ev.error_type, "attempts": self._attempt(ev, node)}
         self._emit(ev, EventType.NODE_FAILED, node.node_id, data)

@@ -21,7 +21,7 @@ from maestro_dagster.mirror.decode import decode_event, to_event_in
 from maestro_dagster.mirror.model import DagsterEventIn
 from maestro_dagster.mirror.reducer import MIRRORED_TYPES, SLA_EVENT
 from maestro_dagster.spec.sla import META_SLA_MISSED
-from maestro_dagster.tags import TAG_WORKFLOW_ID
+from maestro_dagster.tags import META_SKIPPED, TAG_WORKFLOW_ID
 
 _TYPES = {DagsterEventType(t) for t in (*MIRRORED_TYPES, SLA_EVENT)}
 PAGE = 5000
@@ -78,8 +78,11 @@ def _select_rows(storage: SqlEventLogStorage, cursors: dict[str, int]) -> Iterat
         .where(
             or_(
                 table.c.dagster_event_type.in_(MIRRORED_TYPES),
-                # engine events: only a missed SLA's record (decode.py reads nothing else of them)
-                and_(table.c.dagster_event_type == SLA_EVENT, table.c.event.contains(META_SLA_MISSED)),
+                # engine events: only a missed SLA's record and a skipped run's (decode.py reads nothing else)
+                and_(
+                    table.c.dagster_event_type == SLA_EVENT,
+                    or_(table.c.event.contains(META_SLA_MISSED), table.c.event.contains(META_SKIPPED)),
+                ),
             )
         )
         .order_by(table.c.id.asc())

@@ -23,6 +23,7 @@ from maestro_dagster.db.dialect import for_update, insert_for, notify, upsert
 from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
 from maestro_dagster.db.repositories import ExecutionRepository, WorkflowRepository
 from maestro_dagster.mirror.model import ArtifactRow, EventRow, ExecutionView, NodeView, RunView
+from maestro_dagster.spec.partitions import partition_columns
 from maestro_dagster.states import RunKind, WorkflowStatus
 from maestro_dagster.tags import (  # noqa: F401 - TAG_PAUSE, TAG_CANCELLED_BY re-exported for their old users
     NOTIFY_CHANNEL,
@@ -32,6 +33,7 @@ from maestro_dagster.tags import (  # noqa: F401 - TAG_PAUSE, TAG_CANCELLED_BY r
     TAG_PAUSE,
     TAG_TRIGGER,
     TAG_WORKFLOW_VERSION,
+    initial_context_of,
 )
 
 LOADED_ROWS = "maestro_mirror_loaded_rows"  # session.info key: rows load_view read, by execution id
@@ -89,13 +91,18 @@ def ensure_execution(
 def new_execution(session: Session, run: DagsterRun, execution_id: str, workflow_id: str) -> tuple[Any, list[dict]]:
     """The execution ``ensure_execution`` would create for ``run`` (and its node states' values), not added yet."""
     version = run.tags.get(TAG_WORKFLOW_VERSION)
-    return ExecutionRepository(session).new_rows(
+    repository = ExecutionRepository(session)
+    execution, node_states = repository.new_rows(
         workflow_id,
-        dict(cast(Mapping[str, Any], (run.run_config or {}).get("initial_context") or {})),
+        initial_context_of(cast(Mapping[str, Any], run.run_config or {})),  # a partitioned job's config too
         execution_id=execution_id,
         workflow_version=int(version) if version and version.isdigit() else None,
         metadata={"trigger": _trigger(run), "job_name": run.job_name},
     )
+    spec = repository.spec_of(workflow_id, execution.workflow_version)
+    for column, value in partition_columns(spec, run.tags).items():  # dagster/partition: its time window
+        setattr(execution, column, value)
+    return execution, node_states
 
 
 def new_run_row(run: DagsterRun, execution_id: str, created: datetime) -> ExecutionRun:

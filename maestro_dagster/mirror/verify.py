@@ -3,8 +3,9 @@
 The expected rows come from replaying every run of the execution, in launch order, through the same
 reducer the mirror uses, starting from the definition (every node pending). Compared: the set of runs,
 event rows (missing, unexpected), node states (status, attempts, error and its type, times and duration,
-outputs), the execution (status, counts, progress, error and failed node) and the artifact rows the runs
-reported (one per node, path and run, with its size and sha256; rows not made by a run are not compared).
+outputs), the execution (status, counts, progress, error and failed node; its partition columns against its
+first run's ``dagster/partition`` tag) and the artifact rows the runs reported (one per node, path and run, with
+its size and sha256; rows not made by a run are not compared).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.models import Artifact, ExecutionEvent, ExecutionRun, NodeState, WorkflowExecution
+from maestro_dagster.db.repositories import ExecutionRepository
 from maestro_dagster.mirror.model import ArtifactRow, ExecutionView, NodeView, RunView
 from maestro_dagster.mirror.projector import apply_events, run_facts
 from maestro_dagster.mirror.source import read_events
+from maestro_dagster.spec.partitions import partition_columns
 
 NODE_COMPARED = (
     "status", "attempt_count", "error_message", "error_type", "started_at", "completed_at", "duration_seconds",
@@ -41,7 +44,9 @@ class Difference:
 
 def _fresh_view(execution: WorkflowExecution, states: list[NodeState]) -> ExecutionView:
     nodes = {
-        s.node_id: NodeView(node_id=s.node_id, max_retries=s.max_retries, quality_threshold=s.quality_threshold)
+        s.node_id: NodeView(
+            node_id=s.node_id, node_type=s.node_type, max_retries=s.max_retries, quality_threshold=s.quality_threshold
+        )
         for s in states
     }
     return ExecutionView(execution.id, execution.workflow_id, nodes, {}, global_context=execution.global_context or {})
@@ -106,6 +111,11 @@ def verify_execution(session: Session, instance: DagsterInstance, execution_id: 
             if getattr(execution, field) != getattr(expected, field):
                 diff(f"execution.{field} is {getattr(execution, field)!r}, expected {getattr(expected, field)!r}")
     _compare_artifacts(session, execution_id, {r.run_id for r in runs}, expected_artifacts, diff)
+    if runs and (first := instance.get_run_by_id(runs[0].run_id)) is not None:  # the window of its first run
+        spec = ExecutionRepository(session).spec_of(execution.workflow_id, execution.workflow_version)
+        for field, window in partition_columns(spec, first.tags).items():
+            if getattr(execution, field) != window:
+                diff(f"execution.{field} is {getattr(execution, field)!r}, expected {window!r}")
     return diffs
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import zoneinfo
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, cast
 
 from pydantic import (
@@ -29,11 +30,18 @@ from pydantic import (
 from maestro_dagster.errors import DefinitionError
 from maestro_dagster.names import ID_PATTERN
 from maestro_dagster.policy import ALLOWLIST_SETTING, BUILTIN_EXECUTORS
+from maestro_dagster.settings import POOL_PATTERN
+from maestro_dagster.spec.concurrency import ConcurrencySpec
 from maestro_dagster.spec.inputs import INPUT_NAME_PATTERN, InputSpec
 from maestro_dagster.spec.sla import SLASpec
 from maestro_dagster.spec.triggers import SensorSpec
 
+MAX_FOR_EACH_ITEMS = 1000
+"""The most items a ``for_each`` node runs (a longer list fails the node, naming the count)."""
 NODE_TYPES: tuple[str, ...] = ("phase", "custom", "conditional", "human_review", "parallel_group")
+
+HANDLER_GROUPS: tuple[str, str] = ("on_failure", "finally")
+"""The top-level maps of failure-handler nodes, in the order they run; a handler's ``node_states.node_type``."""
 
 NodeType = Literal["phase", "custom", "conditional", "human_review", "parallel_group"]
 NodeId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -99,6 +107,13 @@ class NodeSpec(_Model):
     condition: str | None = Field(
         None, description="Expression over outputs and global_context; false -> node skipped."
     )
+    for_each: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Dynamic fan-out: an expression (the condition language) over outputs and global_context "
+        f"giving a list of at most {MAX_FOR_EACH_ITEMS} items; the node runs once per item (node_input['item'], "
+        "node state node_id[index]) and downstream nodes receive {'items': [each output]}.",
+    )
     timeout_seconds: float | None = Field(None, gt=0, description="Overrides defaults.timeout_seconds.")
     dependencies: list[str] | None = Field(
         None, description="Optional; when given it must equal the sources of the node's incoming edges."
@@ -113,6 +128,12 @@ class NodeSpec(_Model):
         None,
         exclude_if=lambda v: v is None,
         description="{max_duration_seconds, on_miss: warn|fail}: an attempt running longer records sla_missed.",
+    )
+    pool: str | None = Field(
+        None,
+        pattern=POOL_PATTERN,
+        exclude_if=lambda v: v is None,
+        description="A Dagster pool: the node's steps, across all runs, share its slots (MAESTRO_POOLS sets them).",
     )
 
     @property
@@ -139,6 +160,19 @@ class ScheduleSpec(_Model):
     initial_context: dict[str, Any] = Field(default_factory=dict, description="The runs' global_context.")
     enabled: bool = Field(False, description="Default status of the Dagster schedule.")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,64}$", description="Unique in the workflow.")
+    partitioned: bool = Field(
+        False,
+        exclude_if=lambda v: not v,
+        description="Time windows from the cron: each run gets partition_key/start/end (spec/partitions.py).",
+    )
+    catchup: bool = Field(
+        False, exclude_if=lambda v: not v, description="Partitioned only: each tick also runs missed windows."
+    )
+    start_date: str | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Partitioned only (required): the first window, an ISO date or datetime, e.g. '2026-11-01'.",
+    )
 
     @field_validator("cron")
     @classmethod
@@ -149,6 +183,12 @@ class ScheduleSpec(_Model):
                 "'minute hour day-of-month month day-of-week', e.g. '0 2 * * *'"
             )
         return value
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        """An unquoted YAML date (``start_date: 2026-11-01``) is kept as its ISO text."""
+        return value.isoformat() if isinstance(value, date | datetime) else value
 
     @field_validator("timezone")
     @classmethod
@@ -209,6 +249,29 @@ class WorkflowSpec(_Model):
         exclude_if=lambda v: v is None,
         description="{max_duration_seconds, on_miss: warn|fail}: an execution running longer records sla_missed.",
     )
+    concurrency: ConcurrencySpec | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="{limit, on_limit: queue|skip}: at most limit runs in progress; a further launch waits or is "
+        "skipped (recorded cancelled).",
+    )
+    on_failure: dict[NodeId, NodeSpec] = Field(
+        default_factory=dict,
+        exclude_if=lambda v: not v,
+        json_schema_extra={"additionalProperties": False},
+        description="Failure handlers (node id -> node, no edges): they run in the same execution after the other "
+        "nodes when one failed or the execution was cancelled, and receive node_input['failure'] (spec/handlers.py).",
+    )
+    finally_: dict[NodeId, NodeSpec] = Field(
+        default_factory=dict,
+        alias="finally",
+        exclude_if=lambda v: not v,
+        json_schema_extra={"additionalProperties": False},
+        description="Nodes that always run last in the same execution (after on_failure), succeeded, failed or "
+        "cancelled; they receive node_input['failure'] too. Ids are unique across nodes, on_failure and finally.",
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, serialize_by_alias=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -219,12 +282,13 @@ class WorkflowSpec(_Model):
         data = dict(data)
         if data.get("name") is None and isinstance(data.get("id"), str):
             data["name"] = data["id"]
-        nodes = data.get("nodes")
-        if isinstance(nodes, dict):
-            data["nodes"] = {
-                key: ({**node, "name": str(key)} if isinstance(node, dict) and node.get("name") is None else node)
-                for key, node in nodes.items()
-            }
+        for group in ("nodes", *HANDLER_GROUPS):
+            nodes = data.get(group)
+            if isinstance(nodes, dict):
+                data[group] = {
+                    key: ({**node, "name": str(key)} if isinstance(node, dict) and node.get("name") is None else node)
+                    for key, node in nodes.items()
+                }
         return data
 
     # ---- graph helpers (pure) -------------------------------------------------------------------
@@ -297,6 +361,22 @@ class WorkflowSpec(_Model):
         self._require(node_id)
         node_timeout = self.nodes[node_id].timeout_seconds
         return node_timeout if node_timeout is not None else self.defaults.timeout_seconds
+
+    # ---- failure handlers (spec/handlers.py) ---------------------------------------------------------
+    @property
+    def handlers(self) -> dict[str, tuple[str, NodeSpec]]:
+        """Handler node id -> (its group, ``on_failure`` or ``finally``, and the node): on_failure first."""
+        out = {node_id: (HANDLER_GROUPS[0], node) for node_id, node in self.on_failure.items()}
+        out.update({node_id: (HANDLER_GROUPS[1], node) for node_id, node in self.finally_.items()})
+        return out
+
+    def handler_spec(self, node_id: str) -> WorkflowSpec:
+        """This definition reduced to the handler ``node_id`` as its only node (no edges, no workflow SLA, no
+        handlers): what the handler's op runs, with the defaults (retry policy, timeout) of the whole."""
+        if node_id not in self.handlers:
+            raise KeyError(f"workflow {self.id!r} has no handler node {node_id!r}")
+        update: dict[str, Any] = {"nodes": {node_id: self.handlers[node_id][1]}, "edges": [], "sla": None}
+        return self.model_copy(update={**update, "on_failure": {}, "finally_": {}})
 
     # ---- storage --------------------------------------------------------------------------------
     def to_storage(self) -> dict[str, Any]:

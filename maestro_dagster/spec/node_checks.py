@@ -112,33 +112,43 @@ def _shown(condition: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+EXPRESSION_FIELDS = ("condition", "for_each")  # both in the condition language, checked the same way
+
+
 def check_conditions(view: RawView, limits: DefinitionLimits | None = None) -> list[SpecProblem]:
-    """Each condition against the rules; every ``outputs['x']`` it reads must be a node that runs before it."""
+    """Each condition and ``for_each`` against the rules; every ``outputs['x']`` one reads must be a node that runs
+    before it. A ``for_each`` node may not also declare an ``sla`` (its steps are one per item)."""
     problems = []
-    reads: list[tuple[str, tuple[str, ...]]] = []
+    reads: list[tuple[str, str, tuple[str, ...]]] = []
     analysed: dict[str, ConditionInfo] = {}  # the same text is checked once per definition
     for node_id, node in view.nodes.items():
-        condition = node.get("condition")
-        if not isinstance(condition, str):
-            continue
-        info = analysed.get(condition)
-        if info is None:
-            info = analysed[condition] = analyse_condition(condition, limits)
-        if info.error:
-            problems.append(
-                SpecProblem(
-                    f"nodes.{node_id}.condition",
-                    f"node {node_id!r}: condition {_shown(condition)} {info.error}",
-                    "bad_condition",
-                    node_id,
+        for field in EXPRESSION_FIELDS:
+            expression = node.get(field)
+            if not isinstance(expression, str):
+                continue
+            info = analysed.get(expression)
+            if info is None:
+                info = analysed[expression] = analyse_condition(expression, limits)
+            label = "condition" if field == "condition" else "for_each"
+            if info.error:
+                problems.append(
+                    SpecProblem(
+                        f"nodes.{node_id}.{field}",
+                        f"node {node_id!r}: {label} {_shown(expression)} {info.error}",
+                        f"bad_{field}",
+                        node_id,
+                    )
                 )
-            )
-        elif info.output_refs:
-            reads.append((node_id, info.output_refs))
+            elif info.output_refs:
+                reads.append((node_id, field, info.output_refs))
+        if node.get("for_each") is not None and node.get("sla") is not None:
+            message = (f"node {node_id!r}: a for_each node cannot have an sla (it runs one step per item): move "
+                       "the sla to the workflow, or to a node after it")  # fmt: skip
+            problems.append(SpecProblem(f"nodes.{node_id}.sla", message, "bad_for_each", node_id))
     if not reads:
         return problems
-    ancestry = view.graph.ancestry(ref for _, refs in reads for ref in refs if ref in view.nodes)
-    for node_id, refs in reads:
+    ancestry = view.graph.ancestry(ref for _, _, refs in reads for ref in refs if ref in view.nodes)
+    for node_id, field, refs in reads:
         for ref in refs:
             if ref not in view.nodes:
                 fix = f"unknown node {ref!r}: fix the node id"
@@ -146,11 +156,12 @@ def check_conditions(view: RawView, limits: DefinitionLimits | None = None) -> l
                 fix = f"node {ref!r}, which does not run before it: add an edge path from {ref!r} to {node_id!r}"
             else:
                 continue
+            label = "condition" if field == "condition" else "for_each"
             problems.append(
                 SpecProblem(
-                    f"nodes.{node_id}.condition",
-                    f"node {node_id!r}: condition reads the output of {fix}",
-                    "bad_condition",
+                    f"nodes.{node_id}.{field}",
+                    f"node {node_id!r}: {label} reads the output of {fix}",
+                    f"bad_{field}",
                     node_id,
                 )
             )

@@ -19,7 +19,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from maestro_dagster.gc_tuning import collections_paused
 from maestro_dagster.policy import DefinitionPolicy
-from maestro_dagster.spec import checks, input_checks, node_checks
+from maestro_dagster.spec import checks, handlers, input_checks, node_checks
+from maestro_dagster.spec.concurrency import MAX_CONCURRENCY_LIMIT, ConcurrencySpec
 from maestro_dagster.spec.graph import check_depth
 from maestro_dagster.spec.limits import check_config_sizes, check_counts, check_document, format_location, node_of
 from maestro_dagster.spec.models import DefaultsSpec, EdgeSpec, NodeSpec, RetryPolicySpec, ScheduleSpec, WorkflowSpec
@@ -92,13 +93,15 @@ def _validate(
         errs = [e for e in exc.errors() if not (inputs and e["loc"][:1] == ("inputs",))]
         problems += [p for err in errs if (p := _schema_problem(err)) is not None]
 
-    problems += checks.check_edges(view)
+    edge_problems = checks.check_edges(view)  # an edge to a handler node: handlers.handler_problems says why
+    problems += [p for p in edge_problems if not handlers.is_handler_edge_problem(p, view, raw)]
     problems += checks.check_cycles(view.graph)
     problems += check_depth(view.graph, limits)
     problems += checks.check_dependencies(view)
     problems += node_checks.check_executors(view, policy.executors, check_imports=check_imports)
     problems += node_checks.check_conditions(view, limits)
     problems += checks.check_name_collisions(view)
+    problems += handlers.handler_problems(raw, view, policy.executors, limits, check_imports=check_imports)
     problems += _name_problems(raw)
     problems += trigger_problems(dict(raw))
     problems += input_checks.trigger_context_problems(raw)
@@ -155,7 +158,7 @@ def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
     parts = list(loc[:-1])
     while parts and model is not None:
         head = parts.pop(0)
-        if model is WorkflowSpec and head == "nodes" and parts:
+        if model is WorkflowSpec and head in ("nodes", "on_failure", "finally") and parts:
             parts.pop(0)
             model = NodeSpec
         elif model is WorkflowSpec and head in ("edges", "schedules") and parts:
@@ -165,9 +168,20 @@ def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
             model = DefaultsSpec
         elif head == "retry_policy":
             model = RetryPolicySpec
+        elif model is WorkflowSpec and head == "concurrency":
+            model = ConcurrencySpec
         else:
             model = None
     return model
+
+
+_CONCURRENCY_HINTS = {
+    "limit": f"write the number of runs that may be in progress at once, a whole number from 1 to "
+    f"{MAX_CONCURRENCY_LIMIT}, e.g. 'concurrency: {{limit: 2}}'",
+    "on_limit": "write 'queue' (a launch past the limit waits) or 'skip' (it is not run, recorded cancelled)",
+    "pool": "name a pool with 1 to 64 letters, digits, '_', '-' or '.', e.g. 'pool: gpu' (MAESTRO_POOLS sets its "
+    "slots)",
+}
 
 
 def _short(value: Any) -> str:
@@ -222,6 +236,10 @@ def _schema_problem(err: Mapping[str, Any]) -> SpecProblem | None:
         )
     if kind == "missing":
         return SpecProblem(location, f"{who}required field {field!r} is missing: add it", "schema", node_id)
+    if loc[:1] == ("concurrency",) or (node_id is not None and len(loc) == 3 and last == "pool"):
+        hint = _CONCURRENCY_HINTS.get(str(last), "write it as {limit: 2, on_limit: queue}")
+        prefix = f"{who}{field}: " if node_id is not None else ""  # the location names the workflow's field
+        return SpecProblem(location, f"{prefix}{msg}{got}; {hint}", "bad_concurrency", node_id)
     if "retry_policy" in loc:
         hint = _RETRY_HINTS.get(str(last), "fix the value")
         return SpecProblem(location, f"{who}{field}: {msg}{got}; {hint}", "invalid_retry", node_id)

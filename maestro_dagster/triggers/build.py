@@ -7,7 +7,8 @@ stopped (Dagster's default) until turned on in the UI or with ``dagster schedule
 ``maestro/trigger`` (``schedule`` or ``sensor``), which the mirror records in the execution's metadata, and a
 context checked against the workflow's ``inputs`` with their defaults filled in (``spec.inputs.apply_inputs``): a
 context that does not satisfy them makes no request (a schedule's tick is skipped with the reason, a sensor logs
-a warning, a queued request is marked ``error`` with it).
+a warning, a queued request is marked ``error`` with it). A partitioned schedule requests time windows instead
+(``triggers.partitioned``).
 Targets are named, not built, so the repository stays lazy.
 """
 
@@ -42,6 +43,7 @@ from maestro_dagster.spec.inputs import InputError, apply_inputs
 from maestro_dagster.spec.triggers import FileSensorSpec, RequestQueueSensorSpec, WorkflowCompletedSensorSpec
 from maestro_dagster.states import EventType
 from maestro_dagster.tags import launch_tags
+from maestro_dagster.triggers.partitioned import partitioned_evaluator
 from maestro_dagster.triggers.requests import take_requests
 
 log = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ def build_schedule(spec: WorkflowSpec, index: int) -> ScheduleDefinition:
         cron_schedule=schedule.cron,
         execution_timezone=schedule.timezone,
         job_name=job_name(spec.id),
-        execution_fn=evaluate,
+        execution_fn=partitioned_evaluator(spec, schedule) if schedule.partitioned else evaluate,
         default_status=DefaultScheduleStatus.RUNNING if schedule.enabled else DefaultScheduleStatus.STOPPED,
         description=f"{spec.id}: {schedule.cron} ({schedule.timezone})",
     )

@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 import pytest
 from _api_stack import CANARY_SECRET, TOKENS, ApiStack
 
-from maestro_dagster.api.dagster_client import DagsterGateway
 from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import store_definition
+from maestro_dagster.executions.gateway import DagsterGateway
 from maestro_dagster.settings import get_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]

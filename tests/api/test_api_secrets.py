@@ -118,6 +118,6 @@ def test_dagster_failures_are_told_without_its_text(served: Served, server_logs)
     assert status["status"] == "failed" and "could not be reached" in status["error_message"], status
     assert not [t for t in INTERNAL_TEXT if t in status["error_message"]], status
 
-    warnings = [r for r in server_logs.records if r.name == "maestro_dagster.api.dagster_client"]
+    warnings = [r for r in server_logs.records if r.name == "maestro_dagster.executions.gateway"]
     assert len(warnings) == 2 and all(r.levelno == logging.WARNING for r in warnings), logged(server_logs)
     assert all("Connection refused" in r.getMessage() for r in warnings), "the detail: in the server log"

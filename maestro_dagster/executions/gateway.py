@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
@@ -83,18 +84,34 @@ READ_TIMEOUT_SECONDS = 5  # a read the UI waits for (trigger states): a hung web
 
 
 class DagsterGateway:
+    """One webserver's GraphQL API. Each thread has its own pair of clients (actions, reads): Dagster's client holds
+    one connection and refuses a second request while one is under way (``TransportAlreadyConnected``), and the API
+    serves requests on many threads."""
+
     def __init__(self, url: str, timeout: int = 60) -> None:
         parsed = urlparse(url)
-        self.url = url
-        self._client, self._reads = (
-            DagsterGraphQLClient(
-                parsed.hostname or "127.0.0.1",
-                port_number=parsed.port,
-                use_https=parsed.scheme == "https",
-                timeout=seconds,
-            )
-            for seconds in (timeout, READ_TIMEOUT_SECONDS)
-        )
+        self.url, self._timeout = url, timeout
+        self._host, self._port, self._https = parsed.hostname or "127.0.0.1", parsed.port, parsed.scheme == "https"
+        self._local = threading.local()
+
+    def _new_client(self, seconds: int) -> DagsterGraphQLClient:
+        return DagsterGraphQLClient(self._host, port_number=self._port, use_https=self._https, timeout=seconds)
+
+    @property
+    def _client(self) -> DagsterGraphQLClient:
+        """This thread's client for actions (launch, re-execute, terminate, reload)."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._new_client(self._timeout)
+        return client
+
+    @property
+    def _reads(self) -> DagsterGraphQLClient:
+        """This thread's client for reads a page waits for (short timeout)."""
+        client = getattr(self._local, "reads", None)
+        if client is None:
+            client = self._local.reads = self._new_client(READ_TIMEOUT_SECONDS)
+        return client
 
     def _logged(self, action: str, exc: BaseException) -> str:
         reason = reason_of(exc)
@@ -231,8 +248,9 @@ class DagsterGateway:
 
 
 class GatewayTransport:
-    """The API's ``executions.Transport``: runs through the webserver's GraphQL API (queued by the run coordinator,
-    started by the daemon), Dagster's instance (opened on first use) for run tags and run lookups."""
+    """The ``executions.Transport`` of the API and ``maestro backfill``: runs through the webserver's GraphQL API
+    (queued by the run coordinator, started by the daemon), Dagster's instance (opened on first use) for run tags
+    and run lookups."""
 
     def __init__(self, gateway: DagsterGateway, instance: Callable[[], Any]) -> None:
         self.gateway, self._instance = gateway, instance
