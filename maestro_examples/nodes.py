@@ -77,6 +77,19 @@ def flaky(node_input: dict[str, Any]) -> dict[str, Any]:
     return {"status": "completed", "attempts": attempt}
 
 
+def process_item(node_input: dict[str, Any]) -> dict[str, Any]:
+    """One item of a ``for_each`` node: ``{item, item_index, doubled}`` (``doubled``: the item times 2 if it is a
+    number). Raises for an item listed in ``config.fail_items`` while ``config.until_file`` does not exist (so a
+    resume after creating the file succeeds)."""
+    config = _config(node_input)
+    item, index = node_input.get("item"), node_input.get("item_index")
+    until = config.get("until_file")
+    if item in (config.get("fail_items") or []) and not (until and Path(until).exists()):
+        raise RuntimeError(f"item {index} ({item!r}) failed on purpose")
+    doubled = item * 2 if isinstance(item, int | float) and not isinstance(item, bool) else None
+    return {"item": item, "item_index": index, "doubled": doubled}
+
+
 def fail(node_input: dict[str, Any]) -> dict[str, Any]:
     """Always raise ``RuntimeError(config.message)``."""
     raise RuntimeError(str(_config(node_input).get("message", f"node {node_input.get('node_id')} failed on purpose")))

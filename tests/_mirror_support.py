@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import datetime
 from typing import Any
 
@@ -114,3 +115,17 @@ def maestro_cli(env, *args: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def wait_while_running(proc: subprocess.Popen, predicate, what: str, timeout: float = 300.0):
+    """Poll ``predicate`` until it gives a true value (returned), failing with the process's output if ``proc``
+    (a ``maestro_cli`` process) ends first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"`maestro` ended before {what}:\n{proc.communicate()[0]}")
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

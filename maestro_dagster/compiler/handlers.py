@@ -31,7 +31,7 @@ from dagster._core.system_config.objects import ResolvedRunConfig
 from maestro_dagster.compiler.envelope import NodeResult
 from maestro_dagster.compiler.node import OUTPUT_NAME, run_node
 from maestro_dagster.compiler.runtime import RESOURCE_KEY, TAG_NODE_ID
-from maestro_dagster.names import dagster_name, op_name
+from maestro_dagster.names import dagster_name, node_of_step, op_name
 from maestro_dagster.policy import ExecutorPolicy
 from maestro_dagster.spec import WorkflowSpec
 from maestro_dagster.spec.models import HANDLER_GROUPS
@@ -69,7 +69,7 @@ def failure_of_run(context: Any, spec: WorkflowSpec) -> dict[str, Any]:
     failed: list[dict[str, Any]] = []
     for entry in context.instance.all_logs(context.run_id, of_type=DagsterEventType.STEP_FAILURE):
         event = entry.dagster_event
-        node_id = node_by_step.get(event.step_key or "")
+        node_id = node_of_step(event.step_key or "", node_by_step)  # a for_each item: its own id, x[3]
         if node_id is None:
             continue
         message, cls_name = _user_error(getattr(event.event_specific_data, "error", None))

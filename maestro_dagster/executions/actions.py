@@ -156,7 +156,7 @@ def resume(settings: Settings, transport: Transport, ref: str, from_node: str | 
         if from_node is not None:
             check_replayable(execution.id, execution.status, latest is not None)
             spec = RepositoryFactory(session).execution.spec_of(execution.workflow_id, execution.workflow_version)
-            steps = step_keys(replayed_nodes(spec, from_node))
+            steps = step_keys(spec, replayed_nodes(spec, from_node))
         elif execution.status not in RESUMABLE or latest is None:
             raise ConflictError(
                 f"Execution {execution.id} is {execution.status.value}; only failed, paused or cancelled executions "

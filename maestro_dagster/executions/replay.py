@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from maestro_dagster.errors import ConflictError, ValidationError
 from maestro_dagster.executions.queries import RESUMABLE
-from maestro_dagster.names import dagster_name
+from maestro_dagster.names import dagster_name, for_each_alias
 from maestro_dagster.spec import WorkflowSpec
 from maestro_dagster.states import RunKind, WorkflowStatus
 
@@ -54,6 +54,14 @@ def replayed_nodes(spec: WorkflowSpec, from_node: str) -> list[str]:
     return [n for n in spec.node_ids if n in chosen]
 
 
-def step_keys(node_ids: list[str]) -> list[str]:
-    """The Dagster step keys of these nodes (the op invocation names the compiler gives them)."""
-    return [dagster_name(n) for n in node_ids]
+def step_keys(spec: WorkflowSpec, node_ids: list[str]) -> list[str]:
+    """The Dagster step keys of these nodes (the op invocation names the compiler gives them); a ``for_each``
+    node's are its fan-out step and all its items (``x[?]``: Dagster resolves them when the fan-out step runs)."""
+    keys: list[str] = []
+    for node_id in node_ids:
+        alias = dagster_name(node_id)
+        if spec.nodes[node_id].for_each is not None:
+            keys += [for_each_alias(alias), f"{alias}[?]"]
+        else:
+            keys.append(alias)
+    return keys

@@ -135,8 +135,9 @@ class LocalTransport:
 
         def attempt() -> str:
             try:
-                with execute_job(instance=instance, tags=tags, **job) as result:
-                    return result.run_id
+                # Not entered (``with``): entering rebuilds the run's plan to read outputs, which are not read here
+                # (and which Dagster cannot rebuild for a for_each run with failure handlers: KeyError 'x[0]').
+                return execute_job(instance=instance, tags=tags, **job).run_id
             except Exception as exc:
                 started = runs_of(instance, execution_id) - before
                 if started and is_locked(exc):

@@ -24,6 +24,7 @@ from maestro_dagster.mirror.projector import MirrorResult, apply_events, run_fac
 from maestro_dagster.mirror.store import (
     EXECUTION_FIELDS,
     NODE_FIELDS,
+    added_node_rows,
     insert_events,
     new_execution,
     new_run_row,
@@ -49,6 +50,7 @@ def write_fresh(session: Session, runs: list[FreshRun]) -> list[MirrorResult]:
     results: list[MirrorResult] = []
     rows: list[object] = []
     node_rows: list[dict] = []
+    added_rows: list[dict] = []  # for_each items the reducer made (their own keys)
     events: dict[str, list[EventRow]] = {}
     artifacts = []
     stored: dict[str, bool] = {}  # workflow id -> is its definition stored (read once per call)
@@ -97,12 +99,16 @@ def write_fresh(session: Session, runs: list[FreshRun]) -> list[MirrorResult]:
         for v in node_values:
             node = view.nodes[v["node_id"]]
             node_rows.append({**v, **{f: getattr(node, f) for f in NODE_FIELDS}, "updated_at": now})
+        declared = {v["node_id"] for v in node_values}
+        added = [node for node_id, node in view.nodes.items() if node_id not in declared]
+        added_rows += added_node_rows(execution_id, added, now)
         events[execution_id] = reducer.events
         artifacts.append((execution_id, reducer.artifacts))
         results.append(MirrorResult(run.run_id, execution_id, events_read=len(item.events), complete=True))
     session.add_all(rows)
     session.flush()
     upsert(session, NodeState.__table__, node_rows)
+    upsert(session, NodeState.__table__, added_rows)
     insert_events(session, events)
     for execution_id, execution_artifacts in artifacts:
         upsert_artifacts(session, execution_id, execution_artifacts, now)

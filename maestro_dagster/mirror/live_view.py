@@ -33,8 +33,10 @@ from maestro_dagster.mirror.store import (
     NODE_FIELDS,
     RUN_FIELDS,
     UPDATED_NODE_COLUMNS,
+    added_node_rows,
     insert_events,
     load_view,
+    node_row_id,
     upsert_artifacts,
 )
 
@@ -118,14 +120,19 @@ def save_changes(
     """Write what changed in ``cached.view`` since it was saved, the pass's rows, and the run's cursor (and
     ``mirror_complete`` after the run's full pass)."""
     view, now = cached.view, datetime.now(UTC)
-    changed = []
+    changed, added = [], []
     for node_id, node in view.nodes.items():
         values = _node_values(node)
         if values != cached.saved_nodes.get(node_id):
-            row = {"id": cached.node_row_ids[node_id], "execution_id": view.execution_id, "node_id": node_id}
-            changed.append({**row, **dict(zip(NODE_FIELDS, values, strict=True)), "updated_at": now})
+            if node_id not in cached.node_row_ids:  # a for_each item the reducer made: its row is added
+                cached.node_row_ids[node_id] = node_row_id(view.execution_id, node_id)
+                added.append(node)
+            else:
+                row = {"id": cached.node_row_ids[node_id], "execution_id": view.execution_id, "node_id": node_id}
+                changed.append({**row, **dict(zip(NODE_FIELDS, values, strict=True)), "updated_at": now})
             cached.saved_nodes[node_id] = values
     upsert(session, NodeState.__table__, changed, UPDATED_NODE_COLUMNS)
+    upsert(session, NodeState.__table__, added_node_rows(view.execution_id, added, now), UPDATED_NODE_COLUMNS)
     execution_values = {f: getattr(view, f) for f in EXECUTION_FIELDS}
     session.execute(_UPDATE_EXECUTION, {"_id": view.execution_id, **execution_values, "updated_at": now})
     for rid, run in view.runs.items():

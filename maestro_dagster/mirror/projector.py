@@ -25,7 +25,7 @@ from maestro_dagster.mirror.model import DagsterEventIn, ExecutionView, RunFacts
 from maestro_dagster.mirror.reducer import Reducer, needs_fresh_run
 from maestro_dagster.mirror.source import FINISHED, is_maestro_run, read_events
 from maestro_dagster.mirror.store import ensure_execution
-from maestro_dagster.names import dagster_name
+from maestro_dagster.names import base_node_id, dagster_name
 from maestro_dagster.settings import Settings, get_settings
 from maestro_dagster.tags import TAG_CANCELLED_BY, TAG_PAUSE, TAG_WORKFLOW_ID, execution_id_of_run
 
@@ -71,7 +71,7 @@ def apply_events(view: ExecutionView, events: list[DagsterEventIn], facts: Mappi
             run = view.runs[run_id]
             run.pause_requested, run.cancelled_by = given.pause_requested, given.cancelled_by
             run.termination_requested, run.selected_steps = given.termination_requested, given.selected_steps
-    reducer = Reducer(view, {dagster_name(n): n for n in view.nodes})
+    reducer = Reducer(view, {dagster_name(n): n for n in view.nodes if n == base_node_id(n)})
     for event in events:
         reducer.apply(event)
     view.refresh_counts()

@@ -14,7 +14,9 @@ completed one -> its outputs and ``artifact_created`` per file; ``STEP_SUCCESS``
 ``STEP_FAILURE`` -> ``node_failed``; an engine event marked ``maestro/sla_missed`` (``compiler/sla.py``, written
 while the run goes on, once per execution and scope/node) -> ``sla_missed``; one marked ``maestro/skipped`` (the
 run coordinator did not run the run, ``launcher/concurrency.py``) -> ``workflow_skipped``, its message the
-execution's error. When a run fails or is cancelled,
+execution's error. A ``for_each`` node's fan-out step is the node's state, each of its items' steps ``x[3]`` a
+node state ``x[3]`` of its own, made on the item's first event (``names.node_of_step``); an output without
+``maestro/status`` (an item handed to the mapped steps) changes nothing. When a run fails or is cancelled,
 nodes that never ran are ``blocked`` (``node_blocked``; for a replay also the selected nodes it never started)
 and nodes still running are failed. A run ends once: its first end event counts, and a later one for the same
 run (a failure reported twice) adds no row.
@@ -42,6 +44,7 @@ from maestro_dagster.mirror.model import (
     NodeView,
     RunView,
 )
+from maestro_dagster.names import base_node_id, node_of_step
 from maestro_dagster.spec.models import DEFAULT_QUALITY_THRESHOLD, HANDLER_GROUPS
 from maestro_dagster.spec.sla import META_SLA_MISSED
 from maestro_dagster.states import EventType, NodeStatus, RunKind, WorkflowStatus
@@ -152,11 +155,28 @@ class Reducer:
             self._run_start(ev)
         elif ev.event_type in RUN_TERMINAL:
             self._run_end(ev)
-        elif ev.step_key is not None and ev.step_key in self.node_by_step:
-            node = self.view.nodes.get(self.node_by_step[ev.step_key])
-            handler = STEP_HANDLERS.get(ev.event_type)
-            if node is not None and handler is not None:
+        elif ev.step_key is not None and (handler := STEP_HANDLERS.get(ev.event_type)) is not None:
+            node = self._node_of(ev.step_key)
+            if node is not None:
                 handler(self, ev, node)
+
+    def _node_of(self, step_key: str) -> NodeView | None:
+        """The node state of a step: the node's, or (a ``for_each`` node's item ``x[3]``) one made on its first
+        event from the node's, which is the fan-out step's (``names.node_of_step``)."""
+        node_id = node_of_step(step_key, self.node_by_step)
+        if node_id is None:
+            return None
+        node = self.view.nodes.get(node_id)
+        if node is None and (template := self.view.nodes.get(base_node_id(node_id))) is not None:
+            key = node_id[len(template.node_id) :]
+            node = self.view.nodes[node_id] = NodeView(
+                node_id=node_id,
+                node_name=f"{template.node_name or template.node_id}{key}",
+                node_type=template.node_type,
+                max_retries=template.max_retries,
+                quality_threshold=template.quality_threshold,
+            )
+        return node
 
     def _sla_missed(self, ev: DagsterEventIn) -> None:
         """A missed SLA, as the watchdog recorded it (it writes each scope/node once per execution)."""
@@ -259,7 +279,7 @@ class Reducer:
         part, stopped = 1, []
         run = self._run(ev.run_id)
         selected = run.selected_steps if run.kind is RunKind.REPLAY and run.selected_steps else frozenset()
-        replayed = {self.node_by_step[step] for step in selected if step in self.node_by_step}
+        replayed = {node_id for step in selected if (node_id := node_of_step(step, self.node_by_step))}
         for node in sorted(self.view.nodes.values(), key=lambda n: n.node_id):
             this_run = node.last_run_id == ev.run_id
             if node.status is NodeStatus.RUNNING and this_run:
@@ -320,6 +340,8 @@ class Reducer:
 
     def _step_output(self, ev: DagsterEventIn, node: NodeView) -> None:
         meta = ev.metadata
+        if META_STATUS not in meta:  # not a node's result: a fan-out step's item (compiler/fanout.py)
+            return
         owns = self._owns(node, ev.run_id)
         if meta.get(META_STATUS) == "skipped":
             if owns:

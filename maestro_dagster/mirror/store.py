@@ -105,6 +105,31 @@ def new_execution(session: Session, run: DagsterRun, execution_id: str, workflow
     return execution, node_states
 
 
+def node_row_id(execution_id: str, node_id: str) -> str:
+    """The id of a node-state row the mirror adds (a ``for_each`` item's): the same in every process, so two mirrors
+    adding it write one row."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{execution_id}/node/{node_id}"))
+
+
+def added_node_rows(execution_id: str, nodes: list[NodeView], now: datetime) -> list[dict[str, Any]]:
+    """The rows of node states the reducer made (``for_each`` items), for ``upsert`` on their id."""
+    return [
+        {
+            "id": node_row_id(execution_id, node.node_id),
+            "execution_id": execution_id,
+            "node_id": node.node_id,
+            "node_name": node.node_name,
+            "node_type": node.node_type,
+            "max_retries": node.max_retries,
+            "quality_threshold": node.quality_threshold,
+            **{f: getattr(node, f) for f in NODE_FIELDS},
+            "created_at": now,
+            "updated_at": now,
+        }
+        for node in nodes
+    ]
+
+
 def new_run_row(run: DagsterRun, execution_id: str, created: datetime) -> ExecutionRun:
     """The ``execution_runs`` row registering ``run`` (not added to the session)."""
     return ExecutionRun(

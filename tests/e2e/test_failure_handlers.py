@@ -1,14 +1,21 @@
 """Failure handlers through a real Dagster instance (SQLite and PostgreSQL): ``on_failure`` nodes run after a
 failure (told the failed node and its error) or a cancel, ``finally`` nodes always, in the same execution with
-node states of their own; the execution keeps the first error; ``mirror verify`` finds no difference."""
+node states of their own; the execution keeps the first error (a cancelled one stays cancelled); ``mirror verify``
+finds no difference."""
 
 from __future__ import annotations
 
+import os
+import signal
+
 from _defs import chain, definition, echo, node
+from _mirror_support import maestro_cli, nodes, runs, wait_while_running
+from dagster import DagsterRunStatus
 from sqlalchemy import select
 
 from maestro_dagster.db.models import NodeState, WorkflowExecution
 from maestro_dagster.db.session import get_db
+from maestro_dagster.mirror.live import TAG_WORKER_PID
 from maestro_dagster.states import NodeStatus, WorkflowStatus
 
 
@@ -102,3 +109,43 @@ def test_a_failing_finally_fails_a_succeeding_execution(maestro_env):
     assert execution.error_message == "disk full"
     assert states["alert"].status is NodeStatus.SKIPPED
     assert maestro_env.verify(execution_id) == []
+
+
+def test_a_cancelled_execution_runs_on_failure_then_finally_and_stays_cancelled(maestro_env):
+    """The cancel of the Dagster UI or the API: the run is marked CANCELING and its orchestrating process
+    interrupted (what Dagster's run worker server does; ``maestro run`` has none, as in test_mirror_cancel)."""
+    maestro_env.add_definition(_handled("fh_cancel", node("sleep", config={"seconds": 120})))
+    settings, instance = maestro_env.settings, maestro_env.instance
+    proc = maestro_cli(maestro_env, "run", "fh_cancel")
+    try:
+
+        def middle_running() -> bool:
+            execution_id = _first_execution_id(settings, "fh_cancel")
+            return execution_id is not None and nodes(settings, execution_id)["middle"].status is NodeStatus.RUNNING
+
+        wait_while_running(proc, middle_running, "'middle' running")
+        execution_id = _execution_id(settings, "fh_cancel")
+        (run_row,) = runs(settings, execution_id)
+        run = instance.get_run_by_id(run_row.run_id)
+        instance.report_run_canceling(run)
+        os.kill(int(run.tags[TAG_WORKER_PID]), signal.SIGINT)
+        output, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, output
+    assert instance.get_run_by_id(run_row.run_id).status == DagsterRunStatus.CANCELED
+    execution, states = _rows(settings, execution_id)
+    assert execution.status is WorkflowStatus.CANCELLED
+    assert states["middle"].status is NodeStatus.FAILED and states["last"].status is NodeStatus.BLOCKED
+    alert, cleanup = states["alert"], states["cleanup"]
+    assert alert.status is NodeStatus.COMPLETED and alert.outputs["failure"]["status"] == "cancelled"
+    assert cleanup.status is NodeStatus.COMPLETED and cleanup.outputs["failure"]["status"] == "cancelled"
+    assert alert.started_at >= states["middle"].completed_at and cleanup.started_at >= alert.completed_at
+    assert maestro_env.verify(execution_id) == []
+
+
+def _first_execution_id(settings, workflow_id: str) -> str | None:
+    with get_db(settings) as session:
+        return session.scalars(select(WorkflowExecution.id).where(WorkflowExecution.workflow_id == workflow_id)).first()

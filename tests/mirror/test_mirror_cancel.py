@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 from _defs import definition, node
-from _mirror_support import assert_event_order, events, execution, maestro_cli, nodes, runs, types
+from _mirror_support import assert_event_order, events, execution, maestro_cli, nodes, runs, types, wait_while_running
 from dagster import DagsterRunStatus
 from sqlalchemy import select
 
@@ -28,18 +27,6 @@ CANCEL_FLOW = definition(
 )
 
 
-def _wait_for(proc, predicate, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"`maestro run` ended before {what}:\n{proc.communicate()[0]}")
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _execution_id(settings, workflow_id: str) -> str | None:
     with get_db(settings) as session:
         return session.scalars(select(WorkflowExecution.id).where(WorkflowExecution.workflow_id == workflow_id)).first()
@@ -50,8 +37,12 @@ def test_cancelled_run_is_mirrored_as_cancelled(maestro_env):
     settings, instance = maestro_env.settings, maestro_env.instance
     proc = maestro_cli(maestro_env, "run", "cancel_flow", "--in-process")
     try:
-        execution_id = _wait_for(proc, lambda: _execution_id(settings, "cancel_flow"), "the execution row")
-        _wait_for(proc, lambda: nodes(settings, execution_id)["long"].status.value == "running", "'long' running")
+        execution_id = wait_while_running(
+            proc, lambda: _execution_id(settings, "cancel_flow"), "the execution row", timeout=60
+        )
+        wait_while_running(
+            proc, lambda: nodes(settings, execution_id)["long"].status.value == "running", "'long' running", timeout=60
+        )
         (run_row,) = runs(settings, execution_id)
         run = instance.get_run_by_id(run_row.run_id)
         assert run.status == DagsterRunStatus.STARTED
