@@ -35,6 +35,8 @@ TAG_PAUSE = "maestro/pause_requested"
 TAG_CANCELLED_BY = "maestro/cancelled_by"  # who asked to cancel or pause the run, set before the termination
 TRIGGER_RESUME = "resume"  # the trigger tag of a resume (re-execution from failure)
 TAG_CONCURRENCY_LIMIT = "maestro/concurrency_limit"  # a job tag: the workflow's concurrency.limit (spec/concurrency.py)
+TAG_BACKFILL = "maestro/backfill"  # the id of the backfill (``maestro backfill``, the API's) that launched the run
+TAG_BACKFILL_LIMIT = "maestro/backfill_limit"  # a backfill's max_concurrent: its runs in progress at once
 TAG_ON_LIMIT = "maestro/on_limit"  # a job tag: "queue" or "skip", what a run past that limit does
 META_SKIPPED = "maestro/skipped"  # engine event metadata: the run coordinator skipped the run (on_limit: skip)
 

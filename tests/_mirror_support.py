@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from typing import Any
@@ -129,3 +130,28 @@ def wait_while_running(proc: subprocess.Popen, predicate, what: str, timeout: fl
             return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class RunSampler:
+    """The most runs with these tags in progress at once in Dagster's run storage, sampled every 50 ms until
+    ``stop()`` (which returns it)."""
+
+    def __init__(self, instance, tags: dict[str, str]) -> None:
+        from dagster import RunsFilter
+        from dagster._core.storage.dagster_run import ACTIVE_RUN_STATUSES
+
+        self.most, self._stop = 0, threading.Event()
+        runs = RunsFilter(tags=tags, statuses=ACTIVE_RUN_STATUSES)
+
+        def sample() -> None:
+            while not self._stop.is_set():
+                self.most = max(self.most, instance.get_runs_count(runs))
+                time.sleep(0.05)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(30)
+        return self.most

@@ -30,6 +30,8 @@ from maestro_dagster.api.queries import WorkflowActivity, workflow_activity
 from maestro_dagster.api.routing import GuardedRoute
 from maestro_dagster.api.schemas import (
     MAX_BIGINT,
+    BackfillRequest,
+    BackfillResponse,
     ExecuteRequest,
     ExecuteResponse,
     TriggersResponse,
@@ -44,6 +46,7 @@ from maestro_dagster.db.repositories import RepositoryFactory
 from maestro_dagster.defs_store import delete_workflow as delete_definition
 from maestro_dagster.defs_store import replace_posted, store_posted, validate_posted
 from maestro_dagster.executions import Transport, find_execution
+from maestro_dagster.executions.backfill import launch_dagster_backfill
 from maestro_dagster.executions.gateway import DagsterGateway
 from maestro_dagster.names import LOCATION_NAME, REPOSITORY_NAME, job_name
 from maestro_dagster.settings import Settings
@@ -256,4 +259,25 @@ def execute_workflow(
         status=execution.status.value,
         started_at=execution.started_at or execution.created_at,
         run_id=launched.run_id,
+    )
+
+
+@router.post("/{workflow_id}/backfill", response_model=BackfillResponse, status_code=status.HTTP_202_ACCEPTED)
+def backfill_workflow(
+    workflow_id: str,
+    body: BackfillRequest,
+    settings: Settings = Depends(settings_of),
+    gateway: DagsterGateway = Depends(gateway_of),
+    _: Principal = Depends(operator),
+) -> BackfillResponse:
+    """One run per window of the workflow's partitioned schedule between ``from`` and ``to``: Dagster's partition
+    backfill, run by the daemon; each run is mirrored as an execution with its partition columns."""
+    spec = in_transaction(settings, lambda session: RepositoryFactory(session).execution.spec_of(workflow_id))
+    launched = launch_dagster_backfill(gateway, spec, body.from_, body.to, max_concurrent=body.max_concurrent)
+    return BackfillResponse(
+        backfill_id=launched.backfill_id,
+        dagster_backfill_id=launched.dagster_backfill_id,
+        workflow_id=workflow_id,
+        partition_keys=launched.partition_keys,
+        max_concurrent=body.max_concurrent,
     )

@@ -74,6 +74,23 @@ class ExecuteResponse(BaseModel):
     run_id: str | None = None
 
 
+class BackfillRequest(BaseModel):
+    """``POST /api/workflows/{id}/backfill``: the windows of its partitioned schedule that start in [from, to]."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: str = Field(alias="from", min_length=1, max_length=64, description="First window start, ISO date/time.")
+    to: str = Field(min_length=1, max_length=64, description="Last window start, inclusive (a date: its whole day).")
+    max_concurrent: int | None = Field(None, ge=1, le=100, description="Runs of this backfill in progress at most.")
+
+
+class BackfillResponse(BaseModel):
+    backfill_id: str = Field(description="maestro/backfill on each of its runs")
+    dagster_backfill_id: str = Field(description="the Dagster backfill (Dagster UI: Overview -> Backfills)")
+    workflow_id: str
+    partition_keys: list[str]
+    max_concurrent: int | None
+
+
 class ResumeRequest(BaseModel):
     """The optional body of ``POST /api/executions/{id}/resume``: without ``from_node``, a resume from failure."""
 

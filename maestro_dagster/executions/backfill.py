@@ -7,6 +7,9 @@ the Dagster UI's backfill or the schedule launches, and the mirror records one e
 partition columns. Through the API's transport
 (the webserver: queued, started by the daemon) at most ``max_concurrent`` runs are unfinished at any time: the
 next window is launched when one ends. ``LocalTransport`` runs each window to its end here, one at a time.
+
+The API's backfill (``launch_dagster_backfill``) is Dagster's own partition backfill instead, as the Dagster UI
+launches it: nothing waits in the API; its ``max_concurrent`` is a tag limit the run coordinator holds.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import date, datetime, timedelta
 from dagster import DagsterInstance
 
 from maestro_dagster.errors import ValidationError
+from maestro_dagster.executions.gateway import DagsterGateway
 from maestro_dagster.executions.transport import Transport
 from maestro_dagster.names import job_name, new_execution_id
 from maestro_dagster.spec import WorkflowSpec
@@ -29,9 +33,8 @@ from maestro_dagster.spec.partitions import (
     partitioned_schedule,
     partitions_for,
 )
-from maestro_dagster.tags import launch_tags
+from maestro_dagster.tags import TAG_BACKFILL, TAG_BACKFILL_LIMIT, TAG_TRIGGER, launch_tags
 
-TAG_BACKFILL = "maestro/backfill"  # the id of the `maestro backfill` that launched the run
 TRIGGER_BACKFILL = "backfill"
 _FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 
@@ -54,15 +57,23 @@ def windows(spec: WorkflowSpec, first: str, last: str) -> list[str]:
     try:
         start, end = parse_start_date(first, schedule.timezone), parse_start_date(last, schedule.timezone)
     except ValueError as exc:
-        raise ValidationError(f"--from/--to: {str(exc).replace('start_date', 'the value')}") from None
+        raise ValidationError(f"from/to: {str(exc).replace('start_date', 'the value')}") from None
     if _is_date(last):
         end += timedelta(days=1)
     else:
         end += timedelta(microseconds=1)
     keys = keys_between(partitions_for(schedule), start, end)
     if not keys:
-        raise ValidationError(f"no ended window of {spec.id!r} starts between {first} and {last}: widen --from/--to")
+        raise ValidationError(
+            f"no ended window of {spec.id!r} starts between {first} and {last}: widen the range (--from/--to, or "
+            "from/to in the API)"
+        )
     return keys
+
+
+def new_backfill_id(workflow_id: str) -> str:
+    """``bf_<workflow>_<time>_<8 hex>``, the value of ``maestro/backfill`` on the runs of one backfill."""
+    return new_execution_id(workflow_id).replace("exec_", "bf_", 1)
 
 
 def _is_date(text: str) -> bool:
@@ -80,7 +91,7 @@ def run_backfill(
     last one is launched (the caller waits for their ends if it wants to)."""
     if max_concurrent < 1:
         raise ValidationError("--max-concurrent must be at least 1")
-    backfill_id = new_execution_id(spec.id).replace("exec_", "bf_", 1)
+    backfill_id = new_backfill_id(spec.id)
     instance = transport.instance()
     launched: list[Launched] = []
     in_flight: list[str] = []
@@ -103,3 +114,27 @@ def run_backfill(
 def _status(instance: DagsterInstance, run_id: str) -> str | None:
     run = instance.get_run_by_id(run_id)
     return run.status.value if run is not None else None
+
+
+@dataclass(frozen=True)
+class DagsterBackfill:
+    backfill_id: str  # maestro/backfill on its runs
+    dagster_backfill_id: str
+    partition_keys: list[str]
+
+
+def launch_dagster_backfill(
+    gateway: DagsterGateway, spec: WorkflowSpec, first: str, last: str, *, max_concurrent: int | None = None
+) -> DagsterBackfill:
+    """The API's backfill: Dagster's own partition backfill of the windows in [first, last] (what the Dagster UI
+    launches), its runs queued at once and started by the daemon; ``max_concurrent`` is a tag concurrency limit
+    on the backfill's runs (``launcher.concurrency``), so it holds without anyone waiting here."""
+    if max_concurrent is not None and max_concurrent < 1:
+        raise ValidationError("max_concurrent must be at least 1")
+    keys = windows(spec, first, last)
+    backfill_id = new_backfill_id(spec.id)
+    tags = {TAG_TRIGGER: TRIGGER_BACKFILL, TAG_BACKFILL: backfill_id}
+    if max_concurrent is not None:
+        tags[TAG_BACKFILL_LIMIT] = str(max_concurrent)
+    dagster_id = gateway.launch_backfill(job_name(spec.id), keys, tags)
+    return DagsterBackfill(backfill_id, dagster_id, keys)

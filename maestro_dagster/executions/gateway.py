@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 import requests
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
-from dagster_graphql.client.query import LAUNCH_PIPELINE_REEXECUTION_MUTATION
+from dagster_graphql.client.query import LAUNCH_PARTITION_BACKFILL_MUTATION, LAUNCH_PIPELINE_REEXECUTION_MUTATION
 
 from maestro_dagster.errors import ConflictError, DagsterUnavailableError, NotFoundError, ValidationError
 from maestro_dagster.names import LOCATION_NAME, REPOSITORY_NAME
@@ -231,6 +231,33 @@ class DagsterGateway:
                 details={"run_id": parent_run_id, "reason": reason},
             )
         return result["run"]["runId"]
+
+    def launch_backfill(self, job_name: str, partition_keys: list[str], tags: dict[str, str]) -> str:
+        """Dagster's partition backfill of these windows of ``job_name`` (what the Dagster UI's "Launch backfill"
+        sends), its runs submitted by the webserver at once (``forceSynchronousSubmission``: the daemon's own copy
+        of the code location is reloaded only every minute, so it may not know a workflow just stored), each with
+        the partition's config and tags plus ``tags``, queued for the daemon to start; the backfill's id."""
+        selector = {
+            "partitionSetName": f"{job_name}_partition_set",  # Dagster's partition set of a partitioned job
+            "repositorySelector": {"repositoryName": REPOSITORY_NAME, "repositoryLocationName": LOCATION_NAME},
+        }
+        params = {
+            "selector": selector,
+            "partitionNames": list(partition_keys),
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+            "forceSynchronousSubmission": True,
+        }
+        action = f"launch a backfill of job {job_name!r}"
+        try:
+            data = self._client._execute(LAUNCH_PARTITION_BACKFILL_MUTATION, {"backfillParams": params})
+        except Exception as exc:
+            raise self._unavailable(action, exc) from exc
+        result = data["launchPartitionBackfill"]
+        reason = result["__typename"]
+        if reason != "LaunchBackfillSuccess":
+            refusal = DagsterGraphQLClientError(reason, result.get("message"))
+            raise self._unavailable(action, refusal)
+        return str(result["backfillId"])
 
     def terminate(self, run_id: str) -> None:
         try:

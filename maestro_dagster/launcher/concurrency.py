@@ -8,7 +8,9 @@ backfills, re-executions).
   limit: N}`` per workflow that has a queued run carrying a limit (the lowest, if its queued runs carry several)
   to the coordinator's configured ones. The queued run coordinator daemon reads that config at every dequeue
   iteration and never starts a run while N runs of its workflow are in progress (starting, started, cancelling):
-  Dagster's own counting, in the daemon's single dequeue pass.
+  Dagster's own counting, in the daemon's single dequeue pass. The runs of an API backfill with
+  ``max_concurrent: N`` carry ``maestro/backfill`` and ``maestro/backfill_limit``: a tag limit on that backfill's
+  id holds them to N the same way.
 - ``skip``: ``submit_or_skip`` decides at submit time, under a lock per workflow (a PostgreSQL advisory lock when
   Dagster's run storage is PostgreSQL, else a file lock in ``DAGSTER_HOME``, which holds between the processes of
   one host): when N runs of the workflow are queued or in progress, the run is not queued; an engine event marked
@@ -42,7 +44,14 @@ from dagster._core.run_coordinator.queued_run_coordinator import RunQueueConfig
 from dagster._core.storage.dagster_run import ACTIVE_RUN_STATUSES, DagsterRun
 
 from maestro_dagster.settings import get_settings
-from maestro_dagster.tags import META_SKIPPED, TAG_CONCURRENCY_LIMIT, TAG_ON_LIMIT, TAG_WORKFLOW_ID
+from maestro_dagster.tags import (
+    META_SKIPPED,
+    TAG_BACKFILL,
+    TAG_BACKFILL_LIMIT,
+    TAG_CONCURRENCY_LIMIT,
+    TAG_ON_LIMIT,
+    TAG_WORKFLOW_ID,
+)
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +72,19 @@ def run_limit(run: DagsterRun) -> tuple[str, int, str] | None:
     return (workflow_id, limit, run.tags.get(TAG_ON_LIMIT) or "queue") if limit >= 1 else None
 
 
+def _run_limits(run: DagsterRun) -> list[tuple[tuple[str, str], int]]:
+    """The tag limits a queued run asks for: its workflow's ``concurrency.limit`` and its backfill's
+    ``max_concurrent`` (``maestro/backfill_limit`` on the runs of an API backfill)."""
+    found: list[tuple[tuple[str, str], int]] = []
+    workflow = run_limit(run)
+    if workflow is not None:
+        found.append(((TAG_WORKFLOW_ID, workflow[0]), workflow[1]))
+    backfill, raw = run.tags.get(TAG_BACKFILL), run.tags.get(TAG_BACKFILL_LIMIT) or ""
+    if backfill and raw.isdigit() and int(raw) >= 1:
+        found.append(((TAG_BACKFILL, backfill), int(raw)))
+    return found
+
+
 def skipped_text(workflow_id: str, limit: int) -> str:
     """The error message of an execution skipped by its workflow's limit."""
     return f"skipped: workflow {workflow_id!r} reached its concurrency limit {limit} (on_limit: skip)"
@@ -78,20 +100,18 @@ def queue_limits(instance: Any, config: RunQueueConfig) -> RunQueueConfig:
     except Exception:  # the daemon must go on dequeuing with the static config
         log.exception("could not read the queued runs for the workflows' concurrency limits")
         return config
-    limits: dict[str, int] = {}
+    limits: dict[tuple[str, str], int] = {}  # (tag key, tag value) -> the lowest limit its queued runs carry
     for run in queued:
-        found = run_limit(run)
-        if found is not None:
-            workflow_id, limit, _ = found
-            limits[workflow_id] = min(limit, limits.get(workflow_id, limit))
+        for scope, limit in _run_limits(run):
+            limits[scope] = min(limit, limits.get(scope, limit))
     if not limits:
         return config
     configured = list(config.tag_concurrency_limits or [])
     taken = {(c.get("key"), c.get("value")) for c in configured if isinstance(c.get("value"), str)}
     added = [
-        {"key": TAG_WORKFLOW_ID, "value": workflow_id, "limit": limit}
-        for workflow_id, limit in sorted(limits.items())
-        if (TAG_WORKFLOW_ID, workflow_id) not in taken
+        {"key": key, "value": value, "limit": limit}
+        for (key, value), limit in sorted(limits.items())
+        if (key, value) not in taken
     ]
     return config._replace(tag_concurrency_limits=[*configured, *added])
 

@@ -150,6 +150,18 @@ class ApiStack:
         statuses = self.graphql(DAEMONS_QUERY)["instance"]["daemonHealth"]["allDaemonStatuses"]
         return any(s["daemonType"] == "QUEUED_RUN_COORDINATOR" and s["healthy"] for s in statuses)
 
+    def store_and_load(self, raw: dict[str, Any]) -> None:
+        """Store a definition (as a synced file would be) and wait until the webserver has loaded its job."""
+        from maestro_dagster.db.session import get_db
+        from maestro_dagster.defs_store import store_definition
+        from maestro_dagster.executions.gateway import DagsterGateway
+
+        with get_db(get_settings(), immediate=True) as session:
+            stored = store_definition(session, raw, get_settings(), source=f"workflow_defs/{raw['id']}.yaml")
+            stored[0].raise_if_invalid()
+        DagsterGateway(self.dagster_url).reload_location()
+        wait_for(lambda: raw["id"] in self.job_names(), 300, f"the webserver to load {raw['id']}", interval=0.5)
+
     def run_status(self, run_id: str) -> str:
         return self.graphql(RUN_QUERY, {"runId": run_id})["runOrError"]["status"]
 

@@ -10,17 +10,15 @@ difference for any execution.
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
 from _api_stack import ApiStack
 from _defs import chain, definition, node
+from _mirror_support import RunSampler
 
 from maestro_dagster.db.session import get_db
-from maestro_dagster.defs_store import store_definition
-from maestro_dagster.executions.gateway import DagsterGateway
 from maestro_dagster.instance import get_instance
 from maestro_dagster.launcher.concurrency import apply_pools
 from maestro_dagster.mirror.verify import verify_execution
@@ -30,44 +28,9 @@ from maestro_dagster.tags import TAG_WORKFLOW_ID
 LAUNCHES = 5
 
 
-def _store(api: ApiStack, raw: dict) -> None:
-    with get_db(get_settings(), immediate=True) as session:
-        store_definition(session, raw, get_settings(), source=f"workflow_defs/{raw['id']}.yaml")[0].raise_if_invalid()
-    gateway = DagsterGateway(api.dagster_url)
-    gateway.reload_location()
-    deadline = time.monotonic() + 300
-    while raw["id"] not in api.job_names():
-        assert time.monotonic() < deadline, f"the webserver never loaded {raw['id']}"
-        time.sleep(0.5)
-
-
 def _napping(workflow_id: str, seconds: float, **fields) -> dict:
     nodes = {"nap": node("sleep", config={"seconds": seconds}), "after": node("echo")}
     return definition(workflow_id, nodes, chain(*nodes), **fields)
-
-
-class _Sampler:
-    """The most runs of a workflow in progress at once in Dagster's run storage, sampled until stopped."""
-
-    def __init__(self, instance, workflow_id: str) -> None:
-        from dagster import RunsFilter
-        from dagster._core.storage.dagster_run import ACTIVE_RUN_STATUSES
-
-        self.most, self._stop = 0, threading.Event()
-        runs = RunsFilter(tags={TAG_WORKFLOW_ID: workflow_id}, statuses=ACTIVE_RUN_STATUSES)
-
-        def sample() -> None:
-            while not self._stop.is_set():
-                self.most = max(self.most, instance.get_runs_count(runs))
-                time.sleep(0.05)
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join(30)
-        return self.most
 
 
 def _launch_at_once(api: ApiStack, workflow_id: str) -> list[str]:
@@ -95,10 +58,12 @@ def _verified(instance, execution_ids: list[str]) -> None:
 @pytest.mark.parametrize("on_limit", ["queue", "skip"])
 def test_five_launches_at_once_hold_the_limit(api: ApiStack, on_limit: str) -> None:
     workflow_id = f"conc_{on_limit}"
-    _store(api, _napping(workflow_id, 4 if on_limit == "queue" else 15, concurrency={"limit": 2, "on_limit": on_limit}))
+    api.store_and_load(
+        _napping(workflow_id, 4 if on_limit == "queue" else 15, concurrency={"limit": 2, "on_limit": on_limit})
+    )
     instance = get_instance(get_settings())
     try:
-        sampler = _Sampler(instance, workflow_id)
+        sampler = RunSampler(instance, {TAG_WORKFLOW_ID: workflow_id})
         ids = _launch_at_once(api, workflow_id)
         bodies = [api.wait_status(i, {"completed", "cancelled"}, timeout=600) for i in ids]
         most = sampler.stop()
@@ -124,7 +89,7 @@ def test_five_launches_at_once_hold_the_limit(api: ApiStack, on_limit: str) -> N
 
 def test_a_pool_of_one_slot_keeps_pooled_nodes_of_two_executions_apart(api: ApiStack) -> None:
     nodes = {"first": node("echo"), "pooled": node("sleep", config={"seconds": 3}, pool="conc_pool_one")}
-    _store(api, definition("conc_pooled", nodes, chain(*nodes)))
+    api.store_and_load(definition("conc_pooled", nodes, chain(*nodes)))
     instance = get_instance(get_settings())
     try:
         apply_pools(instance, {"conc_pool_one": 1})
