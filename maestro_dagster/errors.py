@@ -132,3 +132,24 @@ class DataLossError(MaestroError):
     http_status = 409
     exit_code = 1
     code = "would_lose_data"
+
+
+DAGSTER_WRAPPERS = ("DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError", "RetryRequestedFromPolicy")
+
+
+def user_error(error: Any) -> tuple[str | None, str | None]:
+    """The user's error in a Dagster ``SerializableErrorInfo`` (the cause under Dagster's wrappers), as
+    (``str(exc)``, class name): the mirror's ``error_message``/``error_type`` and what failure handlers are told.
+
+    Dagster's message is ``traceback.format_exception_only`` (``"RuntimeError: b broke"``); the class name
+    prefix is dropped, as the original recorded ``str(e)`` (a message-less exception keeps its class name).
+    """
+    if error is None:
+        return None, None
+    while getattr(error, "cause", None) is not None and error.cls_name in DAGSTER_WRAPPERS:
+        error = error.cause
+    text = (error.message or "").strip()
+    head, sep, rest = text.partition(": ")
+    if sep and error.cls_name and (head == error.cls_name or head.endswith("." + error.cls_name)):
+        text = rest.strip() or text
+    return text or None, error.cls_name

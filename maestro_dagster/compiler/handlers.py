@@ -31,6 +31,7 @@ from dagster._core.system_config.objects import ResolvedRunConfig
 from maestro_dagster.compiler.envelope import NodeResult
 from maestro_dagster.compiler.node import OUTPUT_NAME, run_node
 from maestro_dagster.compiler.runtime import RESOURCE_KEY, TAG_NODE_ID
+from maestro_dagster.errors import user_error
 from maestro_dagster.names import dagster_name, node_of_step, op_name
 from maestro_dagster.policy import ExecutorPolicy
 from maestro_dagster.spec import WorkflowSpec
@@ -42,25 +43,11 @@ log = logging.getLogger(__name__)
 TAG_HANDLER = "maestro/handler"
 """Op tag of a handler node: its group (``on_failure`` or ``finally``)."""
 NOTHING_FAILED = "on_failure: no node failed"
-_WRAPPERS = ("DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError", "RetryRequestedFromPolicy")
 _STOPPED = (DagsterRunStatus.CANCELING, DagsterRunStatus.CANCELED)
 
 
 def has_handlers(spec: WorkflowSpec) -> bool:
     return bool(spec.on_failure or spec.finally_)
-
-
-def _user_error(error: Any) -> tuple[str | None, str | None]:
-    """The user's error under Dagster's wrappers, as (message without its class prefix, class name)."""
-    if error is None:
-        return None, None
-    while getattr(error, "cause", None) is not None and error.cls_name in _WRAPPERS:
-        error = error.cause
-    text = (error.message or "").strip()
-    head, sep, rest = text.partition(": ")
-    if sep and error.cls_name and (head == error.cls_name or head.endswith("." + error.cls_name)):
-        text = rest.strip() or text
-    return text or None, error.cls_name
 
 
 def failure_of_run(context: Any, spec: WorkflowSpec) -> dict[str, Any]:
@@ -72,7 +59,7 @@ def failure_of_run(context: Any, spec: WorkflowSpec) -> dict[str, Any]:
         node_id = node_of_step(event.step_key or "", node_by_step)  # a for_each item: its own id, x[3]
         if node_id is None:
             continue
-        message, cls_name = _user_error(getattr(event.event_specific_data, "error", None))
+        message, cls_name = user_error(getattr(event.event_specific_data, "error", None))
         failed.append({"node_id": node_id, "error": message, "error_type": cls_name})
     run = context.instance.get_run_by_id(context.run_id)
     cancelled = run is not None and run.status in _STOPPED

@@ -20,6 +20,7 @@ from dagster import EventLogEntry
 from dagster._core.storage.event_log.base import EventLogRecord
 from dagster_shared.serdes import deserialize_value
 
+from maestro_dagster.errors import user_error
 from maestro_dagster.mirror.model import DagsterEventIn
 from maestro_dagster.mirror.reducer import SLA_EVENT
 from maestro_dagster.spec.sla import META_SLA_MISSED
@@ -27,7 +28,6 @@ from maestro_dagster.tags import META_SKIPPED
 
 _ATTEMPT_RE = re.compile(r"attempt # (\d+)")
 # Dagster's wrappers around the user's exception (the mirror records the user's).
-_WRAPPERS = ("DagsterExecutionStepExecutionError", "DagsterUserCodeExecutionError", "RetryRequestedFromPolicy")
 # Serialized metadata value classes whose ``.value`` is one stored field: storage name -> field.
 _PLAIN_METADATA = {
     "TextMetadataEntryData": "text",
@@ -51,23 +51,6 @@ def _metadata(values: Any) -> dict[str, Any]:
     return out
 
 
-def _error(error: Any) -> tuple[str | None, str | None]:
-    """The user's error (the cause Dagster wraps), as (``str(exc)``, class name).
-
-    Dagster's message is ``traceback.format_exception_only`` (``"RuntimeError: b broke"``); the class name
-    prefix is dropped, as the original recorded ``str(e)`` (a message-less exception keeps its class name).
-    """
-    if error is None:
-        return None, None
-    while getattr(error, "cause", None) is not None and error.cls_name in _WRAPPERS:
-        error = error.cause
-    text = (error.message or "").strip()
-    head, sep, rest = text.partition(": ")
-    if sep and error.cls_name and (head == error.cls_name or head.endswith("." + error.cls_name)):
-        text = rest.strip() or text
-    return text or None, error.cls_name
-
-
 def to_event_in(record: Any) -> DagsterEventIn | None:
     entry = record.event_log_entry
     event = entry.dagster_event
@@ -82,14 +65,14 @@ def to_event_in(record: Any) -> DagsterEventIn | None:
         match = _ATTEMPT_RE.search(event.message or "")
         kwargs["attempt"] = int(match.group(1)) if match else None
     elif etype in ("STEP_UP_FOR_RETRY", "STEP_FAILURE"):
-        kwargs["error_message"], kwargs["error_type"] = _error(getattr(data, "error", None))
+        kwargs["error_message"], kwargs["error_type"] = user_error(getattr(data, "error", None))
         kwargs["seconds_to_wait"] = getattr(data, "seconds_to_wait", None)
     elif etype == "STEP_SUCCESS":
         kwargs["duration_ms"] = getattr(data, "duration_ms", None)
     elif etype == "STEP_OUTPUT":
         kwargs["metadata"] = _metadata(getattr(data, "metadata", None))
     elif etype == "PIPELINE_FAILURE":
-        kwargs["error_message"], kwargs["error_type"] = _error(getattr(data, "error", None))
+        kwargs["error_message"], kwargs["error_type"] = user_error(getattr(data, "error", None))
     elif etype == SLA_EVENT:  # only a missed SLA's or a skipped run's engine event is mirrored (its marker)
         meta = _metadata(getattr(data, "metadata", None))
         marker = next((key for key in (META_SLA_MISSED, META_SKIPPED) if key in meta), None)
