@@ -22,7 +22,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import JobDefinition, RepositoryData, ResourceDefinition, multi_or_in_process_executor, repository
+from dagster import (
+    ExecutorDefinition,
+    JobDefinition,
+    RepositoryData,
+    ResourceDefinition,
+    multi_or_in_process_executor,
+    repository,
+)
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,13 +39,14 @@ from maestro_dagster.db.models import WorkflowDefinition
 from maestro_dagster.db.repositories import COMPILE_ERROR, RepositoryFactory
 from maestro_dagster.db.session import get_db
 from maestro_dagster.defs_store import load_spec, origin_of, sync_directory
+from maestro_dagster.distributed.executor import CELERY_EXECUTOR
 from maestro_dagster.errors import DefinitionError, MaestroError, NotFoundError
 from maestro_dagster.mirror import mirrored_executor
 from maestro_dagster.mirror.sensor import maestro_mirror_sensor
 from maestro_dagster.names import REPOSITORY_NAME, job_name
 from maestro_dagster.policy import ExecutorPolicy, Origin
-from maestro_dagster.resources import maestro_runtime
-from maestro_dagster.settings import get_settings
+from maestro_dagster.resources import maestro_runtime, node_outputs_io_manager
+from maestro_dagster.settings import Settings, get_settings
 from maestro_dagster.spec import WorkflowSpec
 from maestro_dagster.step_processes import with_forkserver_default
 from maestro_dagster.triggers import all_triggers
@@ -48,6 +56,16 @@ log = logging.getLogger(__name__)
 _CHUNK = 500  # ids per IN (...) query: far below every backend's bound parameter limit
 EXECUTOR = with_forkserver_default(multi_or_in_process_executor)  # steps forked from a preloaded server
 MIRRORED_EXECUTOR = mirrored_executor(EXECUTOR)
+MIRRORED_CELERY_EXECUTOR = mirrored_executor(CELERY_EXECUTOR)  # ``executor: celery`` (distributed/executor.py)
+
+
+def executor_for(spec: WorkflowSpec, settings: Settings) -> ExecutorDefinition:
+    """The job's executor: the workflow's ``executor:``, else ``MAESTRO_DEFAULT_EXECUTOR``; mirrored from inside the
+    run unless ``MAESTRO_MIRROR_IN_RUN=false``."""
+    celery = (spec.executor or settings.default_executor) == "celery"
+    if settings.mirror_in_run:
+        return MIRRORED_CELERY_EXECUTOR if celery else MIRRORED_EXECUTOR
+    return CELERY_EXECUTOR if celery else EXECUTOR
 
 
 class MaestroRepositoryData(RepositoryData):
@@ -135,13 +153,13 @@ class MaestroRepositoryData(RepositoryData):
         """Compile the job of a stored definition read with the index entry ``content_hash`` (and cache it)."""
         settings = get_settings()
         workflow_id, spec, version, origin = stored.workflow_id, stored.spec(), stored.version, stored.origin
-        executor = MIRRORED_EXECUTOR if settings.mirror_in_run else EXECUTOR
         try:
             job = build_job(
                 spec,
                 version=version,
                 runtime_resource=maestro_runtime,
-                executor_def=executor,
+                executor_def=executor_for(spec, settings),
+                extra_resources={"io_manager": node_outputs_io_manager},  # outputs every worker reads
                 executors=ExecutorPolicy.for_origin(settings, origin),
             )
             if listing:

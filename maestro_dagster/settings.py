@@ -94,6 +94,13 @@ class Settings(BaseSettings):
     retention_cron: str = Field("30 3 * * *", validation_alias="MAESTRO_RETENTION_CRON")
     # Dagster pools (a node's ``pool:``): "gpu=2,db=4", the slots of each; a pool not named here has no limit.
     pools_raw: str = Field("", validation_alias="MAESTRO_POOLS")
+    # Scale-out (maestro_dagster.distributed): the executor of a workflow that names none, and Celery's broker and
+    # result backend (the run's orchestrator and every ``maestro worker`` must use the same two).
+    default_executor: Literal["local", "celery"] = Field("local", validation_alias="MAESTRO_DEFAULT_EXECUTOR")
+    celery_broker_url: str = Field(
+        "pyamqp://guest:guest@127.0.0.1:5672//", validation_alias="MAESTRO_CELERY_BROKER_URL", min_length=1
+    )
+    celery_backend_url: str = Field("rpc://", validation_alias="MAESTRO_CELERY_BACKEND_URL", min_length=1)
 
     @field_validator("sql_connections_json")
     @classmethod
@@ -226,6 +233,8 @@ class Settings(BaseSettings):
 POOL_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 """A pool name (``MAESTRO_POOLS`` and a node's ``pool:``): 1 to 64 letters, digits, '_', '-' or '.'."""
 POOL_RE = re.compile(POOL_PATTERN)
+QUEUE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # a Celery queue a node or workflow names (``queue:``)
+QUEUE_RE = re.compile(QUEUE_PATTERN)
 
 
 def parse_pools(raw: str) -> dict[str, int]:

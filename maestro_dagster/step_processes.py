@@ -31,12 +31,22 @@ from typing import Any
 
 from dagster import ExecutorDefinition
 from dagster._core.executor.base import Executor
+from dagster._core.executor.in_process import InProcessExecutor
 from dagster._core.executor.init import InitExecutorContext
+from dagster._core.executor.multiprocess import MultiprocessExecutor
 
 from maestro_dagster.settings import get_settings
 from maestro_dagster.step_server import PRELOAD, START_METHOD, prestart, start_step_server
 
-__all__ = ["PRELOAD", "START_METHOD", "DelegatingExecutor", "prestart", "start_step_server", "with_forkserver_default"]
+__all__ = [
+    "PRELOAD",
+    "START_METHOD",
+    "DelegatingExecutor",
+    "hands_on_events_live",
+    "prestart",
+    "start_step_server",
+    "with_forkserver_default",
+]
 
 
 def with_start_method(executor_config: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -69,6 +79,13 @@ class DelegatingExecutor(Executor):
 
     def execute(self, plan_context: Any, execution_plan: Any) -> Iterator[Any]:
         return self._inner.execute(plan_context, execution_plan)
+
+    def __getattr__(self, name: str) -> Any:
+        """What else the inner executor offers: an executor's loop reads its own executor from the run's context
+        (Dagster's Celery loop calls ``app_args()`` on it), and that is the outermost wrapper."""
+        if name == "_inner":  # not set yet (being unpickled): no recursion
+            raise AttributeError(name)
+        return getattr(self._inner, name)
 
 
 class _ForkserverExecutor(DelegatingExecutor):
@@ -126,3 +143,14 @@ def with_forkserver_default(inner: ExecutorDefinition) -> ExecutorDefinition:
         executor_creation_fn=create,
         description=inner.description,
     )
+
+
+def hands_on_events_live(executor: Executor) -> bool:
+    """Does ``executor`` hand on each step event as it is stored (in-process and multiprocess steps, on this
+    machine), rather than a step's events when the step is done (Celery: a worker's events reach the orchestrator
+    with the task's result)?"""
+    while isinstance(executor, DelegatingExecutor):
+        if isinstance(executor, _ForkserverExecutor):
+            return True
+        executor = executor._inner
+    return isinstance(executor, InProcessExecutor | MultiprocessExecutor)

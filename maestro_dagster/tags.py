@@ -106,3 +106,9 @@ def initial_context_of(run_config: Mapping[str, Any] | None) -> dict[str, Any]:
     resource = ((config.get("resources") or {}).get(RESOURCE_KEY) or {}).get("config") or {}
     context = resource.get("initial_context") if isinstance(resource, Mapping) else None
     return dict(context) if isinstance(context, Mapping) else {}
+
+
+# dagster-celery's step tags (its ``dagster_celery.tags``), set from a node's ``queue:`` / ``priority:``
+# (compiler/job.py); read by Dagster's Celery executor when it submits the step.
+TAG_CELERY_QUEUE = "dagster-celery/queue"
+TAG_CELERY_PRIORITY = "dagster-celery/priority"

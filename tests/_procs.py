@@ -32,6 +32,7 @@ MAESTRO_ENV = (
     "MAESTRO_MAX_NODES", "MAESTRO_MAX_EDGES", "MAESTRO_MAX_DEPTH", "MAESTRO_MAX_CONDITION_CHARS",
     "MAESTRO_MAX_CONDITION_DEPTH", "MAESTRO_MAX_CONFIG_BYTES", "MAESTRO_MAX_DEFINITION_BYTES", "MAESTRO_MAX_NESTING",
     "MAESTRO_MAX_YAML_VALUES", "MAESTRO_SQLITE_BUSY_TIMEOUT", "MAESTRO_SQLITE_LOCK_WAIT_SECONDS",
+    "MAESTRO_DEFAULT_EXECUTOR", "MAESTRO_CELERY_BROKER_URL", "MAESTRO_CELERY_BACKEND_URL",
 )  # fmt: skip
 # What every test (and every server a test starts) runs with unless it says otherwise: the example executors are
 # opt-in for users (docs/security.md), the tests opt in.
@@ -75,11 +76,11 @@ def tail(path: Path, lines: int = 60) -> str:
 class Proc:
     """A process this test session started (own session), its log file, and how to stop it by pid."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT) -> None:
         self.name, self.args, self.log = name, args, log
         self._log_handle = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self._log_handle, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=cwd, env=env, stdout=self._log_handle, stderr=subprocess.STDOUT, start_new_session=True
         )
 
     @property

@@ -30,6 +30,7 @@ from maestro_dagster.cli import retention as retention_cmd
 from maestro_dagster.cli import rollups as rollups_cmd
 from maestro_dagster.cli import run as run_cmd
 from maestro_dagster.cli import triggers as triggers_cmd
+from maestro_dagster.cli import worker as worker_cmd
 from maestro_dagster.errors import MaestroError
 
 app = typer.Typer(
@@ -69,6 +70,7 @@ app.command("approve")(needs_tables(run_cmd.approve))
 app.command("backfill")(needs_tables(backfill_cmd.backfill))
 app.command("dev")(dev_cmd.dev)
 app.command("api")(api_cmd.api)
+app.command("worker")(needs_tables(worker_cmd.worker))
 
 
 def main(argv: list[str] | None = None) -> None:

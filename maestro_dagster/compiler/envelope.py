@@ -1,8 +1,9 @@
 """What one op hands to its downstream ops: the node's own result plus every ancestor's outputs.
 
-Dagster passes it through the job's IO manager (the filesystem by default, so multiprocess and
-distributed executors work). Carrying ancestors' outputs lets a node receive ``all_outputs`` (every
-ancestor's output, as in the original) without adding edges to the graph.
+Dagster passes it through the job's IO manager: the code location's jobs store it as JSON in Maestro's database
+(``resources/outputs.py``, encoded by ``output_codec.py``), so every executor, on any machine, reads it. Carrying
+ancestors' outputs lets a node receive ``all_outputs`` (every ancestor's output, as in the original) without adding
+edges to the graph.
 """
 
 from __future__ import annotations

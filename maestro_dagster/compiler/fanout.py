@@ -30,7 +30,7 @@ from dagster._core.definitions.dependency import DynamicCollectDependencyDefinit
 
 from maestro_dagster.compiler.conditions import evaluate_items
 from maestro_dagster.compiler.envelope import NodeResult, merge_upstream
-from maestro_dagster.compiler.node import OUTPUT_NAME
+from maestro_dagster.compiler.node import OUTPUT_NAME, celery_tags
 from maestro_dagster.compiler.runtime import RESOURCE_KEY, TAG_NODE_ID, NodeRuntime
 from maestro_dagster.names import dagster_name, for_each_alias, op_name
 from maestro_dagster.policy import DefinitionLimits
@@ -129,7 +129,7 @@ def make_fanout_op(spec: WorkflowSpec, node_id: str) -> OpDefinition:
         },
         description=f"The items of node `{node_id}`: for_each {expression}",
         required_resource_keys={RESOURCE_KEY},
-        tags={TAG_NODE_ID: node_id, "maestro/for_each": "items"},
+        tags={TAG_NODE_ID: node_id, "maestro/for_each": "items", **celery_tags(spec, node_id)},
     )
 
 

@@ -47,7 +47,7 @@ from maestro_dagster.compiler.fanout import (
 )
 from maestro_dagster.compiler.handlers import handler_executor, has_handlers, make_handler_op
 from maestro_dagster.compiler.input_config import initial_context_field
-from maestro_dagster.compiler.node import OUTPUT_NAME, run_node
+from maestro_dagster.compiler.node import OUTPUT_NAME, celery_tags, run_node
 from maestro_dagster.compiler.partitions import partitioned_config
 from maestro_dagster.compiler.runtime import (
     RESOURCE_KEY,
@@ -113,7 +113,12 @@ def _make_op(spec: WorkflowSpec, node_id: str, executors: ExecutorPolicy) -> OpD
         description=op_description(node_id, node),
         required_resource_keys={RESOURCE_KEY},
         retry_policy=retry_policy_for(spec.effective_retry(node_id)),
-        tags={TAG_NODE_ID: node_id, "maestro/node_type": node.type, "maestro/executor": node.executor_ref},
+        tags={
+            TAG_NODE_ID: node_id,
+            "maestro/node_type": node.type,
+            "maestro/executor": node.executor_ref,
+            **celery_tags(spec, node_id),
+        },
         pool=node.pool,  # Dagster op concurrency: its steps share the pool's slots across runs (MAESTRO_POOLS)
     )
 

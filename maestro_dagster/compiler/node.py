@@ -26,7 +26,16 @@ from maestro_dagster.errors import NodeTimeoutError
 from maestro_dagster.executors import ExecutorContext, NodeInput, build_node_input, invoke, resolve_executor
 from maestro_dagster.policy import ExecutorPolicy, Origin
 from maestro_dagster.spec import WorkflowSpec
-from maestro_dagster.tags import META_ARTIFACTS, META_CONDITION, META_INPUTS, META_OUTPUT, META_QUALITY, META_STATUS
+from maestro_dagster.tags import (
+    META_ARTIFACTS,
+    META_CONDITION,
+    META_INPUTS,
+    META_OUTPUT,
+    META_QUALITY,
+    META_STATUS,
+    TAG_CELERY_PRIORITY,
+    TAG_CELERY_QUEUE,
+)
 
 OUTPUT_NAME = "result"
 
@@ -178,3 +187,16 @@ def _run_node(
     if quality is not None:
         metadata[META_QUALITY] = quality
     yield Output(result, OUTPUT_NAME, metadata=metadata)
+
+
+def celery_tags(spec: WorkflowSpec, node_id: str) -> dict[str, str]:
+    """The step tags of Dagster's Celery executor for the node: its queue (the node's, else the workflow's) and its
+    priority, when named. The local executor ignores them, so one definition runs on either."""
+    node = spec.nodes[node_id]
+    tags: dict[str, str] = {}
+    queue = node.queue or spec.queue
+    if queue:
+        tags[TAG_CELERY_QUEUE] = queue
+    if node.priority is not None:
+        tags[TAG_CELERY_PRIORITY] = str(node.priority)
+    return tags

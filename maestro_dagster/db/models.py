@@ -424,4 +424,21 @@ class RollupDay(Base):
     removed_executions: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class NodeOutput(Base):
+    """What one op output passed downstream, as JSON (``maestro_dagster.resources.outputs``, the jobs' IO manager).
+
+    A step of any process or machine reads its inputs here; a re-execution from failure reads the outputs its
+    parent run made. ``mapping_key`` is the item of a dynamic (``for_each``) output, ``""`` for any other output.
+    ``value`` is tagged JSON (``maestro_dagster.compiler.output_codec``)."""
+
+    __tablename__ = "node_outputs"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step_key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    output_name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    mapping_key: Mapped[str] = mapped_column(String(255), primary_key=True, default="", server_default="")
+    value: Mapped[Any] = mapped_column(JSON, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 MAESTRO_TABLES = frozenset(Base.metadata.tables)

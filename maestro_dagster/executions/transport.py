@@ -18,7 +18,7 @@ from dagster import DagsterInstance, DagsterRunStatus, ReexecutionOptions, RunsF
 from dagster._core.definitions.reconstruct import ReconstructableJob, ReconstructableRepository
 
 from maestro_dagster.db.retry import is_locked, retry_locked
-from maestro_dagster.errors import DatabaseError, NotFoundError
+from maestro_dagster.errors import DatabaseError, NotFoundError, ValidationError
 from maestro_dagster.mirror import mirror_run
 from maestro_dagster.names import DEFINITIONS_MODULE, REPOSITORY_NAME, job_name
 from maestro_dagster.settings import Settings
@@ -27,6 +27,7 @@ from maestro_dagster.tags import PARENT_RUN_TAG, ROOT_RUN_TAG, TAG_EXECUTION_ID
 
 # Dagster's executor config that runs every step in this process.
 IN_PROCESS: dict[str, Any] = {"config": {"in_process": {}}}
+IN_PROCESS_CAPABLE = "multi_or_in_process_executor"  # the local executor (Dagster's name), which IN_PROCESS configures
 
 
 class Transport(Protocol):
@@ -125,10 +126,24 @@ class LocalTransport:
     def terminate(self, run_id: str) -> None:
         self._instance.run_launcher.terminate(run_id)
 
+    @staticmethod
+    def _check_in_process(job: Any) -> None:
+        """``--in-process`` is the local executor's mode: a job whose executor is another (``executor: celery``)
+        gets a clear error, not Dagster's run-config error."""
+        definition = job.get_definition()
+        if definition.executor_def.name != IN_PROCESS_CAPABLE:
+            raise ValidationError(
+                f"job {definition.name!r} runs its nodes with the {definition.executor_def.name!r} executor "
+                "(the workflow's `executor:` or MAESTRO_DEFAULT_EXECUTOR), which has no in-process mode: run it "
+                "without --in-process"
+            )
+
     def _execute(self, tags: dict[str, str], what: str, **job: Any) -> str:
         """``execute_job`` to the end; tried again while Dagster's storage is locked before the run exists (once a
         run exists it is never started a second time), then the rows' final pass (tried again the same way)."""
         instance, execution_id = self._instance, tags[TAG_EXECUTION_ID]
+        if self.in_process:
+            self._check_in_process(job["job"])
         before = runs_of(instance, execution_id)
         if not self.in_process:  # the step forkserver imports while Dagster creates and plans the run
             start_step_server()

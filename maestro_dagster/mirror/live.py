@@ -5,8 +5,10 @@ Every Maestro job's executor is wrapped (``mirrored_executor``). In the process 
 thread that projects new events as they are stored: it sleeps until the run stores an event of a type the mirror
 reads (every event the executor hands on, whichever process stored it, and every event this process stores), then
 makes a pass over all the events stored meanwhile, at most one pass per ``POLL_SECONDS`` (a pass per event would
-cost the run far more). A run that stores nothing (long nodes) costs no pass at all; the lag of an event is at most
-about one interval plus a pass. The run's terminal event triggers the final pass before the process exits. A mirror
+cost the run far more). A run that stores nothing (long nodes) costs no pass at all, except one whose steps run
+on Celery workers (their events reach this process only with a step's result): it also passes once per
+``REMOTE_POLL_SECONDS``. The lag of an event is at most about one interval plus a pass. The run's terminal event
+triggers the final pass before the process exits. A mirror
 error never fails the run: whatever a failed write left behind is picked up by the catch-up loop (the daemon's
 sensor, ``maestro mirror sync``). The run's worker pid and host are recorded as run tags so the catch-up loop can
 fail a run whose process died (see ``sync.py``), and so a step process of that worker ends when the worker dies
@@ -33,12 +35,13 @@ from maestro_dagster.mirror.live_view import LiveState
 from maestro_dagster.mirror.projector import mirror_run
 from maestro_dagster.mirror.reducer import MIRRORED_TYPES, SLA_EVENT
 from maestro_dagster.spec.sla import META_SLA_MISSED
-from maestro_dagster.step_processes import DelegatingExecutor, wrapped_executor
+from maestro_dagster.step_processes import DelegatingExecutor, hands_on_events_live, wrapped_executor
 from maestro_dagster.tags import TAG_WORKER_HOST, TAG_WORKER_PID
 
 log = logging.getLogger(__name__)
 TERMINAL_EVENTS = ("PIPELINE_SUCCESS", "PIPELINE_FAILURE", "PIPELINE_CANCELED")
 POLL_SECONDS = 0.5
+REMOTE_POLL_SECONDS = 1.0  # steps elsewhere (Celery): a pass at least this often while the run goes on
 _watched_worker: int | None = None
 _watch_lock = threading.Lock()
 
@@ -53,9 +56,15 @@ class LiveMirror:
     """Keeps one run's rows within about a second of its event log, from the orchestrating process."""
 
     def __init__(
-        self, instance: DagsterInstance, run_id: str, interval: float = POLL_SECONDS, run: DagsterRun | None = None
+        self,
+        instance: DagsterInstance,
+        run_id: str,
+        interval: float = POLL_SECONDS,
+        run: DagsterRun | None = None,
+        idle_poll: float | None = None,
     ) -> None:
         self.instance, self.run_id, self.interval = instance, run_id, interval
+        self.idle_poll = idle_poll  # also a pass after this long without news (steps whose events come late)
         self.run = run  # the run as it started: periodic passes need not read it again (see ``mirror_run``)
         self.state = LiveState()  # the view kept between periodic passes (see ``live_view.py``)
         self._stop = threading.Event()
@@ -102,7 +111,7 @@ class LiveMirror:
         # previous pass), never one per event: a pass costs milliseconds whatever it reads, and passes competing
         # with the run's own thread slowed it down.
         while True:
-            self._new_events.wait()
+            self._new_events.wait(self.idle_poll)
             if self._stop.is_set():
                 return
             started = time.monotonic()
@@ -134,7 +143,11 @@ class MirroringExecutor(DelegatingExecutor):
         except Exception as exc:  # pragma: no cover - storage trouble; the run itself goes on
             log.warning("could not tag run %s with its worker pid: %s", run_id, exc)
         # The plan is executing, so the run has started (the context's copy may predate that status).
-        live = LiveMirror(instance, run_id, run=plan_context.dagster_run.with_status(DagsterRunStatus.STARTED))
+        # Steps on other machines (Celery) store events this process hears of only when the step is done: passes
+        # on a clock then, so a node shows running while it runs.
+        idle_poll = None if hands_on_events_live(self._inner) else REMOTE_POLL_SECONDS
+        started = plan_context.dagster_run.with_status(DagsterRunStatus.STARTED)
+        live = LiveMirror(instance, run_id, run=started, idle_poll=idle_poll)
         live.start()
         events = self._inner.execute(plan_context, execution_plan)
         try:

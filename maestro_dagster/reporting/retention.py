@@ -45,6 +45,7 @@ from maestro_dagster.db.models import (
     ExecutionRequest,
     ExecutionRun,
     NodeApproval,
+    NodeOutput,
     NodeState,
     RollupDay,
     WorkflowExecution,
@@ -279,6 +280,10 @@ def delete_events_chunk(session: Session, execution_ids: Sequence[str], limit: i
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def _run_ids_of(execution_ids: Sequence[str]) -> Any:
+    return select(ExecutionRun.run_id).where(ExecutionRun.execution_id.in_(execution_ids))
+
+
 def delete_executions(session: Session, day: date, execution_ids: Sequence[str]) -> Counts:
     """Delete every Maestro row of these executions (children first, deletes only: the first statement takes
     SQLite's write lock, no read snapshot to go stale) and count them in ``rollup_days.removed_executions``."""
@@ -286,8 +291,15 @@ def delete_executions(session: Session, day: date, execution_ids: Sequence[str])
     def gone(model: Any, column: Any) -> int:
         return int(session.execute(delete(model).where(column.in_(execution_ids))).rowcount or 0)  # type: ignore[attr-defined]
 
+    events = gone(ExecutionEvent, ExecutionEvent.execution_id)
+    # the runs' stored op outputs (node_outputs, keyed by run): a subquery, so this too only deletes
+    session.execute(
+        delete(NodeOutput)
+        .where(NodeOutput.run_id.in_(_run_ids_of(execution_ids)))
+        .execution_options(synchronize_session=False)
+    )
     counts = Counts(
-        events=gone(ExecutionEvent, ExecutionEvent.execution_id),
+        events=events,
         artifacts=gone(Artifact, Artifact.execution_id),
         approvals=gone(NodeApproval, NodeApproval.execution_id),
         node_states=gone(NodeState, NodeState.execution_id),

@@ -1,4 +1,5 @@
-"""Dagster resources of the code location: ``maestro_runtime``, the run context every op uses.
+"""Dagster resources of the code location: ``maestro_runtime``, the run context every op uses, and
+``node_outputs_io_manager``, the IO manager keeping op outputs as JSON in Maestro's database (``outputs.py``).
 
 It is the compiler's run context; in a step subprocess it also makes the process end with its run's worker
 (``maestro_dagster.mirror.live.exit_with_run_worker``), so a killed worker leaves no step running on.
@@ -8,6 +9,7 @@ from dagster import InitResourceContext, resource
 
 from maestro_dagster.compiler.runtime import RUNTIME_CONFIG_SCHEMA, NodeRuntime, runtime_from_context
 from maestro_dagster.mirror.live import exit_with_run_worker
+from maestro_dagster.resources.outputs import node_outputs_io_manager
 
 
 @resource(config_schema=RUNTIME_CONFIG_SCHEMA, description="Maestro run context (mirrored by the executor).")
@@ -17,4 +19,4 @@ def maestro_runtime(init_context: InitResourceContext) -> NodeRuntime:
     return runtime_from_context(init_context)
 
 
-__all__ = ["maestro_runtime"]
+__all__ = ["maestro_runtime", "node_outputs_io_manager"]

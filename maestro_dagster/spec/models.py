@@ -30,13 +30,16 @@ from pydantic import (
 from maestro_dagster.errors import DefinitionError
 from maestro_dagster.names import ID_PATTERN
 from maestro_dagster.policy import ALLOWLIST_SETTING, BUILTIN_EXECUTORS
-from maestro_dagster.settings import POOL_PATTERN
+from maestro_dagster.settings import POOL_PATTERN, QUEUE_PATTERN
 from maestro_dagster.spec.concurrency import ConcurrencySpec
 from maestro_dagster.spec.inputs import INPUT_NAME_PATTERN, InputSpec
 from maestro_dagster.spec.sla import SLASpec
 from maestro_dagster.spec.triggers import SensorSpec
 
 MAX_FOR_EACH_ITEMS = 1000
+QUEUE_HELP = (
+    "The Celery queue of the steps (executor: celery); `maestro worker --queue Q` serves it. Default: 'dagster'"
+)
 """The most items a ``for_each`` node runs (a longer list fails the node, naming the count)."""
 NODE_TYPES: tuple[str, ...] = ("phase", "custom", "conditional", "human_review", "parallel_group")
 
@@ -134,6 +137,15 @@ class NodeSpec(_Model):
         pattern=POOL_PATTERN,
         exclude_if=lambda v: v is None,
         description="A Dagster pool: the node's steps, across all runs, share its slots (MAESTRO_POOLS sets them).",
+    )
+    queue: str | None = Field(
+        None,
+        pattern=QUEUE_PATTERN,
+        exclude_if=lambda v: v is None,
+        description=QUEUE_HELP + " (overrides the workflow's).",
+    )
+    priority: int | None = Field(
+        None, ge=0, le=9, exclude_if=lambda v: v is None, description="Celery priority 0..9 (higher first; default 5)."
     )
 
     @property
@@ -255,6 +267,13 @@ class WorkflowSpec(_Model):
         description="{limit, on_limit: queue|skip}: at most limit runs in progress; a further launch waits or is "
         "skipped (recorded cancelled).",
     )
+    executor: Literal["local", "celery"] | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        description="Where the nodes run: 'local' (processes of the run's worker) or 'celery' (Celery workers, "
+        "`maestro worker`). Default: the deployment's MAESTRO_DEFAULT_EXECUTOR.",
+    )
+    queue: str | None = Field(None, pattern=QUEUE_PATTERN, exclude_if=lambda v: v is None, description=QUEUE_HELP + ".")
     on_failure: dict[NodeId, NodeSpec] = Field(
         default_factory=dict,
         exclude_if=lambda v: not v,
