@@ -263,3 +263,11 @@ def test_worker_paths_stay_in_its_own_directory(grid: Cluster, main_workers):
     for name in ("main1", "main2", "heavy1"):
         assert (grid.work / "workers" / name / "home" / "dagster" / "dagster.yaml").exists()
         assert not list((grid.work / "workers" / name).glob("*.db")), "a worker needs no SQLite file"
+
+
+def test_in_process_of_a_celery_workflow_is_a_clear_error(grid: Cluster):
+    grid.add(definition("cel_inproc", {"a": node("echo")}, executor="celery", queue=f"{MAIN}_none"))
+    done = grid.maestro("run", "cel_inproc", "--in-process")
+    assert done.returncode != 0
+    assert "no in-process mode: run it without --in-process" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
