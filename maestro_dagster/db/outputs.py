@@ -2,8 +2,9 @@
 
 This module owns the key of a stored output (``OutputKey``), writing one (``put_output``: an upsert, since a retried
 step or a redelivered task writes the same key again), reading one (``get_output``) and deleting those of runs
-(``delete_outputs_of_runs``, for retention). Values are JSON as given: encoding what ops pass is the IO manager's
-(``maestro_dagster.resources.outputs``). Every function takes the caller's session and never commits.
+(``delete_outputs_of_runs``; ``delete_outputs_of_executions`` for retention). Values are JSON as given: encoding
+what ops pass is the IO manager's (``maestro_dagster.resources.outputs``). Every function takes the caller's session
+and never commits.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import CursorResult, delete, select
 from sqlalchemy.orm import Session
 
 from maestro_dagster.db.dialect import upsert
-from maestro_dagster.db.models import NodeOutput
+from maestro_dagster.db.models import ExecutionRun, NodeOutput
 from maestro_dagster.db.types import utcnow
 
 DELETE_CHUNK = 500  # run ids per DELETE (well under SQLite's bound parameter limit)
@@ -69,3 +70,11 @@ def delete_outputs_of_runs(session: Session, run_ids: Iterable[str]) -> int:
         stmt = delete(NodeOutput).where(NodeOutput.run_id.in_(chunk)).execution_options(synchronize_session=False)
         removed += cast(CursorResult[Any], session.execute(stmt)).rowcount
     return removed
+
+
+def delete_outputs_of_executions(session: Session, execution_ids: Iterable[str]) -> int:
+    """Delete every stored output of these executions' runs (one statement, a subquery over ``execution_runs``:
+    a delete only, as retention's deletes are); returns how many rows went."""
+    runs = select(ExecutionRun.run_id).where(ExecutionRun.execution_id.in_(list(execution_ids)))
+    stmt = delete(NodeOutput).where(NodeOutput.run_id.in_(runs)).execution_options(synchronize_session=False)
+    return cast(CursorResult[Any], session.execute(stmt)).rowcount

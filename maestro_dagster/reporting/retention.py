@@ -45,11 +45,11 @@ from maestro_dagster.db.models import (
     ExecutionRequest,
     ExecutionRun,
     NodeApproval,
-    NodeOutput,
     NodeState,
     RollupDay,
     WorkflowExecution,
 )
+from maestro_dagster.db.outputs import delete_outputs_of_executions
 from maestro_dagster.db.types import utcnow
 from maestro_dagster.errors import MaestroError
 from maestro_dagster.reporting.rollups import day_bounds, day_state, differences
@@ -280,10 +280,6 @@ def delete_events_chunk(session: Session, execution_ids: Sequence[str], limit: i
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def _run_ids_of(execution_ids: Sequence[str]) -> Any:
-    return select(ExecutionRun.run_id).where(ExecutionRun.execution_id.in_(execution_ids))
-
-
 def delete_executions(session: Session, day: date, execution_ids: Sequence[str]) -> Counts:
     """Delete every Maestro row of these executions (children first, deletes only: the first statement takes
     SQLite's write lock, no read snapshot to go stale) and count them in ``rollup_days.removed_executions``."""
@@ -292,12 +288,7 @@ def delete_executions(session: Session, day: date, execution_ids: Sequence[str])
         return int(session.execute(delete(model).where(column.in_(execution_ids))).rowcount or 0)  # type: ignore[attr-defined]
 
     events = gone(ExecutionEvent, ExecutionEvent.execution_id)
-    # the runs' stored op outputs (node_outputs, keyed by run): a subquery, so this too only deletes
-    session.execute(
-        delete(NodeOutput)
-        .where(NodeOutput.run_id.in_(_run_ids_of(execution_ids)))
-        .execution_options(synchronize_session=False)
-    )
+    delete_outputs_of_executions(session, execution_ids)  # the runs' op outputs (before the runs' rows go)
     counts = Counts(
         events=events,
         artifacts=gone(Artifact, Artifact.execution_id),
